@@ -1,0 +1,51 @@
+# brainrep: raw BIDS (EEG, fMRI) -> preprocessing -> SSL embeddings -> prediction and subtyping.
+# Run from the repository root: `snakemake --cores N [--configfile config/examples/X.yaml]`.
+import os
+from pathlib import Path
+
+from brainrep.bids import Inputs
+from brainrep.config import validate_config
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+validate_config(config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+
+# Every job imports this checkout's brainrep, also inside per-rule conda environments.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir, "src")), os.environ.get("PYTHONPATH")])
+)
+
+OUT = f"results/{config['name']}"
+INPUTS = Inputs.from_config(config, OUT)
+ATLAS = config["fmri"]["atlas"]["name"]
+KIND = config["fmri"]["connectivity"].replace(" ", "")
+CONTAINERS = "docker://ghcr.io/brainrep/brainrep-{family}:0.1.0"
+
+
+wildcard_constraints:
+    subject="[A-Za-z0-9]+",
+    entities="[A-Za-z0-9_-]+",
+    modality="eeg|fmri",
+    encoder="ssl|random",
+    target="[A-Za-z0-9_]+",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/index.smk"
+include: "workflow/rules/eeg.smk"
+include: "workflow/rules/fmri.smk"
+include: "workflow/rules/ssl.smk"
+include: "workflow/rules/downstream.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.predict.input,
+        rules.subtype.input,

@@ -1,0 +1,10 @@
+# Image for the 'fmri' rule family: the pinned conda environment envs/fmri.yaml plus brainrep.
+# Build from the repository root:
+#   docker build -f containers/fmri.Dockerfile -t ghcr.io/brainrep/brainrep-fmri:0.1.0 .
+# Apptainer on a cluster: apptainer build brainrep-fmri.sif docker-daemon://ghcr.io/brainrep/brainrep-fmri:0.1.0
+FROM condaforge/miniforge3:24.11.3-2
+COPY envs/fmri.yaml /tmp/env.yaml
+RUN mamba env update -n base -f /tmp/env.yaml && mamba clean -afy
+COPY pyproject.toml README.md /opt/brainrep/
+COPY src /opt/brainrep/src
+RUN pip install --no-deps --no-cache-dir /opt/brainrep

@@ -1,0 +1,146 @@
+"""Find recordings in BIDS datasets (glob-based, no pybids index) and build the run's index."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+BIDS_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+ENTITY = re.compile(r"^[a-z]+-[A-Za-z0-9]+$")
+EEG_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
+
+
+class BIDSError(ValueError):
+    """A BIDS input that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recording: ``subject`` label, the other ``entities`` (e.g. ``task-rest_run-1``)."""
+
+    subject: str
+    entities: str
+    path: str
+
+    @property
+    def key(self) -> str:
+        return f"sub-{self.subject}_{self.entities}"
+
+
+def _check_entities(name: str, path: Path | str) -> tuple[str, str]:
+    """Split ``sub-X_key-val..._suffix`` into subject and entities; refuse unsafe labels."""
+    parts = name.split("_")
+    if not parts[0].startswith("sub-") or not all(ENTITY.match(p) for p in parts):
+        raise BIDSError(f"{path}: not a BIDS file name (expected sub-<label>_<key>-<label>_..., "
+                        "labels of letters and digits only). Rename the file.")
+    subject = parts[0].removeprefix("sub-")
+    return subject, "_".join(parts[1:])
+
+
+def find_eeg(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
+    """EEG recordings of ``task`` under a raw BIDS ``root`` (any MNE-BIDS format)."""
+    found = []
+    for path in sorted(Path(root).glob(f"sub-*/**/eeg/sub-*_task-{task}*_eeg.*")):
+        if path.suffix not in EEG_EXTENSIONS:
+            continue
+        subject, entities = _check_entities(path.name.rsplit("_eeg.", 1)[0], path)
+        if not participants or subject in participants:
+            found.append(Recording(subject, entities, str(path)))
+    return found
+
+
+def find_bold(derivatives: str | Path, task: str, space: str,
+              participants: list[str]) -> list[Recording]:
+    """Preprocessed BOLD runs of ``task`` in ``space`` under an fMRIPrep-style derivatives root."""
+    found = []
+    suffix = f"_space-{space}_desc-preproc_bold.nii.gz"
+    for path in sorted(Path(derivatives).glob(f"sub-*/**/func/sub-*_task-{task}*{suffix}")):
+        subject, entities = _check_entities(path.name.removesuffix(suffix), path)
+        if not participants or subject in participants:
+            found.append(Recording(subject, entities, str(path)))
+    return found
+
+
+def confounds_path(bold_path: str | Path, space: str) -> str:
+    """The fMRIPrep confounds table that belongs beside a preprocessed BOLD file."""
+    name = Path(bold_path).name.replace(
+        f"_space-{space}_desc-preproc_bold.nii.gz", "_desc-confounds_timeseries.tsv")
+    return str(Path(bold_path).with_name(name))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the DAG reads, resolved from the validated config before any job runs."""
+
+    bids_root: str
+    participants_tsv: str
+    eeg: list[Recording]
+    bold: list[Recording]
+    atlas_image: str | None
+    atlas_labels: str | None
+
+    @classmethod
+    def from_config(cls, config: dict, out: str) -> Inputs:
+        demo = config["demo"]["enabled"]
+        root = f"{out}/bids" if demo else config["bids"]["root"]
+        wanted = config["bids"]["participant_label"]
+        eeg_cfg, fmri_cfg = config["eeg"], config["fmri"]
+        if demo:
+            from brainrep import simulate  # the demo's layout; real datasets never need it
+
+            subjects = [s for s in simulate.subject_labels(config["demo"]["n_subjects"])
+                        if not wanted or s in wanted]
+            eeg = [Recording(s, f"task-{simulate.EEG_TASK}", f"{root}/{simulate.eeg_relpath(s)}")
+                   for s in subjects] if eeg_cfg["enabled"] else []
+            bold = [Recording(s, f"task-{simulate.BOLD_TASK}",
+                              f"{root}/{simulate.bold_relpath(s)}")
+                    for s in subjects] if fmri_cfg["enabled"] else []
+            atlas = (f"{root}/{simulate.ATLAS_RELPATH}", f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
+        else:
+            eeg = find_eeg(root, eeg_cfg["task"], wanted) if eeg_cfg["enabled"] else []
+            derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
+            bold = (find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
+                    if fmri_cfg["enabled"] else [])
+            atlas = (fmri_cfg["atlas"]["image"], fmri_cfg["atlas"]["labels"])
+            if not eeg and not bold:
+                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}) and no preprocessed "
+                                f"BOLD (task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) "
+                                "found. Check bids.root, the task names and fmri.derivatives.")
+        if atlas_override := fmri_cfg["atlas"]["image"]:
+            atlas = (atlas_override, fmri_cfg["atlas"]["labels"])
+        return cls(root, f"{root}/participants.tsv", eeg, bold, *atlas)
+
+
+def read_participants(path: str | Path) -> pd.DataFrame:
+    """``participants.tsv`` with ``n/a`` as missing; refuses a table without ``participant_id``."""
+    try:
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
+                            dtype={"participant_id": str})
+    except (OSError, pd.errors.ParserError) as err:
+        raise BIDSError(f"{path}: cannot read participants table ({err}).") from err
+    if "participant_id" not in table:
+        raise BIDSError(f"{path}: no 'participant_id' column. Add it (values like sub-01).")
+    if table["participant_id"].duplicated().any():
+        dup = table.loc[table["participant_id"].duplicated(), "participant_id"].tolist()
+        raise BIDSError(f"{path}: participant_id repeated: {dup}. Keep one row per participant.")
+    return table
+
+
+def write_index(participants_tsv: str, recordings: dict[str, list[Recording]],
+                out_recordings: str, out_participants: str) -> pd.DataFrame:
+    """Write the table of usable recordings and the participants that have at least one."""
+    rows = [{"participant_id": f"sub-{r.subject}", "datatype": datatype, "entities": r.entities,
+             "path": r.path} for datatype, recs in recordings.items() for r in recs]
+    index = pd.DataFrame(rows, columns=["participant_id", "datatype", "entities", "path"])
+    participants = read_participants(participants_tsv)
+    missing = sorted(set(index["participant_id"]) - set(participants["participant_id"]))
+    if missing:
+        raise BIDSError(f"{participants_tsv}: recordings exist for {missing} but they have no "
+                        "row. Add them to participants.tsv.")
+    participants = participants[participants["participant_id"].isin(index["participant_id"])]
+    index.to_csv(out_recordings, sep="\t", index=False)
+    participants.to_csv(out_participants, sep="\t", index=False, na_rep="n/a")
+    return index

@@ -1,0 +1,114 @@
+"""Configuration: JSON-Schema validation with defaults and errors that name the key and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key and how to fix it."""
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Extend a validator so that ``default`` values are written into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema) -> Iterator:
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if "default" in subschema and key not in instance:
+                    instance[key] = _copy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def load_schema(path: str | Path) -> dict:
+    """Read a YAML JSON-Schema file (safe load)."""
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def _properties(schema: dict, validator: Draft202012Validator) -> dict:
+    if "$ref" in schema:
+        schema = validator.resolver.lookup(schema["$ref"]).contents
+    return schema.get("properties", {})
+
+
+def _suggestion(key: str, schema: dict, validator: Draft202012Validator) -> str:
+    """Closest allowed key, also one level down ('bids_root' -> 'bids.root')."""
+    candidates = {}
+    for name, sub in _properties(schema, validator).items():
+        candidates[name] = name
+        for child in _properties(sub, validator):
+            candidates[f"{name}_{child}"] = f"{name}.{child}"
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.5)
+    return f" Did you mean '{candidates[close[0]]}'?" if close else ""
+
+
+def _describe(error, validator) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "top level"
+    if error.validator == "additionalProperties":
+        allowed = sorted(_properties(error.schema, validator))
+        return "\n".join(
+            f"unknown config key '{key}' at {where}.{_suggestion(key, error.schema, validator)} "
+            f"Allowed keys here: {', '.join(allowed)}."
+            for key in sorted(set(error.instance) - set(allowed)))
+    return f"config key '{where}': {error.message}. Fix this value in your config file."
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place against the schema, inject defaults and check cross-keys.
+
+    Raises :class:`ConfigError` listing every problem, each naming its key.
+    """
+    schema = load_schema(schema_path)
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    problems = [_describe(error, validator) for error in errors]
+    if not problems:
+        problems = _cross_checks(config)
+    if problems:
+        raise ConfigError("Invalid brainrep configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def _cross_checks(config: dict) -> list[str]:
+    problems = []
+    root = config["bids"]["root"]
+    if not config["demo"]["enabled"]:
+        if root is None:
+            problems.append("config key 'bids.root' is missing: set it to your raw BIDS dataset "
+                            "(or set demo.enabled: true to run the built-in demo).")
+        elif not Path(root, "dataset_description.json").is_file():
+            problems.append(f"config key 'bids.root': {root!r} is not a BIDS dataset "
+                            "(no dataset_description.json there). Fix the path.")
+    elif root is not None:
+        problems.append("config keys 'demo.enabled' and 'bids.root' are both set: the demo "
+                        "writes its own dataset. Set demo.enabled: false to use bids.root.")
+    eeg = config["eeg"]
+    if eeg["l_freq"] >= eeg["h_freq"]:
+        problems.append("config keys 'eeg.l_freq'/'eeg.h_freq': the high-pass must be below "
+                        "the low-pass.")
+    if eeg["h_freq"] >= eeg["sfreq"] / 2:
+        problems.append("config key 'eeg.sfreq': must exceed twice eeg.h_freq (Nyquist).")
+    if eeg["overlap_s"] >= eeg["window_s"]:
+        problems.append("config key 'eeg.overlap_s': must be shorter than eeg.window_s.")
+    sub = config["downstream"]["subtyping"]
+    if sub["k_min"] > sub["k_max"]:
+        problems.append("config keys 'downstream.subtyping.k_min'/'k_max': k_min > k_max.")
+    return problems

@@ -1,0 +1,82 @@
+"""Small I/O helpers shared by the stages: JSON sidecars with provenance, feature tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+
+PROVENANCE_PACKAGES = ("brainrep", "numpy", "scipy", "pandas", "scikit-learn", "mne", "mne-bids",
+                       "nilearn", "nibabel", "torch")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the numbers."""
+    versions = {"python": platform.python_version()}
+    for package in PROVENANCE_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``x_epo.fif`` -> ``x_epo.json``; ``x.nii.gz`` -> ``x.json``."""
+    path = Path(path)
+    name = path.name.split(".", 1)[0]
+    return path.with_name(f"{name}.json")
+
+
+def write_sidecar(path: str | Path, sources: list[str], **fields) -> Path:
+    """Write the JSON sidecar of an output: its sources, software versions and any fields."""
+    content = {"Sources": [str(s) for s in sources], **fields,
+               "SoftwareVersions": software_versions()}
+    out = sidecar_path(path)
+    out.write_text(json.dumps(content, indent=2, default=_jsonable) + "\n")
+    return out
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a TSV or Parquet table by extension."""
+    path = str(path)
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+
+
+def read_features(path: str | Path) -> pd.DataFrame:
+    """A participant-level feature table: ``participant_id`` plus its numeric columns only."""
+    table = read_table(path)
+    numeric = table.drop(columns="participant_id").select_dtypes("number")
+    return pd.concat([table[["participant_id"]], numeric], axis=1)
+
+
+def collect_qc(outputs: list[str], keys: list[str]) -> pd.DataFrame:
+    """One row per recording from the ``qc`` record of each output's JSON sidecar."""
+    rows = []
+    for key, output in zip(keys, outputs, strict=True):
+        qc = json.loads(sidecar_path(output).read_text())["qc"]
+        rows.append({"recording": key, **{k: (";".join(map(str, v)) if isinstance(v, list)
+                                              else v) for k, v in qc.items()}})
+    return pd.DataFrame(rows)
+
+
+def log_to_file(path: str) -> None:
+    """Send this job's warnings, logging and stderr to its Snakemake log file."""
+    stream = open(path, "w")  # noqa: SIM115 - kept open for the life of the job
+    sys.stderr = stream
+    logging.basicConfig(stream=stream, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
+    logging.captureWarnings(True)

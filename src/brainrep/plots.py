@@ -1,0 +1,90 @@
+"""Figures for the report (matplotlib, non-interactive backend)."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.signal import welch  # noqa: E402
+
+from brainrep.io import sidecar_path  # noqa: E402
+
+
+def _save(fig, path: str) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def eeg_psd_figure(array_path: str, table_path: str, out: str) -> None:
+    """Channel-mean log PSD of every participant (thin lines) and the group median (thick)."""
+    windows = np.load(array_path, mmap_mode="r")
+    sfreq = json.loads(sidecar_path(array_path).read_text())["sfreq_hz"]
+    table = pd.read_csv(table_path, sep="\t")
+    freqs, psd = welch(windows, fs=sfreq, nperseg=min(windows.shape[-1], int(2 * sfreq)))
+    per_participant = pd.DataFrame(np.log10(psd.mean(axis=1))).groupby(
+        table["participant_id"].to_numpy()).mean()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(freqs, per_participant.T.to_numpy(), color="0.6", lw=0.5)
+    ax.plot(freqs, per_participant.median().to_numpy(), color="C0", lw=2, label="median")
+    ax.set(xlabel="frequency (Hz)", ylabel="log10 power (µV²/Hz)", xlim=(0, min(45, sfreq / 2)),
+           title=f"EEG spectra, {len(per_participant)} participants")
+    ax.legend()
+    _save(fig, out)
+
+
+def connectivity_figure(relmat_files: list[str], qc: pd.DataFrame, edges: pd.DataFrame,
+                        out: str) -> None:
+    """Group-mean connectivity matrix and QC-FC (edge correlation with mean FD)."""
+    mean = np.mean([pd.read_csv(f, sep="\t", index_col=0).to_numpy() for f in relmat_files],
+                   axis=0)
+    fd = qc.groupby("recording")["mean_fd_mm"].mean().reindex(edges["participant_id"])
+    values = edges.drop(columns="participant_id").to_numpy()
+    qcfc = [np.corrcoef(values[:, j], fd)[0, 1] for j in range(values.shape[1])] \
+        if len(fd) > 2 and np.std(fd) > 0 else []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    image = left.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1)
+    left.set_title("mean connectivity")
+    fig.colorbar(image, ax=left, shrink=0.8)
+    right.hist(qcfc, bins=30, color="C1")
+    right.set(xlabel="r(edge, mean FD)", ylabel="edges", title="QC-FC")
+    _save(fig, out)
+
+
+def loss_figure(history: pd.DataFrame, objective: str, out: str) -> None:
+    """Training and held-out-participant loss per epoch."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(history["epoch"], history["train_loss"], label="train")
+    ax.plot(history["epoch"], history["val_loss"], label="held-out participants")
+    ax.set(xlabel="epoch", ylabel="loss", title=f"SSL {objective}")
+    ax.legend()
+    _save(fig, out)
+
+
+def metrics_figure(metrics: pd.DataFrame, out: str) -> None:
+    """AUROC (mean ± SD over folds) per feature set and CV scheme; chance at 0.5."""
+    auroc = metrics[metrics["metric"] == "auroc"]
+    schemes = list(auroc["cv_scheme"].unique())
+    fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 3.5), squeeze=False)
+    for ax, scheme in zip(axes[0], schemes, strict=True):
+        rows = auroc[auroc["cv_scheme"] == scheme]
+        ax.barh(rows["feature_set"], rows["mean"], xerr=rows["sd"], color="C0")
+        ax.axvline(0.5, color="k", ls="--", lw=1)
+        ax.set(xlim=(0, 1), xlabel="AUROC", title=scheme)
+    _save(fig, out)
+
+
+def stability_figure(stability: pd.DataFrame, out: str) -> None:
+    """Bootstrap ARI per k for every feature set."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, rows in stability.groupby("feature_set"):
+        ax.errorbar(rows["k"], rows["bootstrap_ari_mean"], yerr=rows["bootstrap_ari_sd"],
+                    marker="o", label=name, capsize=3)
+    ax.set(xlabel="k", ylabel="bootstrap ARI", ylim=(-0.1, 1.05), title="subtype stability")
+    ax.legend(fontsize=7)
+    _save(fig, out)

@@ -1,0 +1,215 @@
+"""Honest prediction: participant-grouped nested CV, site-aware permutation tests, baselines.
+
+Every fitted step (scaling, the classifier and its hyper-parameters) lives in a scikit-learn
+pipeline that is fitted on the training folds only. Splits are saved and checked so that no
+participant is ever both trained on and tested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    LeaveOneGroupOut,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+METRICS = ("balanced_accuracy", "auroc", "auc_pr")
+
+
+class LeakageError(RuntimeError):
+    """A split that lets a participant (or a fitted step) see the test data."""
+
+
+def build_model(name: str, inner_folds: int, seed: int):
+    """A tuned linear classifier whose every fitted step sees the training fold only.
+
+    ``ridge``: standardize + ridge classifier, alpha tuned by exact leave-one-out inside the
+    training fold (fast enough for permutation tests). ``logistic_regression``: standardize +
+    L2 logistic regression, C tuned by inner stratified k-fold on balanced accuracy.
+    """
+    if name == "ridge":
+        return make_pipeline(StandardScaler(), RidgeClassifierCV(
+            alphas=np.logspace(-2, 4, 7), class_weight="balanced"))
+    if name == "logistic_regression":
+        return GridSearchCV(
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000,
+                                                               class_weight="balanced")),
+            {"logisticregression__C": np.logspace(-3, 1, 5)},
+            cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
+            scoring="balanced_accuracy")
+    raise ValueError(f"unknown model {name!r}; choose 'ridge' or 'logistic_regression'")
+
+
+def make_splits(y: np.ndarray, groups: np.ndarray, sites: np.ndarray | None, n_folds: int,
+                seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Outer splits per scheme: participant-grouped stratified k-fold and leave-site-out."""
+    folds = min(n_folds, int(np.bincount(pd.factorize(y)[0]).min()))
+    schemes = {"stratified_group_kfold": list(StratifiedGroupKFold(
+        folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))}
+    if sites is not None and len(np.unique(sites)) > 1:
+        schemes["leave_site_out"] = list(LeaveOneGroupOut().split(np.zeros(len(y)), y, sites))
+    return schemes
+
+
+def check_splits(splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> None:
+    """Refuse any split where a participant has rows on both sides."""
+    for fold, (train, test) in enumerate(splits):
+        shared = set(groups[train]) & set(groups[test])
+        if shared:
+            raise LeakageError(f"fold {fold}: participants {sorted(shared)[:5]} are in both the "
+                               "training and the test set. Split by participant.")
+
+
+def _fold_scores(y_true: np.ndarray, score: np.ndarray, positive: str) -> dict[str, float]:
+    """Metrics of decision scores (> 0 predicts ``positive``)."""
+    y = (y_true == positive).astype(int)
+    predicted = (score > 0).astype(int)
+    if len(np.unique(y)) < 2:
+        return {"balanced_accuracy": float(np.mean(predicted == y)), "auroc": np.nan,
+                "auc_pr": np.nan}
+    return {"balanced_accuracy": balanced_accuracy_score(y, predicted),
+            "auroc": roc_auc_score(y, score), "auc_pr": average_precision_score(y, score)}
+
+
+def cross_validate(X: np.ndarray, y: np.ndarray, splits, positive: str, model: str,
+                   inner_folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold decision score for ``positive`` (> 0 predicts it) for every row."""
+    score = np.full(len(y), np.nan)
+    for train, test in splits:
+        fitted = build_model(model, inner_folds, seed).fit(X[train], y[train])
+        sign = 1.0 if fitted.classes_[1] == positive else -1.0
+        score[test] = sign * fitted.decision_function(X[test])
+    return score
+
+
+def _summaries(y, score, splits, positive) -> dict[str, list[float]]:
+    per_fold = [_fold_scores(y[test], score[test], positive) for _, test in splits]
+    return {m: [f[m] for f in per_fold] for m in METRICS}
+
+
+def permute_within(y: np.ndarray, blocks: np.ndarray | None, rng: np.random.Generator):
+    """Label permutation that keeps each site's label counts (exchangeability within site)."""
+    permuted = y.copy()
+    for block in np.unique(blocks) if blocks is not None else [None]:
+        idx = np.flatnonzero(blocks == block) if block is not None else np.arange(len(y))
+        permuted[idx] = y[rng.permutation(idx)]
+    return permuted
+
+
+def bootstrap_ci(y: np.ndarray, score: np.ndarray, positive: str, n_boot: int,
+                 seed: int) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of pooled out-of-fold metrics, resampling participants."""
+    rng = np.random.default_rng(seed)
+    draws = {m: [] for m in METRICS}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) < 2:
+            continue
+        for metric, value in _fold_scores(y[idx], score[idx], positive).items():
+            draws[metric].append(value)
+    return {m: tuple(np.nanpercentile(v, [2.5, 97.5])) if v else (np.nan, np.nan)
+            for m, v in draws.items()}
+
+
+def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
+             positive: str, site_column: str | None, model: str, outer_folds: int,
+             inner_folds: int, n_permutations: int, n_bootstrap: int,
+             seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Evaluate every feature set on the same participants for one binary target.
+
+    ``positive`` is the class whose probability is scored (AUROC, AUC-PR).
+
+    Returns the tidy metrics table (one row per scheme x feature set x metric), the
+    out-of-fold predictions and the splits.
+    """
+    if target not in participants:
+        raise KeyError(f"participants.tsv has no column {target!r}; set downstream.targets to "
+                       f"one of {sorted(participants.columns)}")
+    labelled = participants.dropna(subset=[target]).set_index("participant_id")
+    common = sorted(set(labelled.index).intersection(*(set(f["participant_id"])
+                                                       for f in features.values())))
+    y = labelled.loc[common, target].astype(str).to_numpy()
+    classes = sorted(np.unique(y))
+    if len(classes) != 2:
+        raise ValueError(f"target {target!r} has classes {classes}; the harness handles binary "
+                         "targets for now.")
+    if positive not in classes:
+        raise ValueError(f"downstream.positive_class {positive!r} is not a value of {target!r} "
+                         f"({classes}). Set it to one of them.")
+    groups = np.asarray(common)
+    sites = labelled.loc[common, site_column].astype(str).to_numpy() if site_column else None
+    schemes = make_splits(y, groups, sites, outer_folds, seed)
+    rng = np.random.default_rng(seed)
+    metric_rows, prediction_rows, split_rows = [], [], []
+    for scheme, splits in schemes.items():
+        check_splits(splits, groups)
+        for fold, (_, test) in enumerate(splits):
+            split_rows += [{"cv_scheme": scheme, "fold": fold, "participant_id": p,
+                            "set": "test"} for p in groups[test]]
+        blocks = sites if scheme == "stratified_group_kfold" else None
+        permutations = [permute_within(y, blocks, rng) for _ in range(
+            n_permutations if scheme == "stratified_group_kfold" else 0)]
+        for name, frame in features.items():
+            X = frame.set_index("participant_id").loc[common].to_numpy(dtype=float)
+            score = cross_validate(X, y, splits, positive, model, inner_folds, seed)
+            observed = _summaries(y, score, splits, positive)
+            null = [np.nanmean(_summaries(y_perm, cross_validate(
+                X, y_perm, splits, positive, model, inner_folds, seed), splits, positive)["auroc"])
+                for y_perm in permutations]
+            ci = bootstrap_ci(y, score, positive, n_bootstrap, seed)
+            for metric, values in observed.items():
+                p_value = (np.nan if metric != "auroc" or not null else
+                           (1 + np.sum(np.array(null) >= np.nanmean(values))) / (1 + len(null)))
+                metric_rows.append({
+                    "target": target, "positive_class": positive, "cv_scheme": scheme,
+                    "feature_set": name, "model": model, "metric": metric,
+                    "mean": np.nanmean(values), "sd": np.nanstd(values),
+                    "ci_low": ci[metric][0], "ci_high": ci[metric][1], "p_value": p_value,
+                    "n_permutations": len(null), "n_participants": len(y),
+                    "n_folds": len(splits)})
+            prediction_rows += [{"cv_scheme": scheme, "feature_set": name,
+                                 "participant_id": p, "y_true": t, "score": s}
+                                for p, t, s in zip(groups, y, score, strict=True)]
+    return pd.DataFrame(metric_rows), pd.DataFrame(prediction_rows), pd.DataFrame(split_rows)
+
+
+def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
+               site_column: str, model: str, folds: int, inner_folds: int,
+               seed: int) -> pd.DataFrame:
+    """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k)."""
+    table = participants.dropna(subset=[site_column]).set_index("participant_id")
+    rows = []
+    for name, frame in features.items():
+        ids = sorted(set(frame["participant_id"]) & set(table.index))
+        y = table.loc[ids, site_column].astype(str).to_numpy()
+        if len(np.unique(y)) < 2:
+            continue
+        X = frame.set_index("participant_id").loc[ids].to_numpy(dtype=float)
+        splits = make_splits(y, np.asarray(ids), None, folds, seed)["stratified_group_kfold"]
+        predicted = np.empty(len(y), dtype=object)
+        for train, test in splits:
+            predicted[test] = build_model(model, inner_folds, seed).fit(
+                X[train], y[train]).predict(X[test])
+        rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
+                     "feature_set": name, "model": model, "metric": "balanced_accuracy",
+                     "mean": balanced_accuracy_score(y, predicted.astype(str)),
+                     "chance": 1 / len(np.unique(y)), "n_participants": len(y)})
+    return pd.DataFrame(rows)
+
+
+def confound_table(participants: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Confound-only features (numeric as is, categorical one-hot); rows with gaps dropped."""
+    missing = [c for c in columns if c not in participants]
+    if missing:
+        raise KeyError(f"participants.tsv has no column(s) {missing}; fix downstream.confounds")
+    table = participants[["participant_id", *columns]].dropna()
+    return pd.get_dummies(table, columns=[c for c in columns
+                                          if not pd.api.types.is_numeric_dtype(table[c])],
+                          drop_first=True, dtype=float)

@@ -1,0 +1,31 @@
+# The built-in demo dataset with planted truth (only when demo.enabled).
+from brainrep import simulate
+from brainrep.bids import confounds_path
+
+if config["demo"]["enabled"]:
+
+    rule simulate_demo:
+        output:
+            description=f"{OUT}/bids/dataset_description.json",
+            participants=f"{OUT}/bids/participants.tsv",
+            truth=f"{OUT}/bids/{simulate.TRUTH_RELPATH}",
+            atlas=INPUTS.atlas_image,
+            atlas_labels=INPUTS.atlas_labels,
+            eeg=[r.path for r in INPUTS.eeg],
+            bold=[r.path for r in INPUTS.bold],
+            confounds=[confounds_path(r.path, config["fmri"]["space"]) for r in INPUTS.bold],
+        params:
+            root=INPUTS.bids_root,
+            spec=config["demo"],
+        log:
+            f"{OUT}/logs/simulate_demo.log",
+        conda:
+            "../../envs/bids.yaml"
+        container:
+            CONTAINERS.format(family="bids")
+        script:
+            "../scripts/simulate_demo.py"
+
+    rule demo_data:
+        input:
+            rules.simulate_demo.output,

@@ -1,0 +1,82 @@
+# Prediction with baselines and null tests, and subtyping with its falsification.
+
+
+rule confound_features:
+    input:
+        rules.bids_index.output.participants,
+    output:
+        FEATURES["confounds"],
+    params:
+        columns=config["downstream"]["confounds"],
+    log:
+        f"{OUT}/logs/confound_features.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/confound_features.py"
+
+
+rule predict_target:
+    input:
+        participants=rules.bids_index.output.participants,
+        features=FEATURES.values(),
+    output:
+        metrics=f"{OUT}/group/predict/target-{{target}}_metrics.tsv",
+        predictions=f"{OUT}/group/predict/target-{{target}}_predictions.tsv",
+        splits=f"{OUT}/group/predict/target-{{target}}_splits.tsv",
+        site_probe=f"{OUT}/group/predict/target-{{target}}_siteprobe.tsv",
+        figure=report(
+            f"{OUT}/group/predict/target-{{target}}_auroc.png",
+            caption="../report/predict.rst",
+            category="3. Prediction",
+        ),
+    params:
+        names=list(FEATURES),
+        settings=config["downstream"],
+    threads: 2
+    log:
+        f"{OUT}/logs/predict/target-{{target}}.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/predict.py"
+
+
+rule subtype_participants:
+    input:
+        participants=rules.bids_index.output.participants,
+        features=[FEATURES[n] for n in config["downstream"]["subtyping"]["feature_sets"] if n in FEATURES],
+    output:
+        summary=f"{OUT}/group/subtype/summary.tsv",
+        stability=f"{OUT}/group/subtype/stability.tsv",
+        assignments=f"{OUT}/group/subtype/assignments.tsv",
+        figure=report(
+            f"{OUT}/group/subtype/stability.png",
+            caption="../report/subtype.rst",
+            category="4. Subtyping",
+        ),
+    params:
+        names=[n for n in config["downstream"]["subtyping"]["feature_sets"] if n in FEATURES],
+        settings=config["downstream"],
+    log:
+        f"{OUT}/logs/subtype.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/subtype.py"
+
+
+rule predict:
+    input:
+        expand(rules.predict_target.output, target=config["downstream"]["targets"]),
+
+
+rule subtype:
+    input:
+        rules.subtype_participants.output,

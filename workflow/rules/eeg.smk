@@ -1,0 +1,70 @@
+# EEG: preprocessing and windowing per recording, then the group window store and features.
+
+
+rule eeg_preprocess:
+    input:
+        lambda wc: recording(INPUTS.eeg, wc),
+    output:
+        raw=f"{OUT}/sub-{{subject}}/eeg/sub-{{subject}}_{{entities}}_proc-clean_raw.fif",
+        epochs=EEG_EPOCHS,
+    params:
+        bids_root=INPUTS.bids_root,
+        settings={k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands")},
+    log:
+        f"{OUT}/logs/eeg_preprocess/sub-{{subject}}_{{entities}}.log",
+    group:
+        "eeg_recording"
+    conda:
+        "../../envs/eeg.yaml"
+    container:
+        CONTAINERS.format(family="eeg")
+    script:
+        "../scripts/eeg_preprocess.py"
+
+
+rule eeg_windows:
+    input:
+        eeg_outputs(EEG_EPOCHS),
+    output:
+        array=f"{OUT}/group/eeg/windows.npy",
+        table=f"{OUT}/group/eeg/windows.tsv",
+        qc=f"{OUT}/group/eeg/qc.tsv",
+        psd=report(
+            f"{OUT}/group/eeg/psd.png",
+            caption="../report/eeg_psd.rst",
+            category="1. Quality control",
+        ),
+    params:
+        recordings=[r.key for r in INPUTS.eeg],
+    log:
+        f"{OUT}/logs/eeg_windows.log",
+    conda:
+        "../../envs/eeg.yaml"
+    container:
+        CONTAINERS.format(family="eeg")
+    script:
+        "../scripts/eeg_windows.py"
+
+
+rule eeg_bandpower:
+    input:
+        array=rules.eeg_windows.output.array,
+        table=rules.eeg_windows.output.table,
+    output:
+        f"{OUT}/group/features/eeg_bandpower.tsv",
+    params:
+        bands=config["eeg"]["bands"],
+    log:
+        f"{OUT}/logs/eeg_bandpower.log",
+    conda:
+        "../../envs/eeg.yaml"
+    container:
+        CONTAINERS.format(family="eeg")
+    script:
+        "../scripts/eeg_bandpower.py"
+
+
+rule eeg:
+    input:
+        rules.eeg_windows.output,
+        rules.eeg_bandpower.output,

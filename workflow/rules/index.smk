@@ -1,0 +1,27 @@
+# One table of every usable recording, and the participants that have one.
+
+
+rule bids_index:
+    input:
+        participants=INPUTS.participants_tsv,
+        eeg=[r.path for r in INPUTS.eeg],
+        bold=[r.path for r in INPUTS.bold],
+    output:
+        recordings=f"{OUT}/group/index/recordings.tsv",
+        participants=f"{OUT}/group/index/participants.tsv",
+    params:
+        eeg=INPUTS.eeg,
+        bold=INPUTS.bold,
+    log:
+        f"{OUT}/logs/bids_index.log",
+    conda:
+        "../../envs/bids.yaml"
+    container:
+        CONTAINERS.format(family="bids")
+    script:
+        "../scripts/bids_index.py"
+
+
+rule index:
+    input:
+        rules.bids_index.output,

@@ -1,0 +1,7 @@
+from brainrep.bids import write_index
+from brainrep.io import log_to_file
+
+log_to_file(snakemake.log[0])
+write_index(snakemake.input.participants,
+            {"eeg": snakemake.params.eeg, "bold": snakemake.params.bold},
+            snakemake.output.recordings, snakemake.output.participants)

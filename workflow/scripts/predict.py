@@ -1,0 +1,24 @@
+from brainrep.bids import read_participants
+from brainrep.io import log_to_file, read_features
+from brainrep.plots import metrics_figure
+from brainrep.predict import evaluate, site_probe
+
+log_to_file(snakemake.log[0])
+settings = snakemake.params.settings
+participants = read_participants(snakemake.input.participants)
+features = {name: read_features(path)
+            for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True)}
+metrics, predictions, splits = evaluate(
+    features, participants, snakemake.wildcards.target, settings["positive_class"],
+    settings["site_column"], settings["model"], settings["outer_folds"],
+    settings["inner_folds"], settings["n_permutations"], settings["n_bootstrap"],
+    settings["seed"])
+for frame, path in ((metrics, snakemake.output.metrics),
+                    (predictions, snakemake.output.predictions),
+                    (splits, snakemake.output.splits)):
+    frame.to_csv(path, sep="\t", index=False, na_rep="n/a")
+probe = site_probe(features, participants, settings["site_column"], settings["model"],
+                   settings["outer_folds"], settings["inner_folds"], settings["seed"]) \
+    if settings["site_column"] else metrics.iloc[:0]
+probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
+metrics_figure(metrics, snakemake.output.figure)

@@ -1,0 +1,28 @@
+import pandas as pd
+
+from brainrep.bids import read_participants
+from brainrep.io import log_to_file, read_features
+from brainrep.plots import stability_figure
+from brainrep.subtype import find_subtypes
+
+log_to_file(snakemake.log[0])
+settings = snakemake.params.settings
+cfg = settings["subtyping"]
+participants = read_participants(snakemake.input.participants).set_index("participant_id")
+population = participants.index[participants[cfg["column"]].astype(str) == cfg["value"]]
+covariates = participants[list(dict.fromkeys(cfg["regress_out"] + cfg["check"]))]
+summaries, stabilities, assignments = [], [], []
+for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
+    features = read_features(path).set_index("participant_id")
+    features = features.loc[features.index.intersection(population)]
+    summary, stability, labels = find_subtypes(
+        features, covariates, cfg["regress_out"], range(cfg["k_min"], cfg["k_max"] + 1),
+        cfg["n_components"], cfg["n_bootstrap"], cfg["n_null"], settings["seed"])
+    summaries.append({"feature_set": name, **summary})
+    stabilities.append(stability.assign(feature_set=name))
+    assignments.append(labels.assign(feature_set=name))
+pd.DataFrame(summaries).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
+stability = pd.concat(stabilities)
+stability.to_csv(snakemake.output.stability, sep="\t", index=False)
+pd.concat(assignments).to_csv(snakemake.output.assignments, sep="\t", index=False)
+stability_figure(stability, snakemake.output.figure)

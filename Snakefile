@@ -1,6 +1,5 @@
 # brainrep: raw BIDS (EEG, fMRI) -> preprocessing -> SSL embeddings -> prediction and subtyping.
 # Run from the repository root: `snakemake --cores N [--configfile config/examples/X.yaml]`.
-import os
 from pathlib import Path
 
 from brainrep.bids import Inputs
@@ -15,11 +14,9 @@ report: "workflow/report/workflow.rst"
 
 validate_config(config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
-# Every job imports this checkout's brainrep, also inside per-rule conda environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir, "src")), os.environ.get("PYTHONPATH")])
-)
-
+# Jobs import brainrep from the environment; inside a bare per-rule conda environment they
+# fall back to workflow/scripts/brainrep, a link to src/brainrep (Snakemake puts a script's
+# folder on sys.path).
 OUT = f"results/{config['name']}"
 INPUTS = Inputs.from_config(config, OUT)
 ATLAS = config["fmri"]["atlas"]["name"]

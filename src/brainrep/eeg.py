@@ -14,13 +14,16 @@ from brainrep.io import write_sidecar
 
 
 def read_bids_eeg(bids_root: str | Path, path: str | Path) -> mne.io.BaseRaw:
-    """Read one BIDS EEG file with channel types, bad channels, montage and line frequency."""
+    """Load one BIDS EEG file with channel types, bad channels, montage and line frequency.
+
+    A corrupt or truncated file raises ``RuntimeError`` naming it.
+    """
     path = Path(path)
     entities = get_entities_from_fname(path.name, on_error="ignore")
     bids_path = BIDSPath(root=bids_root, datatype="eeg", suffix="eeg", extension=path.suffix,
                          **{k: v for k, v in entities.items() if v is not None})
     try:
-        return read_raw_bids(bids_path, verbose="error")
+        return read_raw_bids(bids_path, verbose="error").load_data(verbose="error")
     except Exception as err:  # MNE raises many types for corrupt or truncated files
         raise RuntimeError(f"{path}: cannot read this EEG recording ({err}). "
                            "Check that the file is complete and matches its sidecars.") from err
@@ -41,9 +44,9 @@ def preprocess(raw: mne.io.BaseRaw, l_freq: float, h_freq: float, sfreq: float,
 
     Returns the cleaned raw and a QC record (bad channels, line-noise ratio, duration in s).
     """
-    raw = raw.copy().pick("eeg").load_data(verbose="error")
+    raw = raw.copy().pick("eeg")
     line_freq = raw.info["line_freq"]
-    qc = {"bad_channels": list(raw.info["bads"]), "duration_s": raw.times[-1],
+    qc = {"bad_channels": list(raw.info["bads"]), "duration_s": raw.n_times / raw.info["sfreq"],
           "line_freq_hz": line_freq, "sfreq_raw_hz": raw.info["sfreq"]}
     if line_freq and line_freq < raw.info["sfreq"] / 2:
         qc["line_noise_ratio"] = line_noise_ratio(raw, line_freq)
@@ -69,7 +72,8 @@ def make_windows(raw: mne.io.BaseRaw, window_s: float, overlap_s: float,
     if reject_uv is not None:
         epochs.drop_bad(reject={"eeg": reject_uv * 1e-6}, verbose="error")
     onsets = epochs.events[:, 0] / raw.info["sfreq"] - raw.first_time
-    epochs.metadata = pd.DataFrame({"onset_s": np.round(onsets, 4)})
+    with mne.utils.use_log_level("error"):
+        epochs.metadata = pd.DataFrame({"onset_s": np.round(onsets, 4)})
     qc = {"n_windows": len(epochs), "rejected_fraction": 1 - len(epochs) / max(n_total, 1),
           "duration_kept_s": len(epochs) * (window_s - overlap_s)}
     return epochs, qc

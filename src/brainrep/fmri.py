@@ -32,8 +32,8 @@ def parcellate(bold_path: str, confounds_path: str, atlas_image: str, atlas_labe
     """Mean denoised signal per parcel, shape (n_kept_volumes, n_parcels), and a QC record.
 
     Confounds come from the fMRIPrep table ``confounds_path`` beside ``bold_path`` through
-    nilearn's ``load_confounds_strategy``; the atlas is resampled to the BOLD grid (nearest neighbour).
-    Parcels with no voxel on that grid are reported in the QC record and left out.
+    nilearn's ``load_confounds_strategy``; the atlas is resampled to the BOLD grid (nearest
+    neighbour). Parcels with no voxel on that grid are reported in the QC record and left out.
     """
     bold = nib.load(bold_path)
     if bold.ndim != 4 or bold.shape[3] < 10:

@@ -15,7 +15,7 @@ if config["demo"]["enabled"]:
             bold=[r.path for r in INPUTS.bold],
             confounds=[confounds_path(r.path, config["fmri"]["space"]) for r in INPUTS.bold],
         params:
-            root=INPUTS.bids_root,
+            root=lambda wildcards, output: Path(output.description).parent,
             spec=config["demo"],
         log:
             f"{OUT}/logs/simulate_demo.log",

@@ -1,0 +1,41 @@
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, SCHEMA
+
+from brainrep.config import ConfigError, validate_config
+
+
+def test_defaults_fill_every_section():
+    config = validate_config({}, SCHEMA)
+    assert config["demo"]["enabled"] is True
+    assert config["eeg"]["window_s"] == 2.0
+    assert config["ssl"]["eeg"]["objective"] == "contrastive"
+    assert config["ssl"]["fmri"]["objective"] == "masked"
+    assert config["ssl"]["fmri"]["epochs"] == 30  # nested $ref defaults are filled too
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"bids_rooot": "/x"}, ["'bids_rooot'", "Did you mean 'bids.root'"]),
+    ({"ssl": {"eeg": {"objectiv": "masked"}}}, ["'objectiv' at ssl.eeg", "'objective'"]),
+    ({"eeg": {"l_freq": "one"}}, ["'eeg.l_freq'", "not of type 'number'"]),
+    ({"demo": {"enabled": False}}, ["'bids.root' is missing"]),
+    ({"demo": {"enabled": False}, "bids": {"root": "/nowhere"}}, ["not a BIDS dataset"]),
+    ({"eeg": {"l_freq": 45.0}}, ["'eeg.l_freq'/'eeg.h_freq'"]),
+])
+def test_bad_config_names_the_key(config, expected):
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+    for fragment in expected:
+        assert fragment in str(err.value)
+
+
+def test_snakemake_refuses_misspelled_key_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bids_rooot: /nowhere\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
+                          "--configfile", str(bad)], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "bids_rooot" in run.stdout + run.stderr
+    assert "Did you mean 'bids.root'" in run.stdout + run.stderr

@@ -1,0 +1,65 @@
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainrep import fmri, simulate
+from brainrep.bids import confounds_path
+
+SPACE = "MNI152NLin2009cAsym"
+
+
+def _args(root, subject="001"):
+    bold = str(root / simulate.bold_relpath(subject))
+    return (bold, confounds_path(bold, SPACE), str(root / simulate.ATLAS_RELPATH),
+            str(root / simulate.ATLAS_LABELS_RELPATH))
+
+
+def test_parcellate_and_connectivity(small_demo, tmp_path):
+    series, qc = fmri.parcellate(*_args(small_demo), "simple", 0.01, 0.1)
+    assert series.shape == (120, 16) and list(series.columns[:2]) == ["Net1_P1", "Net1_P2"]
+    assert qc["empty_parcels"] == [] and 0 < qc["mean_fd_mm"] < qc["max_fd_mm"]
+    assert "trans_x" in qc["confounds"] and "white_matter" in qc["confounds"]
+    matrix = fmri.connectivity(series, "correlation").to_numpy()
+    assert np.allclose(np.diag(matrix), 1) and np.allclose(matrix, matrix.T)
+    network = np.arange(16) // 4
+    within = matrix[(network[:, None] == network[None]) & ~np.eye(16, dtype=bool)].mean()
+    between = matrix[network[:, None] != network[None]].mean()
+    assert within > between + 0.2  # the simulated network structure survives denoising
+
+
+def test_denoising_removes_motion(small_demo):
+    bold, confounds, atlas, labels = _args(small_demo, "004")
+    motion = pd.read_csv(confounds, sep="\t")[["trans_x", "trans_y", "trans_z"]].to_numpy()
+    series, _ = fmri.parcellate(bold, confounds, atlas, labels, "simple", 0.01, None)
+    design = np.c_[np.ones(len(motion)), motion]
+    residual = series.to_numpy() - design @ np.linalg.lstsq(design, series.to_numpy(),
+                                                            rcond=None)[0]
+    explained = 1 - (residual ** 2).sum() / ((series - series.mean()) ** 2).to_numpy().sum()
+    assert explained < 0.05
+
+
+def test_wrong_dimensions_name_the_file(small_demo, tmp_path):
+    bold, confounds, atlas, labels = _args(small_demo)
+    flat = tmp_path / "sub-001_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    img = nib.load(bold)
+    nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine).to_filename(flat)
+    with pytest.raises(ValueError, match=flat.name):
+        fmri.parcellate(str(flat), confounds, atlas, labels, "simple", 0.01, 0.1)
+
+
+def test_missing_confounds_name_the_file(small_demo, tmp_path):
+    bold, confounds, atlas, labels = _args(small_demo)
+    alone = tmp_path / "sub-001_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    alone.write_bytes(open(bold, "rb").read())
+    with pytest.raises(ValueError, match="confounds"):
+        fmri.parcellate(str(alone), str(tmp_path / "none.tsv"), atlas, labels, "simple", 0.01,
+                        0.1)
+
+
+def test_atlas_label_missing_from_table(small_demo, tmp_path):
+    bold, confounds, atlas, labels = _args(small_demo)
+    short = tmp_path / "labels.tsv"
+    short.write_text("\n".join(open(labels).read().splitlines()[:-1]) + "\n")
+    with pytest.raises(ValueError, match="have no label"):
+        fmri.parcellate(bold, confounds, atlas, str(short), "simple", 0.01, 0.1)

@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainrep import predict
+
+
+def _participants(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"participant_id": [f"sub-{i:02d}" for i in range(n)],
+                         "diagnosis": np.repeat(["control", "patient"], n // 2),
+                         "site": np.tile(["A", "B"], n // 2),
+                         "age": rng.uniform(20, 60, n)})
+
+
+def _features(participants, signal, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((len(participants), 10))
+    X[:, 0] += signal * (participants["diagnosis"] == "patient")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)])
+    frame.insert(0, "participant_id", participants["participant_id"])
+    return frame
+
+
+def _evaluate(features, participants, n_permutations=30):
+    return predict.evaluate(features, participants, "diagnosis", "patient", "site", "ridge",
+                            5, 3, n_permutations, 100, 0)
+
+
+def test_signal_is_found_and_noise_is_not():
+    participants = _participants()
+    metrics, predictions, splits = _evaluate(
+        {"signal": _features(participants, 2.0), "noise": _features(participants, 0.0, 1)},
+        participants)
+    auroc = metrics[(metrics.metric == "auroc") & (metrics.cv_scheme == "stratified_group_kfold")]
+    auroc = auroc.set_index("feature_set")
+    assert auroc.loc["signal", "mean"] > 0.85 and auroc.loc["signal", "p_value"] < 0.05
+    assert auroc.loc["noise", "p_value"] > 0.05
+    assert auroc.loc["signal", "ci_low"] > 0.5
+    assert set(metrics["cv_scheme"]) == {"stratified_group_kfold", "leave_site_out"}
+    # every participant is tested exactly once per scheme
+    counts = splits.groupby("cv_scheme")["participant_id"].value_counts()
+    assert (counts == 1).all()
+    assert len(predictions) == 2 * 2 * 40
+
+
+def test_split_with_shared_participant_is_refused():
+    groups = np.array(["a", "a", "b", "b", "c", "c"])
+    leaky = [(np.array([0, 2, 3]), np.array([1, 4, 5]))]
+    with pytest.raises(predict.LeakageError, match="'a'"):
+        predict.check_splits(leaky, groups)
+    predict.check_splits([(np.array([0, 1, 2, 3]), np.array([4, 5]))], groups)
+
+
+def test_leakage_through_a_participant_fingerprint_is_exposed():
+    """A window-level split would reward features that identify the participant; the
+    participant-level harness scores them at chance."""
+    participants = _participants()
+    rng = np.random.default_rng(3)
+    labels = rng.permutation(participants["diagnosis"].to_numpy())  # labels carry no signal
+    fingerprint = rng.standard_normal((40, 10))
+    shuffled = participants.assign(diagnosis=labels)
+    features = pd.DataFrame(fingerprint, columns=[f"f{i}" for i in range(10)])
+    features.insert(0, "participant_id", participants["participant_id"])
+    metrics, _, _ = _evaluate({"fingerprint": features}, shuffled)
+    auroc = metrics[(metrics.metric == "auroc")
+                    & (metrics.cv_scheme == "stratified_group_kfold")].iloc[0]
+    assert auroc["p_value"] > 0.05
+
+
+def test_permutations_stay_within_site():
+    rng = np.random.default_rng(0)
+    y = np.array(["p", "p", "c", "c", "p", "c", "c", "c"])
+    sites = np.array(["A", "A", "A", "A", "B", "B", "B", "B"])
+    for _ in range(20):
+        permuted = predict.permute_within(y, sites, rng)
+        for site in "AB":
+            assert sorted(permuted[sites == site]) == sorted(y[sites == site])
+
+
+def test_site_probe_and_confounds():
+    participants = _participants()
+    confounds = predict.confound_table(participants, ["age", "site"])
+    assert list(confounds.columns) == ["participant_id", "age", "site_B"]
+    site_coded = confounds.copy()
+    probe = predict.site_probe({"confounds": site_coded}, participants, "site", "ridge", 5, 3, 0)
+    assert probe.iloc[0]["mean"] == 1.0  # site one-hot predicts site perfectly
+    with pytest.raises(KeyError, match="weight"):
+        predict.confound_table(participants, ["weight"])
+
+
+def test_missing_target_column_names_it():
+    participants = _participants()
+    with pytest.raises(KeyError, match="'severity'"):
+        predict.evaluate({"x": _features(participants, 0)}, participants, "severity", "patient",
+                         "site", "ridge", 5, 3, 0, 0, 0)

@@ -1,0 +1,35 @@
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from brainrep import subtype
+
+
+def _frame(X, site):
+    index = pd.Index([f"sub-{i:02d}" for i in range(len(X))], name="participant_id")
+    return pd.DataFrame(X, index=index), pd.DataFrame({"site": site}, index=index)
+
+
+def test_two_planted_clusters_are_found_despite_a_site_shift():
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 20)
+    site = np.tile(["A", "B"], 20)
+    X = rng.standard_normal((40, 6))
+    X[:, :3] += 6 * truth[:, None]
+    X += 3 * (site == "B")[:, None]  # a site offset on every feature
+    features, covariates = _frame(X, site)
+    summary, stability, labels = subtype.find_subtypes(features, covariates, ["site"],
+                                                       range(2, 5), 4, 20, 30, 0)
+    assert summary["k"] == 2 and summary["bootstrap_ari"] > 0.9
+    assert summary["null_p_value"] < 0.05
+    assert summary["site_p_value"] > 0.05
+    assert adjusted_rand_score(truth, labels["subtype"]) > 0.9
+    assert list(stability["k"]) == [2, 3, 4]
+
+
+def test_one_gaussian_is_not_called_clustered():
+    rng = np.random.default_rng(1)
+    features, covariates = _frame(rng.standard_normal((40, 6)), np.tile(["A", "B"], 20))
+    summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4, 10, 30,
+                                          0)
+    assert summary["null_p_value"] > 0.05

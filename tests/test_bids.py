@@ -1,8 +1,8 @@
 import pytest
+from conftest import SCHEMA
 
 from brainrep.bids import BIDSError, Inputs, find_bold, find_eeg, read_participants, write_index
 from brainrep.config import validate_config
-from conftest import SCHEMA
 
 
 def test_find_recordings_and_index(small_demo, tmp_path):

@@ -1,0 +1,115 @@
+"""Real Snakemake runs of the demo and of the null demo, in a copy of the workflow."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO
+from sklearn.metrics import adjusted_rand_score
+
+pytestmark = pytest.mark.workflow
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "envs", "profiles", "src"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args],
+                         cwd=workdir, capture_output=True, text=True)
+    if check and run.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{run.stderr[-5000:]}")
+    return run
+
+
+def _copy_workflow(target: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, symlinks=True)
+        else:
+            shutil.copy(source, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    work = _copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def null_results(workdir) -> Path:
+    snakemake(workdir, "--configfile", "config/examples/demo_null.yaml")
+    return workdir / "results" / "demo_null"
+
+
+def _metrics(results: Path) -> pd.DataFrame:
+    table = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
+    auroc = table[(table.metric == "auroc") & (table.cv_scheme == "stratified_group_kfold")]
+    return auroc.set_index("feature_set")
+
+
+def _subtype_agreement(results: Path) -> pd.Series:
+    truth = pd.read_csv(results / "bids/sourcedata/truth/participants_truth.tsv",
+                        sep="\t").set_index("participant_id")
+    assignments = pd.read_csv(results / "group/subtype/assignments.tsv", sep="\t")
+    return assignments.groupby("feature_set").apply(
+        lambda g: adjusted_rand_score(truth.loc[g.participant_id, "subtype"], g.subtype))
+
+
+def test_demo_writes_every_stage_and_the_report(workdir):
+    results = workdir / "results" / "demo"
+    assert len(list(results.glob("sub-*/eeg/*_epo.fif"))) == 40
+    assert len(list(results.glob("sub-*/func/*_relmat.tsv"))) == 40
+    for modality in ("eeg", "fmri"):
+        for encoder in ("ssl", "random"):
+            assert (results / f"group/ssl/modality-{modality}_encoder-{encoder}"
+                              "_participants.parquet").is_file()
+    metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
+    assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
+    assert {"ssl_eeg", "random_eeg", "eeg_bandpower", "fmri_connectivity",
+            "confounds"} <= set(metrics.feature_set)
+    snakemake(workdir, "--report", "results/demo/report.html")
+    assert (results / "report.html").stat().st_size > 10_000
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    run = snakemake(workdir, "-n")
+    assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_touching_one_recording_reruns_only_its_dependents(workdir):
+    source = workdir / "results/demo/bids/sub-007/eeg/sub-007_task-rest_eeg.vhdr"
+    stat = source.stat()
+    try:
+        os.utime(source)  # newer than its outputs now
+        run = snakemake(workdir, "-n", "--quiet", "rules")
+        jobs = dict(line.split()[:2] for line in run.stdout.splitlines()
+                    if line.strip() and line.split()[-1].isdigit() and len(line.split()) == 2)
+        assert jobs.get("eeg_preprocess") == "1"
+        assert "fmri_parcellate" not in jobs and "simulate_demo" not in jobs
+        assert "predict_target" in jobs
+    finally:
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_planted_truth_is_recovered(workdir):
+    results = workdir / "results" / "demo"
+    auroc = _metrics(results)
+    for name in ("eeg_bandpower", "ssl_eeg"):
+        assert auroc.loc[name, "mean"] > 0.9 and auroc.loc[name, "p_value"] < 0.05
+    assert auroc.loc["confounds", "p_value"] > 0.05  # diagnosis is not carried by age/sex/site
+    agreement = _subtype_agreement(results)
+    assert agreement["eeg_bandpower"] > 0.8 and agreement["ssl_eeg"] > 0.8
+
+
+def test_null_demo_finds_nothing(null_results):
+    auroc = _metrics(null_results)
+    assert (auroc["p_value"] > 0.01).all(), auroc[["mean", "p_value"]]
+    assert auroc["mean"].median() < 0.65
+    summary = pd.read_csv(null_results / "group/subtype/summary.tsv", sep="\t")
+    assert (summary["null_p_value"] > 0.05).all(), summary
+    assert (_subtype_agreement(null_results).abs() < 0.3).all()

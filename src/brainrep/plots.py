@@ -27,12 +27,14 @@ def eeg_psd_figure(array_path: str, table_path: str, out: str) -> None:
     sfreq = json.loads(sidecar_path(array_path).read_text())["sfreq_hz"]
     table = pd.read_csv(table_path, sep="\t")
     freqs, psd = welch(windows, fs=sfreq, nperseg=min(windows.shape[-1], int(2 * sfreq)))
-    per_participant = pd.DataFrame(np.log10(psd.mean(axis=1))).groupby(
+    shown = (freqs >= 1) & (freqs <= min(45, sfreq / 2))
+    freqs = freqs[shown]
+    per_participant = pd.DataFrame(np.log10(psd[..., shown].mean(axis=1))).groupby(
         table["participant_id"].to_numpy()).mean()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(freqs, per_participant.T.to_numpy(), color="0.6", lw=0.5)
     ax.plot(freqs, per_participant.median().to_numpy(), color="C0", lw=2, label="median")
-    ax.set(xlabel="frequency (Hz)", ylabel="log10 power (µV²/Hz)", xlim=(0, min(45, sfreq / 2)),
+    ax.set(xlabel="frequency (Hz)", ylabel="log10 power (µV²/Hz)",
            title=f"EEG spectra, {len(per_participant)} participants")
     ax.legend()
     _save(fig, out)

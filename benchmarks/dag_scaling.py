@@ -11,15 +11,18 @@ import argparse
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 
 def dry_run(n_subjects: int) -> tuple[float, int]:
-    tic = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--config",
-         f"name=bench{n_subjects}", f"demo={{n_subjects: {n_subjects}}}"],
-        capture_output=True, text=True, check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
+        config.write(f"name: bench{n_subjects}\ndemo: {{n_subjects: {n_subjects}}}\n")
+        config.flush()
+        tic = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules",
+                              "--configfile", config.name],
+                             capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - tic
     total = int(re.search(r"^total\s+(\d+)", run.stdout, re.MULTILINE).group(1))
     return seconds, total

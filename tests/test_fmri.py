@@ -63,3 +63,31 @@ def test_atlas_label_missing_from_table(small_demo, tmp_path):
     short.write_text("\n".join(open(labels).read().splitlines()[:-1]) + "\n")
     with pytest.raises(ValueError, match="have no label"):
         fmri.parcellate(bold, confounds, atlas, str(short), "simple", 0.01, 0.1)
+
+
+def test_existing_timeseries_enter_at_connectivity(tmp_path):
+    from brainrep.bids import find_timeseries
+
+    func = tmp_path / "sub-01" / "func"
+    func.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    series = pd.DataFrame(rng.standard_normal((50, 4)), columns=["A", "B", "C", "D"])
+    series["D"] = 0.0  # a parcel without signal
+    path = func / "sub-01_task-rest_seg-CC200_stat-mean_timeseries.tsv.gz"
+    series.to_csv(path, sep="\t", index=False)
+    (func / "sub-01_task-rest_seg-CC200_stat-mean_timeseries.json").write_text("{}")
+    found = find_timeseries(tmp_path, "rest", "CC200", [])
+    assert [(r.subject, r.entities) for r in found] == [("01", "task-rest")]
+    qc = fmri.connectivity_from_timeseries(str(path), str(tmp_path / "relmat.tsv"),
+                                           "correlation")
+    assert qc["empty_parcels"] == ["D"]
+    matrix = pd.read_csv(tmp_path / "relmat.tsv", sep="\t", index_col=0)
+    assert list(matrix.columns) == ["A", "B", "C"]
+    assert np.allclose(matrix.to_numpy(), np.corrcoef(series[["A", "B", "C"]].T), atol=1e-6)
+
+
+def test_too_short_timeseries_names_the_file(tmp_path):
+    path = tmp_path / "sub-01_task-rest_seg-X_stat-mean_timeseries.tsv"
+    pd.DataFrame(np.ones((5, 3))).to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match=path.name):
+        fmri.connectivity_from_timeseries(str(path), str(tmp_path / "r.tsv"), "correlation")

@@ -24,3 +24,18 @@ def test_eegmat_edf_recordings_are_found_and_preprocessed():
     windows, window_qc = eeg.make_windows(clean, 2.0, 0.0, reject_uv=None)
     assert window_qc["n_windows"] == int(raw.n_times / raw.info["sfreq"] // 2.0)
     assert np.isfinite(windows.get_data()).all()
+
+
+def test_abide_timeseries_are_found_with_their_participants(tmp_path):
+    from brainrep import fmri
+    from brainrep.bids import find_timeseries
+
+    root = shared_dataset("abide-cc200")
+    runs = find_timeseries(root, "rest", "CC200", [])
+    participants = read_participants(root / "participants.tsv")
+    assert len(runs) == 163
+    assert {f"sub-{r.subject}" for r in runs} == set(participants["participant_id"])
+    assert set(participants["site"]) == {"Caltech", "SDSU", "Stanford", "Trinity"}
+    qc = fmri.connectivity_from_timeseries(runs[0].path, str(tmp_path / "relmat.tsv"),
+                                           "correlation")
+    assert qc["n_volumes"] > 100

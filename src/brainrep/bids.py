@@ -64,6 +64,19 @@ def find_bold(derivatives: str | Path, task: str, space: str,
     return found
 
 
+def find_timeseries(root: str | Path, task: str, atlas: str,
+                    participants: list[str]) -> list[Recording]:
+    """Parcellated time series (``*_seg-<atlas>_stat-mean_timeseries.tsv[.gz]``) of ``task``."""
+    found = []
+    suffix = f"_seg-{atlas}_stat-mean_timeseries"
+    for path in sorted(Path(root).glob(f"sub-*/**/func/sub-*_task-{task}*{suffix}.tsv*")):
+        if path.name.endswith((".tsv", ".tsv.gz")):
+            subject, entities = _check_entities(path.name.split(suffix)[0], path)
+            if not participants or subject in participants:
+                found.append(Recording(subject, entities, str(path)))
+    return found
+
+
 def confounds_path(bold_path: str | Path, space: str) -> str:
     """The fMRIPrep confounds table that belongs beside a preprocessed BOLD file."""
     name = Path(bold_path).name.replace(
@@ -79,6 +92,7 @@ class Inputs:
     participants_tsv: str
     eeg: list[Recording]
     bold: list[Recording]
+    timeseries: list[Recording]
     atlas_image: str | None
     atlas_labels: str | None
 
@@ -99,19 +113,26 @@ class Inputs:
                               f"{root}/{simulate.bold_relpath(s)}")
                     for s in subjects] if fmri_cfg["enabled"] else []
             atlas = (f"{root}/{simulate.ATLAS_RELPATH}", f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
+            timeseries = []
         else:
             eeg = find_eeg(root, eeg_cfg["task"], wanted) if eeg_cfg["enabled"] else []
-            derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
-            bold = (find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
-                    if fmri_cfg["enabled"] else [])
+            bold, timeseries = [], []
+            if fmri_cfg["enabled"] and fmri_cfg["timeseries"]:
+                timeseries = find_timeseries(fmri_cfg["timeseries"], fmri_cfg["task"],
+                                             fmri_cfg["atlas"]["name"], wanted)
+            elif fmri_cfg["enabled"]:
+                derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
+                bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
             atlas = (fmri_cfg["atlas"]["image"], fmri_cfg["atlas"]["labels"])
-            if not eeg and not bold:
-                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}) and no preprocessed "
-                                f"BOLD (task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) "
-                                "found. Check bids.root, the task names and fmri.derivatives.")
+            if not (eeg or bold or timeseries):
+                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}), preprocessed BOLD "
+                                f"(task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) or "
+                                f"parcellated time series (seg-{fmri_cfg['atlas']['name']}) "
+                                "found. Check bids.root, the task names, fmri.derivatives and "
+                                "fmri.timeseries.")
         if atlas_override := fmri_cfg["atlas"]["image"]:
             atlas = (atlas_override, fmri_cfg["atlas"]["labels"])
-        return cls(root, f"{root}/participants.tsv", eeg, bold, *atlas)
+        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas)
 
 
 def read_participants(path: str | Path) -> pd.DataFrame:

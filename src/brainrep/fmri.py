@@ -12,6 +12,7 @@ from nilearn.connectome import ConnectivityMeasure
 from nilearn.image import resample_to_img
 from nilearn.interfaces.fmriprep import load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from brainrep.io import write_sidecar
 
@@ -67,8 +68,14 @@ def parcellate(bold_path: str, confounds_path: str, atlas_image: str, atlas_labe
 
 
 def connectivity(series: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Per-run connectivity matrix (parcels x parcels); no group-level fitting involved."""
-    matrix = ConnectivityMeasure(kind=kind, standardize="zscore_sample").fit_transform(
+    """Per-run connectivity matrix (parcels x parcels); no group-level fitting involved.
+
+    Correlation and covariance use the empirical (Pearson) estimate; partial correlation uses
+    Ledoit-Wolf shrinkage, since the inverse is ill-posed with fewer volumes than parcels.
+    """
+    estimator = LedoitWolf() if kind == "partial correlation" else EmpiricalCovariance()
+    matrix = ConnectivityMeasure(cov_estimator=estimator, kind=kind,
+                                 standardize="zscore_sample").fit_transform(
         [series.to_numpy()])[0]
     return pd.DataFrame(matrix, index=series.columns, columns=series.columns)
 
@@ -87,8 +94,30 @@ def run_recording(bold_path: str, confounds_path: str, atlas_image: str, atlas_l
     return qc
 
 
+def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: str) -> dict:
+    """Connectivity of an existing parcellated time series (rows = volumes, columns = parcels).
+
+    Parcels that are constant (no signal, e.g. outside the field of view) are left out and
+    reported in the sidecar's QC record.
+    """
+    series = pd.read_csv(timeseries_path, sep="\t")
+    if series.shape[0] < 10 or series.shape[1] < 2:
+        raise ValueError(f"{timeseries_path}: expected volumes x parcels with >= 10 rows and "
+                         f">= 2 columns, got {series.shape}.")
+    constant = series.columns[series.std() == 0]
+    series = series.drop(columns=constant)
+    connectivity(series, kind).to_csv(out_relmat, sep="\t")
+    qc = {"n_volumes": int(series.shape[0]), "empty_parcels": list(constant)}
+    write_sidecar(out_relmat, sources=[timeseries_path], parameters={"connectivity": kind},
+                  qc=qc)
+    return qc
+
+
 def edge_table(relmat_files: list[str], participant_ids: list[str]) -> pd.DataFrame:
-    """Fisher-z upper triangle of each participant's matrix, one column per ``a__b`` edge."""
+    """Fisher-z upper triangle of each participant's matrix, one column per ``a__b`` edge.
+
+    Edges missing for any participant (a parcel without signal) are left out for all.
+    """
     rows = []
     for path in relmat_files:
         matrix = pd.read_csv(path, sep="\t", index_col=0)
@@ -96,7 +125,7 @@ def edge_table(relmat_files: list[str], participant_ids: list[str]) -> pd.DataFr
         values = np.arctanh(np.clip(matrix.to_numpy()[upper], -0.999999, 0.999999))
         rows.append(pd.Series(values, index=[f"{matrix.index[i]}__{matrix.columns[j]}"
                                              for i, j in zip(*upper, strict=True)]))
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).dropna(axis=1)
     frame.insert(0, "participant_id", participant_ids)
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 

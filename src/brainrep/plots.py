@@ -45,12 +45,14 @@ def connectivity_figure(relmat_files: list[str], qc: pd.DataFrame, edges: pd.Dat
     """Group-mean connectivity matrix and QC-FC (edge correlation with mean FD)."""
     mean = np.mean([pd.read_csv(f, sep="\t", index_col=0).to_numpy() for f in relmat_files],
                    axis=0)
-    fd = qc.groupby("recording")["mean_fd_mm"].mean().reindex(edges["participant_id"])
-    values = edges.drop(columns="participant_id").to_numpy()
-    qcfc = [np.corrcoef(values[:, j], fd)[0, 1] for j in range(values.shape[1])] \
-        if len(fd) > 2 and np.std(fd) > 0 else []
+    qcfc = []
+    if "mean_fd_mm" in qc:  # motion is known on the paths that read fMRIPrep confounds
+        fd = qc.groupby("recording")["mean_fd_mm"].mean().reindex(edges["participant_id"])
+        values = edges.drop(columns="participant_id").to_numpy()
+        if len(fd) > 2 and np.std(fd) > 0:
+            qcfc = [np.corrcoef(values[:, j], fd)[0, 1] for j in range(values.shape[1])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    image = left.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1)
+    image = left.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     left.set_title("mean connectivity")
     fig.colorbar(image, ax=left, shrink=0.8)
     right.hist(qcfc, bins=30, color="C1")

@@ -5,8 +5,12 @@ def eeg_outputs(pattern):
     return [pattern.format(subject=r.subject, entities=r.entities) for r in INPUTS.eeg]
 
 
-def bold_outputs(pattern):
-    return [pattern.format(subject=r.subject, entities=r.entities) for r in INPUTS.bold]
+# fMRI runs enter as preprocessed BOLD (parcellated here) or as parcellated time series.
+FMRI_RUNS = INPUTS.bold or INPUTS.timeseries
+
+
+def fmri_outputs(pattern):
+    return [pattern.format(subject=r.subject, entities=r.entities) for r in FMRI_RUNS]
 
 
 def recording(records, wildcards):
@@ -22,11 +26,12 @@ FMRI_RELMAT = (
 FMRI_TIMESERIES = (
     f"{OUT}/sub-{{subject}}/func/sub-{{subject}}_{{entities}}_seg-{ATLAS}_stat-mean_timeseries.tsv"
 )
-MODALITIES = [m for m, recs in (("eeg", INPUTS.eeg), ("fmri", INPUTS.bold)) if recs]
+FMRI_SERIES = [r.path for r in INPUTS.timeseries] or fmri_outputs(FMRI_TIMESERIES)
+MODALITIES = [m for m, recs in (("eeg", INPUTS.eeg), ("fmri", FMRI_RUNS)) if recs]
 FEATURES = {"confounds": f"{OUT}/group/features/confounds.tsv"}
 if INPUTS.eeg:
     FEATURES["eeg_bandpower"] = f"{OUT}/group/features/eeg_bandpower.tsv"
-if INPUTS.bold:
+if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
 for _modality in MODALITIES:
     for _encoder in ("ssl", "random"):

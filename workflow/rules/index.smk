@@ -6,12 +6,14 @@ rule bids_index:
         participants=INPUTS.participants_tsv,
         eeg=[r.path for r in INPUTS.eeg],
         bold=[r.path for r in INPUTS.bold],
+        timeseries=[r.path for r in INPUTS.timeseries],
     output:
         recordings=f"{OUT}/group/index/recordings.tsv",
         participants=f"{OUT}/group/index/participants.tsv",
     params:
         eeg=INPUTS.eeg,
         bold=INPUTS.bold,
+        timeseries=INPUTS.timeseries,
     log:
         f"{OUT}/logs/bids_index.log",
     conda:

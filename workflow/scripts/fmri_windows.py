@@ -6,7 +6,7 @@ log_to_file(snakemake.log[0])
 participants = snakemake.params.participants
 stack_crops(list(snakemake.input.timeseries), participants, snakemake.params.length,
             snakemake.params.step, snakemake.output.array, snakemake.output.table)
-qc = collect_qc(list(snakemake.input.timeseries), participants)
+qc = collect_qc(list(snakemake.input.relmat), participants)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False)
 edges = edge_table(list(snakemake.input.relmat), participants)
 edges.to_csv(snakemake.output.features, sep="\t", index=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,41 +41,41 @@ def _check_entities(name: str, path: Path | str) -> tuple[str, str]:
     return subject, "_".join(parts[1:])
 
 
-def find_eeg(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
-    """EEG recordings of ``task`` under a raw BIDS ``root`` (any MNE-BIDS format)."""
+def _find(root: str | Path, pattern: str, stem: Callable[[str], str | None],
+          participants: list[str]) -> list[Recording]:
+    """Files matching ``pattern``; ``stem`` strips the suffix (None skips the file)."""
     found = []
-    for path in sorted(Path(root).glob(f"sub-*/**/eeg/sub-*_task-{task}*_eeg.*")):
-        if path.suffix not in EEG_EXTENSIONS:
+    for path in sorted(Path(root).glob(pattern)):
+        if (name := stem(path.name)) is None:
             continue
-        subject, entities = _check_entities(path.name.rsplit("_eeg.", 1)[0], path)
+        subject, entities = _check_entities(name, path)
         if not participants or subject in participants:
             found.append(Recording(subject, entities, str(path)))
     return found
+
+
+def find_eeg(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
+    """EEG recordings of ``task`` under a raw BIDS ``root`` (any MNE-BIDS format)."""
+    return _find(root, f"sub-*/**/eeg/sub-*_task-{task}*_eeg.*",
+                 lambda name: name.rsplit("_eeg.", 1)[0]
+                 if Path(name).suffix in EEG_EXTENSIONS else None, participants)
 
 
 def find_bold(derivatives: str | Path, task: str, space: str,
               participants: list[str]) -> list[Recording]:
     """Preprocessed BOLD runs of ``task`` in ``space`` under an fMRIPrep-style derivatives root."""
-    found = []
     suffix = f"_space-{space}_desc-preproc_bold.nii.gz"
-    for path in sorted(Path(derivatives).glob(f"sub-*/**/func/sub-*_task-{task}*{suffix}")):
-        subject, entities = _check_entities(path.name.removesuffix(suffix), path)
-        if not participants or subject in participants:
-            found.append(Recording(subject, entities, str(path)))
-    return found
+    return _find(derivatives, f"sub-*/**/func/sub-*_task-{task}*{suffix}",
+                 lambda name: name.removesuffix(suffix), participants)
 
 
 def find_timeseries(root: str | Path, task: str, atlas: str,
                     participants: list[str]) -> list[Recording]:
     """Parcellated time series (``*_seg-<atlas>_stat-mean_timeseries.tsv[.gz]``) of ``task``."""
-    found = []
     suffix = f"_seg-{atlas}_stat-mean_timeseries"
-    for path in sorted(Path(root).glob(f"sub-*/**/func/sub-*_task-{task}*{suffix}.tsv*")):
-        if path.name.endswith((".tsv", ".tsv.gz")):
-            subject, entities = _check_entities(path.name.split(suffix)[0], path)
-            if not participants or subject in participants:
-                found.append(Recording(subject, entities, str(path)))
-    return found
+    return _find(root, f"sub-*/**/func/sub-*_task-{task}*{suffix}.tsv*",
+                 lambda name: name.split(suffix)[0]
+                 if name.endswith((".tsv", ".tsv.gz")) else None, participants)
 
 
 def confounds_path(bold_path: str | Path, space: str) -> str:

@@ -120,9 +120,7 @@ def stack_windows(epochs_files: list[str], keys: list[str], out_array: str,
                          "session": entities.get("ses", "n/a"), "task": entities.get("task"),
                          "run": entities.get("run", "n/a"), "window": window, "onset_s": onset})
     store.flush()
-    table = pd.DataFrame(rows)
-    table.attrs["sfreq"] = infos[0].info["sfreq"]
-    table.to_csv(out_table, sep="\t", index=False)
+    pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
     write_sidecar(out_array, sources=epochs_files, channels=common,
                   sfreq_hz=infos[0].info["sfreq"], units="uV")
 

@@ -75,7 +75,7 @@ def collect_qc(outputs: list[str], keys: list[str]) -> pd.DataFrame:
 
 def log_to_file(path: str) -> None:
     """Send this job's warnings, logging and stderr to its Snakemake log file."""
-    stream = open(path, "w")  # noqa: SIM115 - kept open for the life of the job
+    stream = open(path, "w")  # kept open for the life of the job
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)

@@ -91,3 +91,19 @@ def test_too_short_timeseries_names_the_file(tmp_path):
     pd.DataFrame(np.ones((5, 3))).to_csv(path, sep="\t", index=False)
     with pytest.raises(ValueError, match=path.name):
         fmri.connectivity_from_timeseries(str(path), str(tmp_path / "r.tsv"), "correlation")
+
+
+def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
+    from brainrep.plots import connectivity_figure
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, columns in enumerate((["A", "B", "C"], ["A", "C"])):
+        series = pd.DataFrame(rng.standard_normal((30, len(columns))), columns=columns)
+        paths.append(tmp_path / f"r{i}.tsv")
+        fmri.connectivity(series, "correlation").to_csv(paths[-1], sep="\t")
+    edges = fmri.edge_table([str(p) for p in paths], ["sub-1", "sub-2"])
+    assert list(edges.columns) == ["participant_id", "A__C"]  # A__B, B__C missing for sub-2
+    qc = pd.DataFrame({"recording": ["sub-1", "sub-2"], "n_volumes": [30, 30]})
+    connectivity_figure([str(p) for p in paths], qc, edges, str(tmp_path / "fig.png"))
+    assert (tmp_path / "fig.png").stat().st_size > 1000

@@ -42,9 +42,12 @@ def eeg_psd_figure(array_path: str, table_path: str, out: str) -> None:
 
 def connectivity_figure(relmat_files: list[str], qc: pd.DataFrame, edges: pd.DataFrame,
                         out: str) -> None:
-    """Group-mean connectivity matrix and QC-FC (edge correlation with mean FD)."""
-    mean = np.mean([pd.read_csv(f, sep="\t", index_col=0).to_numpy() for f in relmat_files],
-                   axis=0)
+    """Group-mean connectivity matrix (aligned by parcel label) and QC-FC (edge correlation
+    with mean FD, where motion is known)."""
+    frames = [pd.read_csv(f, sep="\t", index_col=0) for f in relmat_files]
+    labels = list(dict.fromkeys(label for frame in frames for label in frame.index))
+    mean = np.nanmean([frame.reindex(index=labels, columns=labels).to_numpy()
+                       for frame in frames], axis=0)  # runs may lack a parcel
     qcfc = []
     if "mean_fd_mm" in qc:  # motion is known on the paths that read fMRIPrep confounds
         fd = qc.groupby("recording")["mean_fd_mm"].mean().reindex(edges["participant_id"])

@@ -81,19 +81,27 @@ def test_second_run_has_nothing_to_do(workdir):
     assert "Nothing to be done" in run.stdout + run.stderr
 
 
-def test_touching_one_recording_reruns_only_its_dependents(workdir):
+def _planned_jobs(workdir: Path) -> dict[str, int]:
+    run = snakemake(workdir, "-n", "--quiet", "rules")
+    rows = [line.split() for line in run.stdout.splitlines()]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def test_changing_one_recording_reruns_only_its_dependents(workdir):
     source = workdir / "results/demo/bids/sub-007/eeg/sub-007_task-rest_eeg.vhdr"
-    stat = source.stat()
+    original, stat = source.read_bytes(), source.stat()
     try:
-        os.utime(source)  # newer than its outputs now
-        run = snakemake(workdir, "-n", "--quiet", "rules")
-        jobs = dict(line.split()[:2] for line in run.stdout.splitlines()
-                    if line.strip() and line.split()[-1].isdigit() and len(line.split()) == 2)
-        assert jobs.get("eeg_preprocess") == "1"
+        os.utime(source)  # newer, same content: Snakemake compares checksums, nothing to do
+        assert _planned_jobs(workdir) == {}
+        source.write_bytes(original + b"; edited by a test\n")  # a BrainVision comment line
+        jobs = _planned_jobs(workdir)
+        assert jobs["eeg_preprocess"] == 1
         assert "fmri_parcellate" not in jobs and "simulate_demo" not in jobs
-        assert "predict_target" in jobs
+        assert {"eeg_windows", "ssl_pretrain", "predict_target"} <= set(jobs)
     finally:
+        source.write_bytes(original)
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _planned_jobs(workdir) == {}
 
 
 def test_planted_truth_is_recovered(workdir):

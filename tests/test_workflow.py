@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, shared_dataset
 from sklearn.metrics import adjusted_rand_score
 
 pytestmark = pytest.mark.workflow
@@ -121,3 +121,21 @@ def test_null_demo_finds_nothing(null_results):
     summary = pd.read_csv(null_results / "group/subtype/summary.tsv", sep="\t")
     assert (summary["null_p_value"] > 0.05).all(), summary
     assert (_subtype_agreement(null_results).abs() < 0.3).all()
+
+
+@pytest.mark.shared_data
+def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
+    root = shared_dataset("abide-cc200")
+    workdir = _copy_workflow(tmp_path)
+    override = workdir / "abide_here.yaml"  # the example's ../shared path, made absolute
+    override.write_text(f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}}}\n")
+    snakemake(workdir, "--configfile", "config/examples/abide.yaml", str(override))
+    results = workdir / "results" / "abide"
+    assert len(list(results.glob("sub-*/func/*_stat-correlation_relmat.tsv"))) == 163
+    metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
+    assert {"leave_site_out", "stratified_group_kfold"} <= set(metrics["cv_scheme"])
+    assert {"fmri_connectivity", "ssl_fmri", "random_fmri"} <= set(metrics["feature_set"])
+    assert (metrics["n_participants"] == 163).all()
+    probe = pd.read_csv(results / "group/predict/target-diagnosis_siteprobe.tsv",
+                        sep="\t").set_index("feature_set")
+    assert probe.loc["fmri_connectivity", "mean"] > 0.6  # 4 sites: chance is 0.25

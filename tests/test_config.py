@@ -39,3 +39,17 @@ def test_snakemake_refuses_misspelled_key_before_any_job(tmp_path):
     assert run.returncode != 0
     assert "bids_rooot" in run.stdout + run.stderr
     assert "Did you mean 'bids.root'" in run.stdout + run.stderr
+
+
+def test_cli_merges_config_files_like_snakemake(tmp_path, capsys):
+    import yaml
+
+    from brainrep.cli import main
+
+    override = tmp_path / "o.yaml"
+    override.write_text("name: other\neeg: {window_s: 4.0}\n")
+    assert main(["validate-config", str(REPO / "config/config.yaml"), str(override),
+                 "--schema", str(SCHEMA)]) == 0
+    merged = yaml.safe_load(capsys.readouterr().out)
+    assert merged["name"] == "other" and merged["eeg"]["window_s"] == 4.0
+    assert merged["eeg"]["sfreq"] == 100.0 and merged["demo"]["n_subjects"] == 40

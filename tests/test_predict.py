@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from brainrep import predict
 
@@ -52,20 +53,29 @@ def test_split_with_shared_participant_is_refused():
     predict.check_splits([(np.array([0, 1, 2, 3]), np.array([4, 5]))], groups)
 
 
-def test_leakage_through_a_participant_fingerprint_is_exposed():
-    """A window-level split would reward features that identify the participant; the
-    participant-level harness scores them at chance."""
-    participants = _participants()
+def test_window_level_split_leaks_and_is_refused():
+    """Windows carry a participant fingerprint and labels carry no signal: splitting windows
+    (not participants) scores far above chance, and the harness refuses that split."""
+    from sklearn.model_selection import StratifiedKFold
+
     rng = np.random.default_rng(3)
-    labels = rng.permutation(participants["diagnosis"].to_numpy())  # labels carry no signal
-    fingerprint = rng.standard_normal((40, 10))
-    shuffled = participants.assign(diagnosis=labels)
-    features = pd.DataFrame(fingerprint, columns=[f"f{i}" for i in range(10)])
-    features.insert(0, "participant_id", participants["participant_id"])
-    metrics, _, _ = _evaluate({"fingerprint": features}, shuffled)
-    auroc = metrics[(metrics.metric == "auroc")
-                    & (metrics.cv_scheme == "stratified_group_kfold")].iloc[0]
-    assert auroc["p_value"] > 0.05
+    n_participants, per = 30, 8
+    groups = np.repeat([f"sub-{i:02d}" for i in range(n_participants)], per)
+    labels = np.repeat(rng.permutation(np.repeat(["control", "patient"], 15)), per)
+    fingerprint = np.repeat(rng.standard_normal((n_participants, 20)), per, axis=0)
+    X = fingerprint + 0.1 * rng.standard_normal(fingerprint.shape)
+
+    def auroc(splits):
+        score = predict.cross_validate(X, labels, splits, "patient", "ridge", 3, 0)
+        return roc_auc_score(labels == "patient", score)
+
+    by_window = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, labels))
+    assert auroc(by_window) > 0.9  # leakage: the model recognises participants
+    with pytest.raises(predict.LeakageError):
+        predict.check_splits(by_window, groups)
+    by_participant = predict.make_splits(labels, groups, None, 5, 0)["stratified_group_kfold"]
+    predict.check_splits(by_participant, groups)
+    assert auroc(by_participant) < 0.7
 
 
 def test_permutations_stay_within_site():

@@ -76,12 +76,25 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):
     assert np.allclose(history["train_loss"], reference["train_loss"])
 
 
-def test_stale_partial_checkpoint_is_ignored(tmp_path):
+def test_partial_checkpoint_of_other_data_is_not_resumed(tmp_path, monkeypatch):
     windows, participants = _data()
-    pretrain(windows, participants, SETTINGS | {"epochs": 1}, tmp_path / "m.pt")
-    (tmp_path / "m.pt").rename(tmp_path / "m.pt.partial")  # not a partial of this run
+    batches = train._batches
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return batches(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_batches", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(windows, participants, SETTINGS, tmp_path / "m.pt")
+    monkeypatch.setattr(train, "_batches", batches)
+    assert (tmp_path / "m.pt.partial").exists()
+
     other, _ = _data(seed=1)
-    with pytest.raises(KeyError):  # a final checkpoint has no optimizer state to resume
-        torch.load(tmp_path / "m.pt.partial", weights_only=False)["optimizer"]
     history = pretrain(other, participants, SETTINGS, tmp_path / "m.pt")
+    fresh = pretrain(other, participants, SETTINGS, tmp_path / "fresh.pt")
     assert list(history["epoch"]) == [0, 1, 2, 3]
+    assert np.allclose(history["train_loss"], fresh["train_loss"])

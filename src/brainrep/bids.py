@@ -113,7 +113,8 @@ class Inputs:
             bold = [Recording(s, f"task-{simulate.BOLD_TASK}",
                               f"{root}/{simulate.bold_relpath(s)}")
                     for s in subjects] if fmri_cfg["enabled"] else []
-            atlas = (f"{root}/{simulate.ATLAS_RELPATH}", f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
+            default_atlas = (f"{root}/{simulate.ATLAS_RELPATH}",
+                             f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
             timeseries = []
         else:
             eeg = find_eeg(root, eeg_cfg["task"], wanted) if eeg_cfg["enabled"] else []
@@ -124,15 +125,15 @@ class Inputs:
             elif fmri_cfg["enabled"]:
                 derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
                 bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
-            atlas = (fmri_cfg["atlas"]["image"], fmri_cfg["atlas"]["labels"])
+            default_atlas = (None, None)
             if not (eeg or bold or timeseries):
                 raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}), preprocessed BOLD "
                                 f"(task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) or "
                                 f"parcellated time series (seg-{fmri_cfg['atlas']['name']}) "
                                 "found. Check bids.root, the task names, fmri.derivatives and "
                                 "fmri.timeseries.")
-        if atlas_override := fmri_cfg["atlas"]["image"]:
-            atlas = (atlas_override, fmri_cfg["atlas"]["labels"])
+        atlas = ((fmri_cfg["atlas"]["image"], fmri_cfg["atlas"]["labels"])
+                 if fmri_cfg["atlas"]["image"] else default_atlas)
         return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas)
 
 

@@ -20,12 +20,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from snakemake.utils import update_config
+
     from brainrep.config import ConfigError, validate_config
 
     config: dict = {}
-    for path in args.configfiles:
+    for path in args.configfiles:  # merged as snakemake merges --configfile files
         with open(path) as handle:
-            _merge(config, yaml.safe_load(handle) or {})
+            update_config(config, yaml.safe_load(handle) or {})
     try:
         validate_config(config, args.schema)
     except ConfigError as err:
@@ -33,15 +35,6 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     print(yaml.safe_dump(config, sort_keys=False), end="")
     return 0
-
-
-def _merge(base: dict, update: dict) -> None:
-    """Merge ``update`` into ``base`` recursively, as Snakemake merges config files."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def main(argv: list[str] | None = None) -> int:

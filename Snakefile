@@ -2,6 +2,7 @@
 # Run from the repository root: `snakemake --cores N [--configfile config/examples/X.yaml]`.
 from pathlib import Path
 
+from brainrep import fmriprep
 from brainrep.bids import Inputs
 from brainrep.config import validate_config
 
@@ -22,6 +23,8 @@ INPUTS = Inputs.from_config(config, OUT)
 ATLAS = config["fmri"]["atlas"]["name"]
 KIND = config["fmri"]["connectivity"].replace(" ", "")
 CONTAINERS = "docker://ghcr.io/brainrep/brainrep-{family}:0.1.0"
+FMRIPREP = config["fmri"]["fmriprep"]
+FMRIPREP_DIR = f"{OUT}/derivatives/fmriprep"
 
 
 wildcard_constraints:

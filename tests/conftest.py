@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from brainrep.simulate import DemoSpec, simulate_dataset
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BRAINREP_SHARED_DATA", REPO.parent / "shared" / "data"))
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "envs", "profiles", "src"]
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +25,15 @@ def shared_dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not present (set BRAINREP_SHARED_DATA)")
     return path
+
+
+def copy_workflow(target: Path) -> Path:
+    """A copy of the workflow (not of results/) in ``target``, to run Snakemake in."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, symlinks=True)
+        else:
+            shutil.copy(source, target / name)
+    return target

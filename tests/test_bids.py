@@ -1,6 +1,7 @@
 import pytest
 from conftest import SCHEMA
 
+from brainrep import simulate
 from brainrep.bids import BIDSError, Inputs, find_bold, find_eeg, read_participants, write_index
 from brainrep.config import validate_config
 
@@ -41,9 +42,13 @@ def test_recording_without_participant_row(small_demo, tmp_path):
 
 
 def test_inputs_from_a_real_bids_root(small_demo):
+    atlas = {"source": "file", "image": str(small_demo / simulate.ATLAS_RELPATH),
+             "labels": str(small_demo / simulate.ATLAS_LABELS_RELPATH)}
     config = validate_config({"demo": {"enabled": False}, "bids": {"root": str(small_demo)},
-                              "fmri": {"atlas": {"image": "atlas.nii.gz",
-                                                 "labels": "atlas.tsv"}}}, SCHEMA)
+                              "fmri": {"atlas": atlas}}, SCHEMA)
     inputs = Inputs.from_config(config, "results/x")
     assert len(inputs.eeg) == 12 and len(inputs.bold) == 12
-    assert inputs.atlas_image == "atlas.nii.gz"
+    assert (inputs.atlas_image, inputs.atlas_labels) == (atlas["image"], atlas["labels"])
+    config["fmri"]["atlas"]["source"] = "demo"
+    with pytest.raises(ValueError, match="demo.enabled is false"):
+        Inputs.from_config(config, "results/x")

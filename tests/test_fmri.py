@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
 from brainrep import fmri, simulate
+from brainrep.atlases import Atlas, read_labels
 from brainrep.bids import confounds_path
 
 SPACE = "MNI152NLin2009cAsym"
@@ -11,14 +14,16 @@ SPACE = "MNI152NLin2009cAsym"
 
 def _args(root, subject="001"):
     bold = str(root / simulate.bold_relpath(subject))
-    return (bold, confounds_path(bold, SPACE), str(root / simulate.ATLAS_RELPATH),
-            str(root / simulate.ATLAS_LABELS_RELPATH))
+    atlas = Atlas("demo", read_labels(root / simulate.ATLAS_LABELS_RELPATH),
+                  image=str(root / simulate.ATLAS_RELPATH))
+    return bold, confounds_path(bold, SPACE), atlas
 
 
 def test_parcellate_and_connectivity(small_demo, tmp_path):
     series, qc = fmri.parcellate(*_args(small_demo), "simple", 0.01, 0.1)
     assert series.shape == (120, 16) and list(series.columns[:2]) == ["Net1_P1", "Net1_P2"]
     assert qc["empty_parcels"] == [] and 0 < qc["mean_fd_mm"] < qc["max_fd_mm"]
+    assert 20 < qc["tsnr"] < 1000  # simulated baseline 1000 a.u., noise of a few percent
     assert "trans_x" in qc["confounds"] and "white_matter" in qc["confounds"]
     matrix = fmri.connectivity(series, "correlation").to_numpy()
     assert np.allclose(np.diag(matrix), 1) and np.allclose(matrix, matrix.T)
@@ -29,9 +34,9 @@ def test_parcellate_and_connectivity(small_demo, tmp_path):
 
 
 def test_denoising_removes_motion(small_demo):
-    bold, confounds, atlas, labels = _args(small_demo, "004")
+    bold, confounds, atlas = _args(small_demo, "004")
     motion = pd.read_csv(confounds, sep="\t")[["trans_x", "trans_y", "trans_z"]].to_numpy()
-    series, _ = fmri.parcellate(bold, confounds, atlas, labels, "simple", 0.01, None)
+    series, _ = fmri.parcellate(bold, confounds, atlas, "simple", 0.01, None)
     design = np.c_[np.ones(len(motion)), motion]
     residual = series.to_numpy() - design @ np.linalg.lstsq(design, series.to_numpy(),
                                                             rcond=None)[0]
@@ -40,29 +45,27 @@ def test_denoising_removes_motion(small_demo):
 
 
 def test_wrong_dimensions_name_the_file(small_demo, tmp_path):
-    bold, confounds, atlas, labels = _args(small_demo)
+    bold, confounds, atlas = _args(small_demo)
     flat = tmp_path / "sub-001_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
     img = nib.load(bold)
     nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine).to_filename(flat)
     with pytest.raises(ValueError, match=flat.name):
-        fmri.parcellate(str(flat), confounds, atlas, labels, "simple", 0.01, 0.1)
+        fmri.parcellate(str(flat), confounds, atlas, "simple", 0.01, 0.1)
 
 
 def test_missing_confounds_name_the_file(small_demo, tmp_path):
-    bold, confounds, atlas, labels = _args(small_demo)
+    bold, confounds, atlas = _args(small_demo)
     alone = tmp_path / "sub-001_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
     alone.write_bytes(open(bold, "rb").read())
     with pytest.raises(ValueError, match="confounds"):
-        fmri.parcellate(str(alone), str(tmp_path / "none.tsv"), atlas, labels, "simple", 0.01,
-                        0.1)
+        fmri.parcellate(str(alone), str(tmp_path / "none.tsv"), atlas, "simple", 0.01, 0.1)
 
 
 def test_atlas_label_missing_from_table(small_demo, tmp_path):
-    bold, confounds, atlas, labels = _args(small_demo)
-    short = tmp_path / "labels.tsv"
-    short.write_text("\n".join(open(labels).read().splitlines()[:-1]) + "\n")
-    with pytest.raises(ValueError, match="have no label"):
-        fmri.parcellate(bold, confounds, atlas, str(short), "simple", 0.01, 0.1)
+    bold, confounds, atlas = _args(small_demo)
+    short = Atlas("demo", atlas.labels.iloc[:-1], image=atlas.image)
+    with pytest.raises(ValueError, match=r"atlas-demo_dseg.nii.gz: atlas values \[16\]"):
+        fmri.parcellate(bold, confounds, short, "simple", 0.01, 0.1)
 
 
 def test_existing_timeseries_enter_at_connectivity(tmp_path):
@@ -104,6 +107,59 @@ def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
         fmri.connectivity(series, "correlation").to_csv(paths[-1], sep="\t")
     edges = fmri.edge_table([str(p) for p in paths], ["sub-1", "sub-2"])
     assert list(edges.columns) == ["participant_id", "A__C"]  # A__B, B__C missing for sub-2
-    qc = pd.DataFrame({"recording": ["sub-1", "sub-2"], "n_volumes": [30, 30]})
-    connectivity_figure([str(p) for p in paths], qc, edges, str(tmp_path / "fig.png"))
+    connectivity_figure([str(p) for p in paths], None, str(tmp_path / "fig.png"))
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+@pytest.fixture
+def run_with_real_confounds(small_demo, tmp_path):
+    """A 30-volume demo run beside the real fMRIPrep 21 confounds table shipped by nilearn
+    (30 volumes, 3 non-steady-state, mean FD 1.9 mm)."""
+    import shutil
+
+    import nilearn.interfaces.fmriprep as nilearn_fmriprep
+
+    data = Path(nilearn_fmriprep.__file__).parent / "data"
+    img = nib.load(small_demo / simulate.bold_relpath("003"))
+    bold = tmp_path / f"sub-003_task-rest_space-{SPACE}_desc-preproc_bold.nii.gz"
+    nib.Nifti1Image(np.asarray(img.dataobj)[..., :30], img.affine, img.header).to_filename(bold)
+    for ext in ("tsv", "json"):
+        shutil.copy(data / f"test-v21_desc-confounds_timeseries.{ext}",
+                    tmp_path / f"sub-003_task-rest_desc-confounds_timeseries.{ext}")
+    return str(bold), confounds_path(bold, SPACE), _args(small_demo)[2]
+
+
+def test_real_fmriprep_confounds_drive_denoising(run_with_real_confounds):
+    bold, confounds, atlas = run_with_real_confounds
+    table = pd.read_csv(confounds, sep="\t")
+    simple, qc = fmri.parcellate(bold, confounds, atlas, "simple", 0.01, None)
+    assert qc["n_kept"] == 27  # the 3 non-steady-state volumes flagged by fMRIPrep are dropped
+    assert np.isclose(qc["mean_fd_mm"], table["framewise_displacement"].mean())
+    assert {"trans_x", "rot_z_derivative1_power2", "csf", "white_matter"} <= set(qc["confounds"])
+    compcor, qc_compcor = fmri.parcellate(bold, confounds, atlas, "compcor", 0.01, None)
+    assert any(c.startswith("a_comp_cor") for c in qc_compcor["confounds"])
+    assert not np.allclose(simple.to_numpy(), compcor.to_numpy())
+    with pytest.raises(ValueError, match="keeps 0 of 30 volumes"):  # FD > 0.2 mm almost always
+        fmri.parcellate(bold, confounds, atlas, "scrubbing", 0.01, None)
+
+
+def test_runs_beyond_qc_thresholds_are_flagged_with_reasons():
+    qc = pd.DataFrame({"recording": ["sub-1", "sub-2", "sub-3"], "mean_fd_mm": [0.1, 0.9, 0.2],
+                       "fraction_censored": [0.0, 0.1, 0.6], "tsnr": [80.0, 90.0, 30.0]})
+    flagged = fmri.flag_exclusions(qc, {"max_mean_fd_mm": 0.5, "max_fraction_censored": 0.5,
+                                        "min_tsnr": 40})
+    assert flagged["excluded"].tolist() == [False, True, True]
+    assert flagged["exclusion_reason"].tolist() == [
+        "n/a", "mean_fd_mm 0.9 > 0.5", "fraction_censored 0.6 > 0.5; tsnr 30 < 40"]
+    timeseries_only = fmri.flag_exclusions(qc[["recording"]], {"max_mean_fd_mm": 0.5})
+    assert not timeseries_only["excluded"].any()  # no motion estimate, no exclusion
+
+
+def test_qc_fc_finds_an_edge_driven_by_motion():
+    rng = np.random.default_rng(0)
+    fd = pd.Series(rng.uniform(0.05, 0.5, 40), index=[f"sub-{i}" for i in range(40)])
+    edges = pd.DataFrame({"participant_id": fd.index, "A__B": rng.standard_normal(40),
+                          "A__C": 2 * fd.to_numpy() + 0.05 * rng.standard_normal(40)})
+    table = fmri.qc_fc(edges, fd).set_index("edge")
+    assert table.loc["A__C", "r"] > 0.9 and table.loc["A__C", "p_value"] < 1e-6
+    assert abs(table.loc["A__B", "r"]) < 0.4

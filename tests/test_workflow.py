@@ -1,18 +1,16 @@
 """Real Snakemake runs of the demo and of the null demo, in a copy of the workflow."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, shared_dataset
+from conftest import copy_workflow, shared_dataset
 from sklearn.metrics import adjusted_rand_score
 
 pytestmark = pytest.mark.workflow
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "envs", "profiles", "src"]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -23,19 +21,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return run
 
 
-def _copy_workflow(target: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, symlinks=True)
-        else:
-            shutil.copy(source, target / name)
-    return target
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    work = _copy_workflow(tmp_path_factory.mktemp("workflow"))
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
     snakemake(work)
     return work
 
@@ -126,7 +114,7 @@ def test_null_demo_finds_nothing(null_results):
 @pytest.mark.shared_data
 def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
     root = shared_dataset("abide-cc200")
-    workdir = _copy_workflow(tmp_path)
+    workdir = copy_workflow(tmp_path)
     override = workdir / "abide_here.yaml"  # the example's ../shared path, made absolute
     override.write_text(f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}}}\n")
     snakemake(workdir, "--configfile", "config/examples/abide.yaml", str(override))

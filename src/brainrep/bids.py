@@ -61,10 +61,23 @@ def find_eeg(root: str | Path, task: str, participants: list[str]) -> list[Recor
                  if Path(name).suffix in EEG_EXTENSIONS else None, participants)
 
 
+def space_entities(space: str) -> str:
+    """fMRIPrep's space spec as file-name entities: ``MNI152NLin2009cAsym:res-2`` ->
+    ``space-MNI152NLin2009cAsym_res-2``."""
+    template, *modifiers = space.split(":")
+    return "_".join([f"space-{template}", *modifiers])
+
+
+def find_raw_bold(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
+    """Raw BOLD runs of ``task`` under a BIDS ``root`` (fMRIPrep's input)."""
+    return _find(root, f"sub-*/**/func/sub-*_task-{task}*_bold.nii*",
+                 lambda name: name.split("_bold.nii")[0], participants)
+
+
 def find_bold(derivatives: str | Path, task: str, space: str,
               participants: list[str]) -> list[Recording]:
     """Preprocessed BOLD runs of ``task`` in ``space`` under an fMRIPrep-style derivatives root."""
-    suffix = f"_space-{space}_desc-preproc_bold.nii.gz"
+    suffix = f"_{space_entities(space)}_desc-preproc_bold.nii.gz"
     return _find(derivatives, f"sub-*/**/func/sub-*_task-{task}*{suffix}",
                  lambda name: name.removesuffix(suffix), participants)
 
@@ -81,7 +94,7 @@ def find_timeseries(root: str | Path, task: str, atlas: str,
 def confounds_path(bold_path: str | Path, space: str) -> str:
     """The fMRIPrep confounds table that belongs beside a preprocessed BOLD file."""
     name = Path(bold_path).name.replace(
-        f"_space-{space}_desc-preproc_bold.nii.gz", "_desc-confounds_timeseries.tsv")
+        f"_{space_entities(space)}_desc-preproc_bold.nii.gz", "_desc-confounds_timeseries.tsv")
     return str(Path(bold_path).with_name(name))
 
 
@@ -96,9 +109,14 @@ class Inputs:
     timeseries: list[Recording]
     atlas_image: str | None
     atlas_labels: str | None
+    raw_bold: list[Recording]
 
     @classmethod
     def from_config(cls, config: dict, out: str) -> Inputs:
+        """Resolve every input; with ``fmri.fmriprep.run``, ``bold`` lists the runs fMRIPrep
+        will write under ``<out>/derivatives/fmriprep`` from ``raw_bold``."""
+        from brainrep.atlases import atlas_files
+
         demo = config["demo"]["enabled"]
         root = f"{out}/bids" if demo else config["bids"]["root"]
         wanted = config["bids"]["participant_label"]
@@ -113,28 +131,33 @@ class Inputs:
             bold = [Recording(s, f"task-{simulate.BOLD_TASK}",
                               f"{root}/{simulate.bold_relpath(s)}")
                     for s in subjects] if fmri_cfg["enabled"] else []
-            default_atlas = (f"{root}/{simulate.ATLAS_RELPATH}",
-                             f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
-            timeseries = []
+            demo_atlas = (f"{root}/{simulate.ATLAS_RELPATH}",
+                          f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
+            timeseries, raw_bold = [], []
         else:
             eeg = find_eeg(root, eeg_cfg["task"], wanted) if eeg_cfg["enabled"] else []
-            bold, timeseries = [], []
+            bold, timeseries, raw_bold = [], [], []
             if fmri_cfg["enabled"] and fmri_cfg["timeseries"]:
                 timeseries = find_timeseries(fmri_cfg["timeseries"], fmri_cfg["task"],
                                              fmri_cfg["atlas"]["name"], wanted)
+            elif fmri_cfg["enabled"] and fmri_cfg["fmriprep"]["run"]:
+                from brainrep.fmriprep import expected_outputs
+
+                raw_bold = find_raw_bold(root, fmri_cfg["task"], wanted)
+                bold = expected_outputs(raw_bold, root, f"{out}/derivatives/fmriprep",
+                                        fmri_cfg["space"])
             elif fmri_cfg["enabled"]:
                 derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
                 bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
-            default_atlas = (None, None)
+            demo_atlas = None
             if not (eeg or bold or timeseries):
-                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}), preprocessed BOLD "
+                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}), BOLD "
                                 f"(task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) or "
                                 f"parcellated time series (seg-{fmri_cfg['atlas']['name']}) "
-                                "found. Check bids.root, the task names, fmri.derivatives and "
-                                "fmri.timeseries.")
-        atlas = ((fmri_cfg["atlas"]["image"], fmri_cfg["atlas"]["labels"])
-                 if fmri_cfg["atlas"]["image"] else default_atlas)
-        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas)
+                                "found. Check bids.root, the task names, fmri.derivatives, "
+                                "fmri.fmriprep.run and fmri.timeseries.")
+        atlas = atlas_files(fmri_cfg["atlas"], demo_atlas) if bold else (None, None)
+        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas, raw_bold)
 
 
 def read_participants(path: str | Path) -> pd.DataFrame:

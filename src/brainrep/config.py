@@ -108,6 +108,17 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("config key 'eeg.sfreq': must exceed twice eeg.h_freq (Nyquist).")
     if eeg["overlap_s"] >= eeg["window_s"]:
         problems.append("config key 'eeg.overlap_s': must be shorter than eeg.window_s.")
+    fmriprep = config["fmri"]["fmriprep"]
+    if fmriprep["image"] is None:
+        fmriprep["image"] = f"docker://nipreps/fmriprep:{fmriprep['version']}"
+    if fmriprep["run"]:
+        if config["demo"]["enabled"]:
+            problems.append("config key 'fmri.fmriprep.run': the demo ships preprocessed BOLD; "
+                            "run fMRIPrep on your own raw BIDS (demo.enabled: false).")
+        if not (fmriprep["license"] and Path(fmriprep["license"]).is_file()):
+            problems.append("config key 'fmri.fmriprep.license': fMRIPrep needs a FreeSurfer "
+                            f"license file ({fmriprep['license']!r} not found). Get one free at "
+                            "https://surfer.nmr.mgh.harvard.edu/registration.html.")
     sub = config["downstream"]["subtyping"]
     if sub["k_min"] > sub["k_max"]:
         problems.append("config keys 'downstream.subtyping.k_min'/'k_max': k_min > k_max.")

@@ -11,9 +11,10 @@ import pandas as pd
 from nilearn.connectome import ConnectivityMeasure
 from nilearn.image import resample_to_img
 from nilearn.interfaces.fmriprep import load_confounds_strategy
-from nilearn.maskers import NiftiLabelsMasker
+from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
+from brainrep.atlases import Atlas
 from brainrep.io import write_sidecar
 
 
@@ -27,14 +28,40 @@ def repetition_time(bold_path: str | Path) -> float:
     return float(nib.load(bold_path).header.get_zooms()[3])
 
 
-def parcellate(bold_path: str, confounds_path: str, atlas_image: str, atlas_labels: str,
-               strategy: str,
+def temporal_snr(bold: nib.Nifti1Image, mask: np.ndarray) -> float:
+    """Median over ``mask`` voxels of mean / SD over time of the BOLD before denoising."""
+    data = np.asarray(bold.dataobj, dtype=np.float32)[mask]
+    sd = data.std(axis=1)
+    keep = sd > 0
+    return float(np.median(data[keep].mean(axis=1) / sd[keep])) if keep.any() else 0.0
+
+
+def _masker(atlas: Atlas, bold: nib.Nifti1Image, **signal):
+    """The nilearn masker of an atlas on this BOLD grid, its region names and the voxels it
+    covers (for tSNR). Label images are resampled to the grid (nearest neighbour)."""
+    if atlas.coordinates is not None:
+        masker = NiftiSpheresMasker(atlas.coordinates, radius=atlas.radius_mm,
+                                    allow_overlap=True, **signal)
+        return masker, list(atlas.labels), np.abs(np.asarray(bold.dataobj[..., 0])) > 0
+    image = resample_to_img(atlas.image, bold.slicer[..., 0], interpolation="nearest",
+                            copy_header=True, force_resample=True)
+    values = np.asarray(image.dataobj).astype(int)
+    present = np.unique(values[values > 0])
+    unknown = sorted(int(v) for v in set(present) - set(atlas.labels.index))
+    if unknown:
+        raise ValueError(f"{atlas.image}: atlas values {unknown} have no label in the labels "
+                         "file. Add them.")
+    masker = NiftiLabelsMasker(image, **signal)
+    return masker, list(atlas.labels), values > 0
+
+
+def parcellate(bold_path: str, confounds_path: str, atlas: Atlas, strategy: str,
                high_pass_hz: float, low_pass_hz: float | None) -> tuple[pd.DataFrame, dict]:
-    """Mean denoised signal per parcel, shape (n_kept_volumes, n_parcels), and a QC record.
+    """Mean denoised signal per region, shape (n_kept_volumes, n_regions), and a QC record.
 
     Confounds come from the fMRIPrep table ``confounds_path`` beside ``bold_path`` through
-    nilearn's ``load_confounds_strategy``; the atlas is resampled to the BOLD grid (nearest
-    neighbour). Parcels with no voxel on that grid are reported in the QC record and left out.
+    nilearn's ``load_confounds_strategy``. Regions with no signal on this grid (outside the
+    field of view) are reported in the QC record and left out.
     """
     bold = nib.load(bold_path)
     if bold.ndim != 4 or bold.shape[3] < 10:
@@ -45,26 +72,28 @@ def parcellate(bold_path: str, confounds_path: str, atlas_image: str, atlas_labe
     except (ValueError, FileNotFoundError) as err:
         raise ValueError(f"{bold_path}: no usable fMRIPrep confounds beside it ({err}). "
                          "Add *_desc-confounds_timeseries.tsv next to the BOLD file.") from err
-    names = pd.read_csv(atlas_labels, sep="\t").set_index("index")["name"]
-    atlas = resample_to_img(atlas_image, bold.slicer[..., 0], interpolation="nearest",
-                            copy_header=True, force_resample=True)
-    present = np.unique(np.asarray(atlas.dataobj)).astype(int)
-    present = present[present > 0]
-    unknown = sorted(set(present) - set(names.index))
-    if unknown:
-        raise ValueError(f"{atlas_labels}: atlas values {unknown} have no label. Add them.")
-    masker = NiftiLabelsMasker(atlas, standardize="zscore_sample", detrend=True,
-                               high_pass=high_pass_hz, low_pass=low_pass_hz,
-                               t_r=repetition_time(bold_path))
-    series = masker.fit_transform(bold, confounds=confounds, sample_mask=sample_mask)
     n_volumes = bold.shape[3]
+    if sample_mask is not None and len(sample_mask) < 10:
+        raise ValueError(f"{bold_path}: denoise strategy {strategy!r} keeps {len(sample_mask)} "
+                         f"of {n_volumes} volumes (too much motion). Exclude this run or choose "
+                         "a strategy without scrubbing.")
+    masker, names, covered = _masker(atlas, bold, standardize="zscore_sample", detrend=True,
+                                     high_pass=high_pass_hz, low_pass=low_pass_hz,
+                                     t_r=repetition_time(bold_path))
+    series = pd.DataFrame(masker.fit_transform(bold, confounds=confounds,
+                                               sample_mask=sample_mask))
+    if atlas.coordinates is None:  # columns follow the label values present on this grid
+        series.columns = [str(atlas.labels[masker.region_ids_[i]]) for i in series.columns]
+    else:
+        series.columns = names
+    empty = [name for name in names if name not in series or series[name].std() == 0]
     fd = pd.read_csv(confounds_path, sep="\t", na_values=["n/a"])["framewise_displacement"]
     qc = {"n_volumes": n_volumes, "n_kept": int(series.shape[0]),
           "fraction_censored": 1 - series.shape[0] / n_volumes,
           "mean_fd_mm": float(np.nanmean(fd)), "max_fd_mm": float(np.nanmax(fd)),
-          "empty_parcels": [str(names[i]) for i in names.index if i not in present],
+          "tsnr": temporal_snr(bold, covered), "empty_parcels": empty,
           "confounds": list(confounds.columns) if confounds is not None else []}
-    return pd.DataFrame(series, columns=[str(names[i]) for i in present]), qc
+    return series.drop(columns=[c for c in empty if c in series]), qc
 
 
 def connectivity(series: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -80,17 +109,16 @@ def connectivity(series: pd.DataFrame, kind: str) -> pd.DataFrame:
     return pd.DataFrame(matrix, index=series.columns, columns=series.columns)
 
 
-def run_recording(bold_path: str, confounds_path: str, atlas_image: str, atlas_labels: str,
-                  out_timeseries: str, out_relmat: str, params: dict) -> dict:
+def run_recording(bold_path: str, confounds_path: str, atlas: Atlas, out_timeseries: str,
+                  out_relmat: str, params: dict) -> dict:
     """Parcellate one run, write its time series, connectivity matrix and sidecars."""
-    series, qc = parcellate(bold_path, confounds_path, atlas_image, atlas_labels,
-                            params["denoise_strategy"], params["high_pass_hz"],
-                            params["low_pass_hz"])
+    series, qc = parcellate(bold_path, confounds_path, atlas, params["denoise_strategy"],
+                            params["high_pass_hz"], params["low_pass_hz"])
     series.to_csv(out_timeseries, sep="\t", index=False)
     connectivity(series, params["connectivity"]).to_csv(out_relmat, sep="\t")
     for out in (out_timeseries, out_relmat):
-        write_sidecar(out, sources=[bold_path, confounds_path, atlas_image], parameters=params,
-                      qc=qc)
+        write_sidecar(out, sources=[bold_path, confounds_path, atlas.image or atlas.name],
+                      parameters=params, qc=qc)
     return qc
 
 
@@ -111,6 +139,41 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
     write_sidecar(out_relmat, sources=[timeseries_path], parameters={"connectivity": kind},
                   qc=qc)
     return qc
+
+
+def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
+    """Add ``excluded`` and ``exclusion_reason`` to a per-run QC table.
+
+    ``thresholds`` holds ``max_mean_fd_mm``, ``max_fraction_censored`` and ``min_tsnr`` (None
+    disables one); a metric the table lacks (e.g. motion for parcellated inputs) excludes no one.
+    """
+    checks = (("mean_fd_mm", "max_mean_fd_mm", ">"),
+              ("fraction_censored", "max_fraction_censored", ">"),
+              ("tsnr", "min_tsnr", "<"))
+    reasons = pd.Series([[] for _ in range(len(qc))], index=qc.index)
+    for column, key, side in checks:
+        limit = thresholds.get(key)
+        if limit is None or column not in qc:
+            continue
+        values = pd.to_numeric(qc[column], errors="coerce")
+        bad = values > limit if side == ">" else values < limit
+        for i in qc.index[bad]:
+            reasons[i].append(f"{column} {values[i]:.3g} {side} {limit}")
+    return qc.assign(excluded=[bool(r) for r in reasons],
+                     exclusion_reason=["; ".join(r) or "n/a" for r in reasons])
+
+
+def qc_fc(edges: pd.DataFrame, motion: pd.Series) -> pd.DataFrame:
+    """QC-FC: correlation across participants of every edge with mean FD, with its p-value.
+
+    ``edges`` is :func:`edge_table`'s output; ``motion`` is indexed by participant_id.
+    """
+    from scipy.stats import pearsonr
+
+    values = edges.set_index("participant_id")
+    fd = motion.reindex(values.index).to_numpy(dtype=float)
+    rows = [(edge, *pearsonr(values[edge].to_numpy(), fd)) for edge in values.columns]
+    return pd.DataFrame(rows, columns=["edge", "r", "p_value"])
 
 
 def edge_table(relmat_files: list[str], participant_ids: list[str]) -> pd.DataFrame:

@@ -40,26 +40,25 @@ def eeg_psd_figure(array_path: str, table_path: str, out: str) -> None:
     _save(fig, out)
 
 
-def connectivity_figure(relmat_files: list[str], qc: pd.DataFrame, edges: pd.DataFrame,
-                        out: str) -> None:
-    """Group-mean connectivity matrix (aligned by parcel label) and QC-FC (edge correlation
-    with mean FD, where motion is known)."""
+def connectivity_figure(relmat_files: list[str], qcfc: pd.DataFrame | None, out: str) -> None:
+    """Group-mean connectivity matrix (aligned by parcel label) and the QC-FC distribution
+    (edge correlation with mean FD, where motion is known)."""
     frames = [pd.read_csv(f, sep="\t", index_col=0) for f in relmat_files]
     labels = list(dict.fromkeys(label for frame in frames for label in frame.index))
     mean = np.nanmean([frame.reindex(index=labels, columns=labels).to_numpy()
                        for frame in frames], axis=0)  # runs may lack a parcel
-    qcfc = []
-    if "mean_fd_mm" in qc:  # motion is known on the paths that read fMRIPrep confounds
-        fd = qc.groupby("recording")["mean_fd_mm"].mean().reindex(edges["participant_id"])
-        values = edges.drop(columns="participant_id").to_numpy()
-        if len(fd) > 2 and np.std(fd) > 0:
-            qcfc = [np.corrcoef(values[:, j], fd)[0, 1] for j in range(values.shape[1])]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
     image = left.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     left.set_title("mean connectivity")
     fig.colorbar(image, ax=left, shrink=0.8)
-    right.hist(qcfc, bins=30, color="C1")
-    right.set(xlabel="r(edge, mean FD)", ylabel="edges", title="QC-FC")
+    if qcfc is not None and len(qcfc):
+        right.hist(qcfc["r"].dropna(), bins=30, color="C1")
+        share = (qcfc["p_value"] < 0.05).mean()
+        right.set_title(f"QC-FC: median |r| {qcfc['r'].abs().median():.2f}, "
+                        f"{share:.0%} edges p<0.05", fontsize=9)
+    else:
+        right.set_title("QC-FC: no motion estimates", fontsize=9)
+    right.set(xlabel="r(edge, mean FD)", ylabel="edges")
     _save(fig, out)
 
 

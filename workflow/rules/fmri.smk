@@ -23,6 +23,44 @@ if INPUTS.timeseries:
 
 
 else:
+    # fMRIPrep, one rule per participant (its runs are that participant's outputs), when
+    # fmri.fmriprep.run starts from raw BOLD.
+    for _subject in sorted({run.subject for run in INPUTS.raw_bold}):
+        _runs = [
+            (raw, pre)
+            for raw, pre in zip(INPUTS.raw_bold, INPUTS.bold)
+            if raw.subject == _subject
+        ]
+
+        rule:
+            name:
+                f"fmriprep_{_subject}"
+            input:
+                bold=[raw.path for raw, _ in _runs],
+                license=FMRIPREP["license"],
+            output:
+                bold=[pre.path for _, pre in _runs],
+                confounds=[confounds_path(pre.path, config["fmri"]["space"]) for _, pre in _runs],
+                report=f"{FMRIPREP_DIR}/sub-{_subject}.html",
+            params:
+                command=fmriprep.shell_command(
+                    INPUTS.bids_root,
+                    FMRIPREP_DIR,
+                    f"{FMRIPREP['work_dir']}/sub-{_subject}",
+                    _subject,
+                    config["fmri"]["space"],
+                    FMRIPREP,
+                ),
+            threads: FMRIPREP["nthreads"]
+            resources:
+                mem_mb=FMRIPREP["mem_mb"] + 2000,
+                runtime=FMRIPREP["runtime_min"],
+            log:
+                f"{OUT}/logs/fmriprep/sub-{_subject}.log",
+            container:
+                FMRIPREP["image"]
+            shell:
+                "{params.command} > {log} 2>&1"
 
     rule fmri_parcellate:
         input:
@@ -30,12 +68,12 @@ else:
             confounds=lambda wc: confounds_path(
                 recording(INPUTS.bold, wc), config["fmri"]["space"]
             ),
-            atlas=INPUTS.atlas_image,
-            labels=INPUTS.atlas_labels,
+            atlas=[f for f in (INPUTS.atlas_image, INPUTS.atlas_labels) if f],
         output:
             timeseries=FMRI_TIMESERIES,
             relmat=FMRI_RELMAT,
         params:
+            atlas=config["fmri"]["atlas"],
             settings={
                 k: config["fmri"][k]
                 for k in ("denoise_strategy", "high_pass_hz", "low_pass_hz", "connectivity")
@@ -60,6 +98,7 @@ rule fmri_windows:
         array=f"{OUT}/group/fmri/windows.npy",
         table=f"{OUT}/group/fmri/windows.tsv",
         qc=f"{OUT}/group/fmri/qc.tsv",
+        qcfc=f"{OUT}/group/fmri/qcfc.tsv",
         features=f"{OUT}/group/features/fmri_connectivity.tsv",
         figure=report(
             f"{OUT}/group/fmri/connectivity.png",
@@ -70,6 +109,7 @@ rule fmri_windows:
         participants=[f"sub-{r.subject}" for r in FMRI_RUNS],
         length=config["fmri"]["window_volumes"],
         step=config["fmri"]["window_step"],
+        qc_thresholds=config["fmri"]["qc"],
     log:
         f"{OUT}/logs/fmri_windows.log",
     conda:

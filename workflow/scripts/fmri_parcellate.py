@@ -1,7 +1,10 @@
+from brainrep.atlases import load_atlas
 from brainrep.fmri import run_recording
 from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
-run_recording(snakemake.input.bold, snakemake.input.confounds, snakemake.input.atlas,
-              snakemake.input.labels, snakemake.output.timeseries, snakemake.output.relmat,
+image, labels = (list(snakemake.input.atlas) + [None, None])[:2]
+run_recording(snakemake.input.bold, snakemake.input.confounds,
+              load_atlas(dict(snakemake.params.atlas), image, labels),
+              snakemake.output.timeseries, snakemake.output.relmat,
               dict(snakemake.params.settings))

@@ -48,4 +48,4 @@ rule all:
     default_target: True
     input:
         rules.predict.input,
-        rules.subtype.input,
+        rules.subtype.input if config["downstream"]["subtyping"]["feature_sets"] else [],

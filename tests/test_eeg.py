@@ -1,14 +1,23 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SCHEMA
+from mne_bids import BIDSPath, write_raw_bids
 
 from brainrep import eeg, simulate
+from brainrep.config import validate_config
+
+
+def eeg_params(**changes) -> dict:
+    """The validated ``eeg`` config section with the defaults, plus ``changes``."""
+    defaults = validate_config({}, SCHEMA)["eeg"]
+    return defaults | {"bad_channel_criteria": ["nan_flat", "deviation"]} | changes
 
 
 def test_preprocess_and_windows(small_demo, tmp_path):
     raw = eeg.read_bids_eeg(small_demo, small_demo / simulate.eeg_relpath("002"))
-    clean, qc = eeg.preprocess(raw, 1.0, 40.0, 100.0, "average", notch=True)
-    assert clean.info["sfreq"] == 100.0
+    clean, qc = eeg.preprocess(raw, eeg_params())
+    assert clean.info["sfreq"] == 100.0 and qc["bad_channels_detected"] == []
     assert np.allclose(clean.get_data().mean(axis=0), 0, atol=1e-12)  # average reference
     assert qc["line_noise_ratio"] > 5  # the simulated mains hum is detected
     epochs, window_qc = eeg.make_windows(clean, 2.0, 0.0, reject_uv=None)
@@ -21,7 +30,7 @@ def test_preprocess_and_windows(small_demo, tmp_path):
 
 def test_peak_to_peak_rejection_is_recorded(small_demo):
     raw = eeg.read_bids_eeg(small_demo, small_demo / simulate.eeg_relpath("002"))
-    clean, _ = eeg.preprocess(raw, 1.0, 40.0, 100.0, "average", notch=False)
+    clean, _ = eeg.preprocess(raw, eeg_params(notch=False))
     _, qc = eeg.make_windows(clean, 2.0, 0.0, reject_uv=1.0)  # 1 µV: rejects everything
     assert qc["n_windows"] == 0 and qc["rejected_fraction"] == 1.0
 
@@ -51,3 +60,77 @@ def test_band_power_finds_the_alpha_band():
     features = eeg.band_power_table(windows, table, ["O1", "O2"], sfreq, bands)
     assert list(features["participant_id"]) == ["sub-1", "sub-2"]
     assert "alpha_O1" in features and features.shape == (2, 7)
+
+
+@pytest.fixture(scope="module")
+def demo_raw(small_demo):
+    return eeg.read_bids_eeg(small_demo, small_demo / simulate.eeg_relpath("005"))
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("BrainVision", ".vhdr"), ("EDF", ".edf"),
+                                                ("BDF", ".bdf"), ("EEGLAB", ".set"),
+                                                ("FIF", ".fif")])
+def test_every_mne_bids_format_is_read_with_its_sidecars(demo_raw, tmp_path, fmt, extension):
+    raw = demo_raw.copy()
+    raw.info["bads"] = ["T7"]
+    path = BIDSPath(subject="01", task="rest", datatype="eeg", root=tmp_path)
+    write_raw_bids(raw, path, format="BrainVision" if fmt == "FIF" else fmt,
+                   allow_preload=True, overwrite=True, verbose="error")
+    folder = tmp_path / "sub-01" / "eeg"
+    if fmt == "FIF":  # MNE-BIDS writes no FIF for EEG but reads it: swap the data file
+        raw.save(folder / "sub-01_task-rest_eeg.fif")
+        for leftover in folder.glob("*_eeg.[ve]*"):
+            leftover.unlink()
+    [data] = folder.glob(f"*_eeg{extension}")
+    back = eeg.read_bids_eeg(tmp_path, data)
+    assert back.ch_names[:19] == raw.ch_names[:19] and back.info["bads"] == ["T7"]
+    assert back.info["line_freq"] == raw.info["line_freq"]
+    assert back.get_montage() is not None  # positions from electrodes.tsv
+    scale = np.abs(raw.get_data(picks="eeg")).max()
+    assert np.allclose(back.get_data(picks="eeg")[:, :1000], raw.get_data(picks="eeg")[:, :1000],
+                       atol=1e-3 * scale)
+
+
+def test_noisy_channels_are_detected_and_interpolated(demo_raw):
+    raw = demo_raw.copy()
+    rng = np.random.default_rng(0)
+    data = raw.get_data()
+    data[raw.ch_names.index("P4")] = 40 * data.std() * rng.standard_normal(raw.n_times)
+    data[raw.ch_names.index("Fp1")] = 0.0  # a flat channel
+    raw._data[:] = data
+    clean, qc = eeg.preprocess(raw, eeg_params())
+    assert {"P4", "Fp1"} <= set(qc["bad_channels_detected"]) and qc["interpolated"]
+    assert len(qc["bad_channels_detected"]) <= 4 and clean.info["bads"] == []
+    assert np.abs(clean.get_data(picks="P4")).max() < 5 * np.abs(clean.get_data()).std() * 10
+
+
+def test_ica_removes_a_blink_component(demo_raw):
+    raw = demo_raw.copy()  # 20 s
+    sfreq = raw.info["sfreq"]
+    blink = np.zeros(raw.n_times)
+    for onset in np.arange(1.0, 19.0, 2.5):  # blinks: 300 ms bumps, frontal
+        idx = int(onset * sfreq) + np.arange(int(0.3 * sfreq))
+        blink[idx] = np.hanning(len(idx)) * 150e-6
+    weights = {"Fp1": 1.0, "Fp2": 1.0, "F7": 0.5, "F8": 0.5, "F3": 0.4, "F4": 0.4, "Fz": 0.4}
+    for ch, w in weights.items():
+        raw._data[raw.ch_names.index(ch)] += w * blink
+    params = eeg_params(ica={"enabled": True, "n_components": 15, "threshold": 0.5,
+                             "remove": ["eye blink"]}, bad_channel_criteria=[])
+    clean, qc = eeg.preprocess(raw, params)
+    without, _ = eeg.preprocess(raw, params | {"ica": params["ica"] | {"enabled": False}})
+    assert any("eye blink" in c for c in qc["ica_removed"])
+    fp1 = clean.ch_names.index("Fp1")
+    assert np.ptp(clean.get_data()[fp1]) < 0.6 * np.ptp(without.get_data()[fp1])
+
+
+def test_event_locked_epochs_from_events_tsv(demo_raw):
+    events = {"trial_types": [], "tmin": -0.2, "tmax": 0.8, "baseline": [None, 0]}
+    clean, _ = eeg.preprocess(demo_raw, eeg_params())
+    epochs, qc = eeg.make_event_epochs(clean, events, reject_uv=None)
+    onsets = demo_raw.annotations.onset - demo_raw.first_time
+    fits = (onsets - 0.2 >= 0) & (onsets + 0.8 <= demo_raw.times[-1])  # whole epochs only
+    expected = list(demo_raw.annotations.description[fits])
+    assert list(epochs.metadata["trial_type"]) == expected and len(expected) > 0
+    assert qc["n_windows"] == len(epochs) and epochs.times[0] == pytest.approx(-0.2)
+    with pytest.raises(RuntimeError, match="trial types \\['blink'\\]"):
+        eeg.make_event_epochs(clean, events | {"trial_types": ["blink"]}, reject_uv=None)

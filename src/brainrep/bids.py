@@ -135,7 +135,8 @@ class Inputs:
                           f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
             timeseries, raw_bold = [], []
         else:
-            eeg = find_eeg(root, eeg_cfg["task"], wanted) if eeg_cfg["enabled"] else []
+            eeg = sorted((r for task in eeg_cfg["tasks"] for r in find_eeg(root, task, wanted)),
+                         key=lambda r: r.key) if eeg_cfg["enabled"] else []
             bold, timeseries, raw_bold = [], [], []
             if fmri_cfg["enabled"] and fmri_cfg["timeseries"]:
                 timeseries = find_timeseries(fmri_cfg["timeseries"], fmri_cfg["task"],
@@ -151,7 +152,7 @@ class Inputs:
                 bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
             demo_atlas = None
             if not (eeg or bold or timeseries):
-                raise BIDSError(f"{root}: no EEG (task-{eeg_cfg['task']}), BOLD "
+                raise BIDSError(f"{root}: no EEG (tasks {eeg_cfg['tasks']}), BOLD "
                                 f"(task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) or "
                                 f"parcellated time series (seg-{fmri_cfg['atlas']['name']}) "
                                 "found. Check bids.root, the task names, fmri.derivatives, "

@@ -13,20 +13,55 @@ from scipy.signal import welch
 from brainrep.io import write_sidecar
 
 
-def read_bids_eeg(bids_root: str | Path, path: str | Path) -> mne.io.BaseRaw:
+def read_bids_eeg(bids_root: str | Path, path: str | Path,
+                  montage: str | None = None) -> mne.io.BaseRaw:
     """Load one BIDS EEG file with channel types, bad channels, montage and line frequency.
 
-    A corrupt or truncated file raises ``RuntimeError`` naming it.
+    Positions come from ``electrodes.tsv`` when present, else from the standard ``montage``
+    named (e.g. ``standard_1020``). A corrupt or truncated file raises ``RuntimeError``
+    naming it.
     """
     path = Path(path)
     entities = get_entities_from_fname(path.name, on_error="ignore")
     bids_path = BIDSPath(root=bids_root, datatype="eeg", suffix="eeg", extension=path.suffix,
                          **{k: v for k, v in entities.items() if v is not None})
     try:
-        return read_raw_bids(bids_path, verbose="error").load_data(verbose="error")
+        raw = read_raw_bids(bids_path, verbose="error").load_data(verbose="error")
     except Exception as err:  # MNE raises many types for corrupt or truncated files
         raise RuntimeError(f"{path}: cannot read this EEG recording ({err}). "
                            "Check that the file is complete and matches its sidecars.") from err
+    if montage and raw.get_montage() is None:
+        raw.set_montage(montage, match_case=False, on_missing="warn", verbose="error")
+    return raw
+
+
+def detect_bad_channels(raw: mne.io.BaseRaw, criteria: list[str], seed: int = 0) -> list[str]:
+    """Noisy EEG channels by PyPREP's criteria (``nan_flat``, ``deviation``: robust z of the
+    amplitude, ``correlation``: low correlation with the other channels). RANSAC is left out:
+    it needs positions and takes minutes per recording."""
+    from pyprep.find_noisy_channels import NoisyChannels
+
+    noisy = NoisyChannels(raw, random_state=seed, ransac=False)
+    for criterion in criteria:
+        getattr(noisy, f"find_bad_by_{criterion}")()
+    return sorted(noisy.get_bads())
+
+
+def remove_artifact_components(raw: mne.io.BaseRaw, n_components: float, remove: list[str],
+                               threshold: float, seed: int = 0) -> list[str]:
+    """Fit extended-Infomax ICA, label components with ICLabel, and remove those whose label
+    is in ``remove`` with probability >= ``threshold`` (in place). Returns their labels."""
+    from mne_icalabel import label_components
+
+    ica = mne.preprocessing.ICA(n_components=n_components, method="infomax",
+                                fit_params={"extended": True}, random_state=seed)
+    ica.fit(raw, verbose="error")
+    labels = label_components(raw, ica, method="iclabel")
+    ica.exclude = [i for i, (label, p) in enumerate(zip(labels["labels"], labels["y_pred_proba"],
+                                                        strict=True))
+                   if label in remove and p >= threshold]
+    ica.apply(raw, verbose="error")
+    return [f"{i}:{labels['labels'][i]}" for i in ica.exclude]
 
 
 def line_noise_ratio(raw: mne.io.BaseRaw, line_freq: float) -> float:
@@ -38,27 +73,40 @@ def line_noise_ratio(raw: mne.io.BaseRaw, line_freq: float) -> float:
     return float(at_line / np.median(power[(freqs >= 1) & (freqs <= 40)]))
 
 
-def preprocess(raw: mne.io.BaseRaw, l_freq: float, h_freq: float, sfreq: float,
-               reference: str, notch: bool) -> tuple[mne.io.BaseRaw, dict]:
-    """Pick EEG, notch, band-pass, resample, interpolate bads, re-reference.
+def preprocess(raw: mne.io.BaseRaw, params: dict) -> tuple[mne.io.BaseRaw, dict]:
+    """Pick EEG, notch, band-pass, find and interpolate bad channels, resample, re-reference,
+    and optionally remove ICA artifact components; ``params`` is the ``eeg`` config section.
 
-    Returns the cleaned raw and a QC record (bad channels, line-noise ratio, duration in s).
+    Returns the cleaned raw and a QC record (bad channels from channels.tsv and detected,
+    line-noise ratio, ICA components removed, duration in s).
     """
     raw = raw.copy().pick("eeg")
     line_freq = raw.info["line_freq"]
-    qc = {"bad_channels": list(raw.info["bads"]), "duration_s": raw.n_times / raw.info["sfreq"],
-          "line_freq_hz": line_freq, "sfreq_raw_hz": raw.info["sfreq"]}
+    qc = {"bad_channels_sidecar": list(raw.info["bads"]),
+          "duration_s": raw.n_times / raw.info["sfreq"], "line_freq_hz": line_freq,
+          "sfreq_raw_hz": raw.info["sfreq"]}
     if line_freq and line_freq < raw.info["sfreq"] / 2:
         qc["line_noise_ratio"] = line_noise_ratio(raw, line_freq)
-        if notch:
+        if params["notch"]:
             raw.notch_filter(np.arange(line_freq, raw.info["sfreq"] / 2, line_freq),
                              verbose="error")
-    raw.filter(l_freq, h_freq, verbose="error")
-    raw.resample(sfreq, verbose="error")
-    if raw.info["bads"] and raw.get_montage() is not None:
+    raw.filter(params["l_freq"], params["h_freq"], verbose="error")
+    criteria = params["bad_channel_criteria"]
+    detected = detect_bad_channels(raw, criteria) if criteria else []
+    raw.info["bads"] = sorted(set(raw.info["bads"]) | set(detected))
+    qc["bad_channels_detected"] = detected
+    qc["bad_channels"] = list(raw.info["bads"])
+    qc["interpolated"] = bool(raw.info["bads"]) and raw.get_montage() is not None
+    if qc["interpolated"]:
         raw.interpolate_bads(reset_bads=True, verbose="error")
+    raw.resample(params["sfreq"], verbose="error")
+    reference = params["reference"]
     raw.set_eeg_reference("average" if reference == "average" else [reference],
                           verbose="error")
+    ica = params["ica"]
+    qc["ica_removed"] = (remove_artifact_components(raw, ica["n_components"], ica["remove"],
+                                                    ica["threshold"])
+                         if ica["enabled"] else [])
     return raw, qc
 
 
@@ -79,15 +127,49 @@ def make_windows(raw: mne.io.BaseRaw, window_s: float, overlap_s: float,
     return epochs, qc
 
 
+def make_event_epochs(raw: mne.io.BaseRaw, events: dict,
+                      reject_uv: float | None) -> tuple[mne.Epochs, dict]:
+    """Event-locked epochs from the recording's events.tsv annotations (``trial_type``)."""
+    wanted = events["trial_types"] or sorted(set(raw.annotations.description))
+    missing = sorted(set(wanted) - set(raw.annotations.description))
+    if missing:
+        raise RuntimeError(f"trial types {missing} are not in this recording's events.tsv "
+                           f"(it has {sorted(set(raw.annotations.description))}). Fix "
+                           "eeg.events.trial_types.")
+    found, event_id = mne.events_from_annotations(
+        raw, event_id={t: i + 1 for i, t in enumerate(wanted)}, verbose="error")
+    baseline = tuple(events["baseline"]) if events["baseline"] else None
+    epochs = mne.Epochs(raw, found, event_id, tmin=events["tmin"], tmax=events["tmax"],
+                        baseline=baseline, preload=True, reject_by_annotation=True,
+                        verbose="error")
+    n_total = len(epochs)
+    if reject_uv is not None:
+        epochs.drop_bad(reject={"eeg": reject_uv * 1e-6}, verbose="error")
+    names = {v: k for k, v in event_id.items()}
+    with mne.utils.use_log_level("error"):
+        epochs.metadata = pd.DataFrame({
+            "onset_s": np.round(epochs.events[:, 0] / raw.info["sfreq"] - raw.first_time, 4),
+            "trial_type": [names[e] for e in epochs.events[:, 2]]})
+    qc = {"n_windows": len(epochs), "rejected_fraction": 1 - len(epochs) / max(n_total, 1),
+          "duration_kept_s": len(epochs) * (events["tmax"] - events["tmin"])}
+    return epochs, qc
+
+
 def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
                   params: dict) -> dict:
-    """Preprocess and window one recording; write cleaned raw, epochs and their sidecars."""
-    raw, qc = preprocess(read_bids_eeg(bids_root, path), params["l_freq"], params["h_freq"],
-                         params["sfreq"], params["reference"], params["notch"])
-    epochs, window_qc = make_windows(raw, params["window_s"], params["overlap_s"],
-                                     params["reject_uv"])
+    """Preprocess and epoch one recording; write cleaned raw, epochs and their sidecars.
+
+    ``params`` is the ``eeg`` config section: fixed-length windows, or event-locked epochs
+    when ``events`` is set.
+    """
+    raw, qc = preprocess(read_bids_eeg(bids_root, path, params["montage"]), params)
+    if params["events"]:
+        epochs, window_qc = make_event_epochs(raw, params["events"], params["reject_uv"])
+    else:
+        epochs, window_qc = make_windows(raw, params["window_s"], params["overlap_s"],
+                                         params["reject_uv"])
     if len(epochs) == 0:
-        raise RuntimeError(f"{path}: every window was rejected. Raise eeg.reject_uv or check "
+        raise RuntimeError(f"{path}: every epoch was rejected. Raise eeg.reject_uv or check "
                            "the recording's amplitude units.")
     qc |= window_qc
     raw.save(out_raw, overwrite=True, verbose="error")

@@ -134,3 +134,27 @@ def test_event_locked_epochs_from_events_tsv(demo_raw):
     assert qc["n_windows"] == len(epochs) and epochs.times[0] == pytest.approx(-0.2)
     with pytest.raises(RuntimeError, match="trial types \\['blink'\\]"):
         eeg.make_event_epochs(clean, events | {"trial_types": ["blink"]}, reject_uv=None)
+
+
+def test_run_recording_writes_outputs_and_the_window_store(small_demo, tmp_path):
+    import json
+
+    keys, epochs_files = [], []
+    for subject in ("001", "002"):
+        key = f"sub-{subject}_task-rest"
+        qc = eeg.run_recording(small_demo, small_demo / simulate.eeg_relpath(subject),
+                               tmp_path / f"{key}_proc-clean_raw.fif",
+                               tmp_path / f"{key}_epo.fif", eeg_params(),
+                               tmp_path / f"{key}_desc-psd_eeg.png")
+        sidecar = json.loads((tmp_path / f"{key}_epo.json").read_text())
+        assert sidecar["qc"]["n_windows"] == qc["n_windows"] == 10  # 20 s in 2-s windows
+        assert sidecar["parameters"]["l_freq"] == 1.0 and "mne" in sidecar["SoftwareVersions"]
+        assert (tmp_path / f"{key}_desc-psd_eeg.png").stat().st_size > 10_000
+        keys.append(key)
+        epochs_files.append(str(tmp_path / f"{key}_epo.fif"))
+    eeg.stack_windows(epochs_files, keys, tmp_path / "w.npy", tmp_path / "w.tsv")
+    table = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert np.load(tmp_path / "w.npy").shape == (20, 19, 200)
+    assert list(table.columns) == ["participant_id", "session", "task", "run", "window",
+                                   "onset_s", "label"]
+    assert set(table["label"]) == {"rest"} and table["participant_id"].nunique() == 2

@@ -104,3 +104,43 @@ def test_missing_target_column_names_it():
     with pytest.raises(KeyError, match="'severity'"):
         predict.evaluate({"x": _features(participants, 0)}, participants, "severity", "patient",
                          "site", "ridge", 5, 3, 0, 0, 0)
+
+
+def test_tangent_space_is_fitted_on_training_rows_only():
+    from pyriemann.utils.mean import mean_riemann
+
+    from brainrep.predict import TangentSpaceFeatures
+
+    rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((30, 4, 4))
+    covs = mixing @ mixing.transpose(0, 2, 1) + 0.5 * np.eye(4)
+    upper = np.triu_indices(4)
+    flat = covs[:, upper[0], upper[1]]
+    train = np.arange(20)
+    fitted = TangentSpaceFeatures().fit(flat[train])
+    assert np.allclose(fitted.tangent_.reference_, mean_riemann(covs[train]))
+    assert not np.allclose(fitted.tangent_.reference_, mean_riemann(covs))
+    assert fitted.transform(flat[20:]).shape == (10, 10)  # 4 x 5 / 2 tangent coordinates
+
+
+def test_covariance_features_separate_classes_in_tangent_space():
+    from brainrep.eeg import covariance_table
+    from brainrep.predict import evaluate, is_spd
+
+    rng = np.random.default_rng(1)
+    n_participants, n_windows, channels = 30, 6, ["C3", "C4", "Pz"]
+    labels = np.array(["patient", "control"] * (n_participants // 2))
+    windows = []
+    coupled = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    for label in labels:  # patients: C3 and C4 share a source; controls: independent
+        mix = coupled if label == "patient" else np.eye(3)
+        windows.append(mix @ rng.standard_normal((n_windows, 3, 200)))
+    ids = [f"sub-{i:02d}" for i in range(n_participants)]
+    table = pd.DataFrame({"participant_id": np.repeat(ids, n_windows)})
+    features = covariance_table(np.concatenate(windows), table, channels)
+    assert is_spd(features) and features.shape == (30, 1 + 6)
+    participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
+    metrics, _, _ = evaluate({"eeg_riemann": features}, participants, "diagnosis", "patient",
+                             None, "ridge", 5, 3, 0, 0, 0)
+    auroc = metrics.query("metric == 'auroc'")["mean"].item()
+    assert auroc > 0.9

@@ -155,14 +155,16 @@ def make_event_epochs(raw: mne.io.BaseRaw, events: dict,
     return epochs, qc
 
 
-def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
-                  params: dict) -> dict:
-    """Preprocess and epoch one recording; write cleaned raw, epochs and their sidecars.
+def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, params: dict,
+                  out_figure: str | None = None) -> dict:
+    """Preprocess and epoch one recording; write cleaned raw, epochs, their sidecars and,
+    if ``out_figure`` is given, its PSD before and after preprocessing.
 
     ``params`` is the ``eeg`` config section: fixed-length windows, or event-locked epochs
     when ``events`` is set.
     """
-    raw, qc = preprocess(read_bids_eeg(bids_root, path, params["montage"]), params)
+    original = read_bids_eeg(bids_root, path, params["montage"])
+    raw, qc = preprocess(original, params)
     if params["events"]:
         epochs, window_qc = make_event_epochs(raw, params["events"], params["reject_uv"])
     else:
@@ -176,6 +178,10 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
     epochs.save(out_epochs, overwrite=True, verbose="error")
     for out in (out_raw, out_epochs):
         write_sidecar(out, sources=[path], parameters=params, qc=qc)
+    if out_figure:
+        from brainrep.plots import recording_psd_figure
+
+        recording_psd_figure(original, raw, qc, Path(path).name.split("_eeg.")[0], out_figure)
     return qc
 
 
@@ -197,10 +203,14 @@ def stack_windows(epochs_files: list[str], keys: list[str], out_array: str,
         store[start:start + len(data)] = data
         start += len(data)
         entities = dict(part.split("-", 1) for part in key.split("_"))
-        for window, onset in enumerate(epochs.metadata["onset_s"]):
+        labels = (epochs.metadata["trial_type"] if "trial_type" in epochs.metadata
+                  else [entities.get("task")] * len(epochs))
+        for window, (onset, label) in enumerate(zip(epochs.metadata["onset_s"], labels,
+                                                    strict=True)):
             rows.append({"participant_id": f"sub-{entities['sub']}",
                          "session": entities.get("ses", "n/a"), "task": entities.get("task"),
-                         "run": entities.get("run", "n/a"), "window": window, "onset_s": onset})
+                         "run": entities.get("run", "n/a"), "window": window, "onset_s": onset,
+                         "label": label})
     store.flush()
     pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
     write_sidecar(out_array, sources=epochs_files, channels=common,
@@ -221,5 +231,24 @@ def band_power_table(windows: np.ndarray, table: pd.DataFrame, channels: list[st
     power = band_power(windows, sfreq, bands)
     columns = [f"{band}_{ch}" for ch in channels for band in bands]
     frame = pd.DataFrame(power.reshape(len(power), -1), columns=columns)
+    frame.insert(0, "participant_id", table["participant_id"].to_numpy())
+    return frame.groupby("participant_id", sort=True).mean().reset_index()
+
+
+def covariance_table(windows: np.ndarray, table: pd.DataFrame,
+                     channels: list[str]) -> pd.DataFrame:
+    """Per-participant spatial covariance (µV²), the mean of shrunk window covariances.
+
+    One column per upper-triangle entry ``cov__<a>__<b>`` (diagonal included), so the SPD
+    matrix can be rebuilt; the tangent-space projection that makes them linear features is
+    fitted downstream, inside each training fold (``predict.TangentSpaceFeatures``).
+    """
+    from pyriemann.estimation import Covariances
+
+    covs = Covariances(estimator="lwf").transform(np.asarray(windows, dtype=np.float64))
+    upper = np.triu_indices(len(channels))
+    frame = pd.DataFrame(covs[:, upper[0], upper[1]],
+                         columns=[f"cov__{channels[i]}__{channels[j]}"
+                                  for i, j in zip(*upper, strict=True)])
     frame.insert(0, "participant_id", table["participant_id"].to_numpy())
     return frame.groupby("participant_id", sort=True).mean().reset_index()

@@ -40,6 +40,22 @@ def eeg_psd_figure(array_path: str, table_path: str, out: str) -> None:
     _save(fig, out)
 
 
+def recording_psd_figure(raw_before, raw_after, qc: dict, title: str, out: str) -> None:
+    """One recording's PSD per channel before and after preprocessing, with its QC."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, raw, label in ((axes[0], raw_before, "raw"), (axes[1], raw_after, "cleaned")):
+        n_fft = int(2 * raw.info["sfreq"])  # 0.5 Hz bins, averaged over 2-s segments
+        psd = raw.compute_psd(fmin=1, fmax=min(60, raw.info["sfreq"] / 2), picks="eeg",
+                              n_fft=n_fft, n_overlap=n_fft // 2, verbose="error")
+        ax.plot(psd.freqs, 10 * np.log10(psd.get_data() * 1e12).T, lw=0.5)
+        ax.set(xlabel="frequency (Hz)", title=label)
+    axes[0].set_ylabel("power (dB re 1 µV²/Hz)")
+    bads = ", ".join(qc["bad_channels"]) or "none"
+    fig.suptitle(f"{title}: bad channels {bads}; {qc['n_windows']} epochs, "
+                 f"{qc['rejected_fraction']:.0%} rejected", fontsize=9)
+    _save(fig, out)
+
+
 def connectivity_figure(relmat_files: list[str], qcfc: pd.DataFrame | None, out: str) -> None:
     """Group-mean connectivity matrix (aligned by parcel label) and the QC-FC distribution
     (edge correlation with mean FD, where motion is known)."""

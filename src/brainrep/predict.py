@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import (
@@ -21,26 +22,60 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 METRICS = ("balanced_accuracy", "auroc", "auc_pr")
+SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diagonal)
+
+
+class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
+    """Upper-triangle SPD matrices -> Riemannian tangent-space vectors (pyriemann).
+
+    The reference point (Riemannian mean) is fitted on the training rows only, so the
+    projection belongs inside the cross-validated pipeline.
+    """
+
+    def fit(self, X, y=None):
+        from pyriemann.tangentspace import TangentSpace
+
+        self.tangent_ = TangentSpace(metric="riemann").fit(self._matrices(X))
+        return self
+
+    def transform(self, X):
+        return self.tangent_.transform(self._matrices(X))
+
+    @staticmethod
+    def _matrices(X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        n = int((np.sqrt(8 * X.shape[1] + 1) - 1) / 2)
+        matrices = np.zeros((len(X), n, n))
+        upper = np.triu_indices(n)
+        matrices[:, upper[0], upper[1]] = X
+        return matrices + np.triu(matrices, 1).transpose(0, 2, 1)
 
 
 class LeakageError(RuntimeError):
     """A split that lets a participant (or a fitted step) see the test data."""
 
 
-def build_model(name: str, inner_folds: int, seed: int):
+def is_spd(frame: pd.DataFrame) -> bool:
+    """Whether a feature table holds SPD matrices (columns ``cov__<a>__<b>``)."""
+    return all(c.startswith(SPD_PREFIX) for c in frame.columns if c != "participant_id")
+
+
+def build_model(name: str, inner_folds: int, seed: int, spd: bool = False):
     """A tuned linear classifier whose every fitted step sees the training fold only.
 
     ``ridge``: standardize + ridge classifier, alpha tuned by exact leave-one-out inside the
     training fold (fast enough for permutation tests). ``logistic_regression``: standardize +
     L2 logistic regression, C tuned by inner stratified k-fold on balanced accuracy.
+    ``spd``: the features are SPD matrices, projected to the tangent space first.
     """
+    first = [TangentSpaceFeatures()] if spd else []
     if name == "ridge":
-        return make_pipeline(StandardScaler(), RidgeClassifierCV(
+        return make_pipeline(*first, StandardScaler(), RidgeClassifierCV(
             alphas=np.logspace(-2, 4, 7), class_weight="balanced"))
     if name == "logistic_regression":
         return GridSearchCV(
-            make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000,
-                                                               class_weight="balanced")),
+            make_pipeline(*first, StandardScaler(),
+                          LogisticRegression(max_iter=2000, class_weight="balanced")),
             {"logisticregression__C": np.logspace(-3, 1, 5)},
             cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
             scoring="balanced_accuracy")
@@ -79,11 +114,11 @@ def _fold_scores(y_true: np.ndarray, score: np.ndarray, positive: str) -> dict[s
 
 
 def cross_validate(X: np.ndarray, y: np.ndarray, splits, positive: str, model: str,
-                   inner_folds: int, seed: int) -> np.ndarray:
+                   inner_folds: int, seed: int, spd: bool = False) -> np.ndarray:
     """Out-of-fold decision score for ``positive`` (> 0 predicts it) for every row."""
     score = np.full(len(y), np.nan)
     for train, test in splits:
-        fitted = build_model(model, inner_folds, seed).fit(X[train], y[train])
+        fitted = build_model(model, inner_folds, seed, spd).fit(X[train], y[train])
         sign = 1.0 if fitted.classes_[1] == positive else -1.0
         score[test] = sign * fitted.decision_function(X[test])
     return score
@@ -158,11 +193,12 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
             n_permutations if scheme == "stratified_group_kfold" else 0)]
         for name, frame in features.items():
             X = frame.set_index("participant_id").loc[common].to_numpy(dtype=float)
-            score = cross_validate(X, y, splits, positive, model, inner_folds, seed)
+            spd = is_spd(frame)
+            score = cross_validate(X, y, splits, positive, model, inner_folds, seed, spd)
             observed = _summaries(y, score, splits, positive)
             null = [np.nanmean(_summaries(y_perm, cross_validate(
-                X, y_perm, splits, positive, model, inner_folds, seed), splits, positive)["auroc"])
-                for y_perm in permutations]
+                X, y_perm, splits, positive, model, inner_folds, seed, spd), splits,
+                positive)["auroc"]) for y_perm in permutations]
             ci = bootstrap_ci(y, score, positive, n_bootstrap, seed)
             for metric, values in observed.items():
                 p_value = (np.nan if metric != "auroc" or not null else
@@ -195,7 +231,7 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         splits = make_splits(y, np.asarray(ids), None, folds, seed)["stratified_group_kfold"]
         predicted = np.empty(len(y), dtype=object)
         for train, test in splits:
-            predicted[test] = build_model(model, inner_folds, seed).fit(
+            predicted[test] = build_model(model, inner_folds, seed, is_spd(frame)).fit(
                 X[train], y[train]).predict(X[test])
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",

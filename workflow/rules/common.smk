@@ -31,6 +31,7 @@ MODALITIES = [m for m, recs in (("eeg", INPUTS.eeg), ("fmri", FMRI_RUNS)) if rec
 FEATURES = {"confounds": f"{OUT}/group/features/confounds.tsv"}
 if INPUTS.eeg:
     FEATURES["eeg_bandpower"] = f"{OUT}/group/features/eeg_bandpower.tsv"
+    FEATURES["eeg_riemann"] = f"{OUT}/group/features/eeg_riemann.tsv"
 if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
 for _modality in MODALITIES:

@@ -7,6 +7,7 @@ rule eeg_preprocess:
     output:
         raw=f"{OUT}/sub-{{subject}}/eeg/sub-{{subject}}_{{entities}}_proc-clean_raw.fif",
         epochs=EEG_EPOCHS,
+        figure=f"{OUT}/sub-{{subject}}/figures/sub-{{subject}}_{{entities}}_desc-psd_eeg.png",
     params:
         bids_root=INPUTS.bids_root,
         settings={k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands")},
@@ -46,25 +47,26 @@ rule eeg_windows:
         "../scripts/eeg_windows.py"
 
 
-rule eeg_bandpower:
+rule eeg_features:
     input:
         array=rules.eeg_windows.output.array,
         table=rules.eeg_windows.output.table,
     output:
-        f"{OUT}/group/features/eeg_bandpower.tsv",
+        bandpower=f"{OUT}/group/features/eeg_bandpower.tsv",
+        riemann=f"{OUT}/group/features/eeg_riemann.tsv",
     params:
         bands=config["eeg"]["bands"],
     log:
-        f"{OUT}/logs/eeg_bandpower.log",
+        f"{OUT}/logs/eeg_features.log",
     conda:
         "../../envs/eeg.yaml"
     container:
         CONTAINERS.format(family="eeg")
     script:
-        "../scripts/eeg_bandpower.py"
+        "../scripts/eeg_features.py"
 
 
 rule eeg:
     input:
         rules.eeg_windows.output,
-        rules.eeg_bandpower.output,
+        rules.eeg_features.output,

@@ -3,4 +3,4 @@ from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
 run_recording(snakemake.params.bids_root, snakemake.input[0], snakemake.output.raw,
-              snakemake.output.epochs, dict(snakemake.params.settings))
+              snakemake.output.epochs, dict(snakemake.params.settings), snakemake.output.figure)

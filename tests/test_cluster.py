@@ -1,0 +1,95 @@
+"""The demo through a live single-node SLURM (profiles/slurm), against a local run.
+
+Needs Debian's slurmctld, slurmd, slurm-client and munge, and root (``.ci/run`` installs them);
+skipped otherwise, unless BRAINREP_REQUIRE_SLURM=1 makes their absence a failure.
+"""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import slurm_cluster
+import yaml
+from conftest import copy_workflow
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+SMALL_DEMO = {"name": "clusterdemo", "demo": {"n_subjects": 12},
+              "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3}},
+              "downstream": {"n_permutations": 10, "n_bootstrap": 50,
+                             "subtyping": {"k_max": 3, "n_bootstrap": 5, "n_null": 10}}}
+# The CI cluster has no slurmdbd (no sacct): the plugin asks squeue.
+CLUSTER_ARGS = ["--profile", "profiles/slurm", "--slurm-status-command", "squeue",
+                "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",
+                "--slurm-keep-successful-logs"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if not slurm_cluster.available():
+        if os.environ.get("BRAINREP_REQUIRE_SLURM") == "1":
+            pytest.fail("BRAINREP_REQUIRE_SLURM=1 but slurmctld/slurmd/munged are not "
+                        "installed or this is not root.")
+        pytest.skip("no SLURM daemons here (apt-get install slurmctld slurmd slurm-client "
+                    "munge, as root)")
+    live = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield live.start()
+    finally:
+        live.stop()
+
+
+def _run(workdir, env, *args, timeout):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _metrics(workdir):
+    table = pd.read_csv(workdir / "results/clusterdemo/group/predict/target-diagnosis_metrics.tsv",
+                        sep="\t")
+    return table.set_index(["cv_scheme", "feature_set", "metric"])["mean"].sort_index()
+
+
+def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path):
+    local, remote = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "slurm")
+    for workdir in (local, remote):
+        (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL_DEMO))
+    done = _run(local, os.environ, "--cores", "2", "--configfile", "small.yaml", timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # timeout -s KILL semantics: a hung status check must not hang CI
+    run = _run(remote, cluster.env, "--configfile", "small.yaml", *CLUSTER_ARGS, timeout=2400)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    jobs = cluster.run("squeue", "-t", "all", "-h", "-o", "%i %j %T").stdout.split("\n")
+    print("squeue -t all after the run:\n" + "\n".join(jobs))  # evidence in the CI log
+    assert sum("COMPLETED" in j for j in jobs) >= 10  # every job went through sbatch
+    assert not any("FAILED" in j for j in jobs)
+    assert list((remote / ".snakemake" / "slurm_logs").rglob("*.log"))
+    ours, theirs = _metrics(local), _metrics(remote)
+    assert ours.index.equals(theirs.index)
+    classical = [i for i in ours.index if not i[1].startswith(("ssl_", "random_"))]
+    assert (ours[classical] - theirs[classical]).abs().max() < 1e-9  # identical numbers
+    assert (ours - theirs).abs().max() < 0.2  # SSL: same seeds, thread counts may differ
+
+
+SLOW_RULE = """
+rule slow:
+    output: "done.txt"
+    log: "slow.log"
+    resources: runtime=lambda wildcards, attempt: attempt  # minutes
+    shell: "sleep 100; echo finished > {output}"
+"""
+
+
+def test_job_killed_for_time_is_retried_with_more(cluster, tmp_path):
+    """SLURM kills attempt 1 at its 1-minute limit; the retry asks for 2 minutes and passes."""
+    (tmp_path / "Snakefile").write_text(SLOW_RULE)
+    args = list(CLUSTER_ARGS)
+    args[1] = str(copy_workflow(tmp_path / "wf") / "profiles" / "slurm")
+    run = _run(tmp_path, cluster.env, *args, "--retries", "1", timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (tmp_path / "done.txt").read_text() == "finished\n"
+    states = cluster.run("squeue", "-t", "all", "-h", "-o", "%j %T %l").stdout
+    print("squeue -t all:\n" + states)
+    assert "TIMEOUT" in states and "COMPLETED" in states

@@ -144,3 +144,17 @@ def test_covariance_features_separate_classes_in_tangent_space():
                              None, "ridge", 5, 3, 0, 0, 0)
     auroc = metrics.query("metric == 'auroc'")["mean"].item()
     assert auroc > 0.9
+
+
+def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
+    participants = _participants(n=80)
+    features = {"signal": _features(participants, 1.5), "noise": _features(participants, 0, 3)}
+    curve = predict.label_efficiency(features, participants, "diagnosis", "patient", "ridge",
+                                     5, 3, [0.1, 0.5, 1.0], 5, 0).set_index(
+        ["feature_set", "fraction"])["mean"]
+    assert curve["signal", 1.0] > 0.75 and curve["signal", 1.0] > curve["signal", 0.1] + 0.05
+    assert all(abs(curve["noise", f] - 0.5) < 0.15 for f in (0.1, 0.5, 1.0))
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 30 + ["b"] * 10)
+    subset = predict._stratified_subset(y, 0.1, rng)
+    assert sorted(np.unique(y[subset], return_counts=True)[1]) == [2, 3]  # every class kept

@@ -101,6 +101,19 @@ def metrics_figure(metrics: pd.DataFrame, out: str) -> None:
     _save(fig, out)
 
 
+def label_efficiency_figure(curve: pd.DataFrame, out: str) -> None:
+    """AUROC against the fraction of labelled training participants, per feature set."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, rows in curve.groupby("feature_set", sort=False):
+        ax.errorbar(rows["fraction"], rows["mean"], yerr=rows["sd"], marker="o", capsize=2,
+                    label=name, ls="--" if name.startswith(("random_", "confounds")) else "-")
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.set(xlabel="fraction of training participants labelled", ylabel="AUROC",
+           title="label efficiency", ylim=(0.3, 1.02))
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, out)
+
+
 def stability_figure(stability: pd.DataFrame, out: str) -> None:
     """Bootstrap ARI per k for every feature set."""
     fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -216,6 +216,55 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     return pd.DataFrame(metric_rows), pd.DataFrame(prediction_rows), pd.DataFrame(split_rows)
 
 
+def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
+                     target: str, positive: str, model: str, outer_folds: int,
+                     inner_folds: int, fractions: list[float], n_repeats: int,
+                     seed: int) -> pd.DataFrame:
+    """AUROC when only a fraction of each training fold's participants keep their label.
+
+    The outer participant-grouped splits and their test sets stay fixed; inside every training
+    fold a stratified random subset (``fraction``) is kept, ``n_repeats`` times. One row per
+    feature set x fraction: mean and SD of the fold-mean AUROC over repeats.
+    """
+    labelled = participants.dropna(subset=[target]).set_index("participant_id")
+    common = sorted(set(labelled.index).intersection(*(set(f["participant_id"])
+                                                       for f in features.values())))
+    y = labelled.loc[common, target].astype(str).to_numpy()
+    groups = np.asarray(common)
+    splits = make_splits(y, groups, None, outer_folds, seed)["stratified_group_kfold"]
+    check_splits(splits, groups)
+    rng = np.random.default_rng(seed)
+    subsets = {(f, r, k): _stratified_subset(y[train], f, rng)
+               for f in fractions for r in range(n_repeats)
+               for k, (train, _) in enumerate(splits)}
+    rows = []
+    for name, frame in features.items():
+        X = frame.set_index("participant_id").loc[common].to_numpy(dtype=float)
+        for fraction in fractions:
+            repeats = []
+            for repeat in range(n_repeats):
+                kept = [(train[subsets[fraction, repeat, k]], test)
+                        for k, (train, test) in enumerate(splits)]
+                score = cross_validate(X, y, kept, positive, model, inner_folds, seed,
+                                       is_spd(frame))
+                repeats.append(np.nanmean(_summaries(y, score, kept, positive)["auroc"]))
+            rows.append({"target": target, "feature_set": name, "fraction": fraction,
+                         "n_train_labelled": int(round(fraction * len(y) * (1 - 1 / len(splits)))),
+                         "metric": "auroc", "mean": np.mean(repeats), "sd": np.std(repeats),
+                         "n_repeats": n_repeats})
+    return pd.DataFrame(rows)
+
+
+def _stratified_subset(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a random ``fraction`` of ``y`` with every class kept (at least 2 each)."""
+    keep = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        n = max(2, int(round(fraction * len(members))))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                site_column: str, model: str, folds: int, inner_folds: int,
                seed: int) -> pd.DataFrame:

@@ -27,9 +27,15 @@ rule predict_target:
         predictions=f"{OUT}/group/predict/target-{{target}}_predictions.tsv",
         splits=f"{OUT}/group/predict/target-{{target}}_splits.tsv",
         site_probe=f"{OUT}/group/predict/target-{{target}}_siteprobe.tsv",
+        label_efficiency=f"{OUT}/group/predict/target-{{target}}_labelefficiency.tsv",
         figure=report(
             f"{OUT}/group/predict/target-{{target}}_auroc.png",
             caption="../report/predict.rst",
+            category="3. Prediction",
+        ),
+        label_efficiency_figure=report(
+            f"{OUT}/group/predict/target-{{target}}_labelefficiency.png",
+            caption="../report/label_efficiency.rst",
             category="3. Prediction",
         ),
     params:

@@ -1,7 +1,7 @@
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
-from brainrep.plots import metrics_figure
-from brainrep.predict import evaluate, site_probe
+from brainrep.plots import label_efficiency_figure, metrics_figure
+from brainrep.predict import evaluate, label_efficiency, site_probe
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
@@ -22,3 +22,9 @@ probe = site_probe(features, participants, settings["site_column"], settings["mo
     if settings["site_column"] else metrics.iloc[:0]
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
 metrics_figure(metrics, snakemake.output.figure)
+curve = label_efficiency(features, participants, snakemake.wildcards.target,
+                         settings["positive_class"], settings["model"], settings["outer_folds"],
+                         settings["inner_folds"], settings["label_fractions"],
+                         settings["label_repeats"], settings["seed"])
+curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
+label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

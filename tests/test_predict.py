@@ -107,7 +107,7 @@ def test_missing_target_column_names_it():
 
 
 def test_tangent_space_is_fitted_on_training_rows_only():
-    from pyriemann.utils.mean import mean_riemann
+    from pyriemann.geometry.mean import mean_riemann
 
     from brainrep.predict import TangentSpaceFeatures
 

@@ -31,7 +31,7 @@ wildcard_constraints:
     subject="[A-Za-z0-9]+",
     entities="[A-Za-z0-9_-]+",
     modality="eeg|fmri",
-    encoder="ssl|random",
+    encoder="ssl|random|crossmodal",
     target="[A-Za-z0-9_]+",
 
 
@@ -48,4 +48,5 @@ rule all:
     default_target: True
     input:
         rules.predict.input,
+        rules.embeddings.input,
         rules.subtype.input if config["downstream"]["subtyping"]["feature_sets"] else [],

@@ -60,11 +60,12 @@ FAMILY_RUNS = {
         import numpy as np, pandas as pd
         from brainrep.config import validate_config
         from brainrep.ssl import embed_windows, pretrain
-        settings = validate_config({}, SCHEMA)["ssl"]["eeg"] | {"epochs": 1, "seed": 0,
-                                                               "device": "cpu"}
+        from brainrep.ssl.augment import DEFAULTS, sidecar_positions
+        settings = validate_config({}, SCHEMA)["ssl"]["eeg"] | {
+            "epochs": 1, "seed": 0, "device": "cpu", "augmentations": DEFAULTS["eeg"]}
         table = pd.read_csv(ROOT / "eeg.tsv", sep="\\t")
         windows = np.load(ROOT / "eeg.npy")
-        pretrain(windows, table["participant_id"].to_numpy(), settings, ROOT / "model.pt")
+        pretrain(windows, table, settings, ROOT / "model.pt", sidecar_positions(ROOT / "eeg.json"))
         _, participants = embed_windows(ROOT / "model.pt", windows, table, "ssl")
         participants.to_parquet(ROOT / "ssl_eeg.parquet")
     """,

@@ -10,6 +10,8 @@ import pytest
 from conftest import copy_workflow, shared_dataset
 from sklearn.metrics import adjusted_rand_score
 
+from brainrep.ssl import linear_probe
+
 pytestmark = pytest.mark.workflow
 
 
@@ -53,9 +55,12 @@ def test_demo_writes_every_stage_and_the_report(workdir):
     assert len(list(results.glob("sub-*/eeg/*_epo.fif"))) == 40
     assert len(list(results.glob("sub-*/func/*_relmat.tsv"))) == 40
     for modality in ("eeg", "fmri"):
-        for encoder in ("ssl", "random"):
-            assert (results / f"group/ssl/modality-{modality}_encoder-{encoder}"
-                              "_participants.parquet").is_file()
+        for encoder in ("ssl", "random", "crossmodal"):
+            for level in ("windows", "participants"):
+                assert (results / f"group/ssl/modality-{modality}_encoder-{encoder}"
+                                  f"_{level}.parquet").is_file()
+        probe = pd.read_csv(results / f"group/ssl/modality-{modality}_probe.tsv", sep="\t")
+        assert set(probe["encoder"]) == {"ssl", "random", "crossmodal"}
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
     assert {"ssl_eeg", "random_eeg", "eeg_bandpower", "fmri_connectivity",
@@ -102,6 +107,24 @@ def test_planted_truth_is_recovered(workdir):
     assert agreement["eeg_bandpower"] > 0.8 and agreement["ssl_eeg"] > 0.8
 
 
+def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdir):
+    """Same linear probe, windows of the patients, folds grouped by participant: contrastive
+    (EEG), masked (fMRI) and cross-modal encoders beat the random-init encoder of the same
+    architecture on the hidden subtype labels."""
+    results = workdir / "results" / "demo"
+    truth = pd.read_csv(results / "bids/sourcedata/truth/participants_truth.tsv", sep="\t")
+    accuracy = {}
+    for modality in ("eeg", "fmri"):
+        for encoder in ("ssl", "random", "crossmodal"):
+            windows = pd.read_parquet(
+                results / f"group/ssl/modality-{modality}_encoder-{encoder}_windows.parquet")
+            patients = windows.merge(truth[truth.subtype > 0], on="participant_id")
+            accuracy[modality, encoder] = linear_probe(patients, "subtype").mean()
+    for modality in ("eeg", "fmri"):
+        for trained in ("ssl", "crossmodal"):
+            assert accuracy[modality, trained] > accuracy[modality, "random"] + 0.02, accuracy
+
+
 def test_null_demo_finds_nothing(null_results):
     auroc = _metrics(null_results)
     assert (auroc["p_value"] > 0.01).all(), auroc[["mean", "p_value"]]
@@ -130,9 +153,10 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
 
 
 @pytest.mark.shared_data
-def test_eegmat_example_preprocesses_every_recording(tmp_path):
-    """The EEG branch on real EDF recordings: outputs, window counts, and the classic effect
-    (posterior alpha is higher at rest than during mental arithmetic)."""
+def test_eegmat_example_preprocesses_every_recording_and_ssl_beats_random_init(tmp_path):
+    """The EEG branch on real EDF recordings: outputs, window counts, the classic effect
+    (posterior alpha is higher at rest than during mental arithmetic), and a linear probe of
+    rest vs arithmetic on SSL window embeddings above the random-init encoder."""
     import mne
 
     from brainrep.eeg import band_power
@@ -141,7 +165,8 @@ def test_eegmat_example_preprocesses_every_recording(tmp_path):
     workdir = copy_workflow(tmp_path)
     override = workdir / "eegmat_here.yaml"
     override.write_text(f"bids: {{root: {root}}}\n")
-    snakemake(workdir, "eeg", "--configfile", "config/examples/eegmat.yaml", str(override))
+    snakemake(workdir, "eeg", "embeddings", "--configfile", "config/examples/eegmat.yaml",
+              str(override))
     results = workdir / "results" / "eegmat"
     qc = pd.read_csv(results / "group/eeg/qc.tsv", sep="\t", keep_default_na=False)
     assert len(qc) == 20 and len(list(results.glob("sub-*/eeg/*_epo.fif"))) == 20
@@ -164,3 +189,6 @@ def test_eegmat_example_preprocesses_every_recording(tmp_path):
             alpha[task] = band_power(data, epochs.info["sfreq"], {"alpha": [8, 13]}).mean()
         higher_at_rest += alpha["rest"] > alpha["arithmetic"]
     assert higher_at_rest >= 8  # of 10 (measured: 10)
+    probe = pd.read_csv(results / "group/ssl/modality-eeg_probe.tsv", sep="\t")
+    accuracy = probe.set_index("encoder")["mean"]
+    assert accuracy["ssl"] > accuracy["random"]  # rest vs arithmetic, grouped by participant

@@ -213,8 +213,12 @@ def stack_windows(epochs_files: list[str], keys: list[str], out_array: str,
                          "label": label})
     store.flush()
     pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
+    montage = infos[0].get_montage()
+    positions = montage.get_positions()["ch_pos"] if montage is not None else {}
     write_sidecar(out_array, sources=epochs_files, channels=common,
-                  sfreq_hz=infos[0].info["sfreq"], units="uV")
+                  sfreq_hz=infos[0].info["sfreq"], units="uV",
+                  positions_m={ch: positions[ch].tolist() if ch in positions else None
+                               for ch in common})
 
 
 def band_power(windows: np.ndarray, sfreq: float, bands: dict[str, list[float]]) -> np.ndarray:

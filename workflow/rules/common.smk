@@ -34,8 +34,13 @@ if INPUTS.eeg:
     FEATURES["eeg_riemann"] = f"{OUT}/group/features/eeg_riemann.tsv"
 if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
+CROSSMODAL = config["ssl"]["crossmodal"]["enabled"]
+if CROSSMODAL and len(MODALITIES) < 2:
+    raise ValueError("ssl.crossmodal.enabled needs EEG and fMRI recordings; found only "
+                     f"{MODALITIES}. Set it to false.")
+SSL_ENCODERS = ["ssl", "random"] + (["crossmodal"] if CROSSMODAL else [])
 for _modality in MODALITIES:
-    for _encoder in ("ssl", "random"):
+    for _encoder in SSL_ENCODERS:
         FEATURES[f"{_encoder}_{_modality}"] = (
             f"{OUT}/group/ssl/modality-{_modality}_encoder-{_encoder}_participants.parquet"
         )

@@ -1,11 +1,17 @@
-# Self-supervised pretraining per modality, then embeddings from the trained and the
-# random-init encoder (same architecture, same initial weights).
+# Self-supervised pretraining per modality (and across modalities), then embeddings from every
+# trained encoder and from the random-init encoder (same architecture, same initial weights),
+# and a linear probe that compares them.
+
+
+def ssl_settings(modality):
+    return config["ssl"][modality] | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]}
 
 
 rule ssl_pretrain:
     input:
         array=f"{OUT}/group/{{modality}}/windows.npy",
         table=f"{OUT}/group/{{modality}}/windows.tsv",
+        sidecar=f"{OUT}/group/{{modality}}/windows.json",
     output:
         model=f"{OUT}/group/ssl/modality-{{modality}}_model.pt",
         history=f"{OUT}/group/ssl/modality-{{modality}}_loss.tsv",
@@ -15,8 +21,7 @@ rule ssl_pretrain:
             category="2. Self-supervised pretraining",
         ),
     params:
-        settings=lambda wc: config["ssl"][wc.modality]
-        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        settings=lambda wc: ssl_settings(wc.modality),
     threads: 2
     resources:
         gpu=0,
@@ -30,9 +35,45 @@ rule ssl_pretrain:
         "../scripts/ssl_pretrain.py"
 
 
+rule ssl_crossmodal:
+    input:
+        eeg_array=f"{OUT}/group/eeg/windows.npy",
+        eeg_table=f"{OUT}/group/eeg/windows.tsv",
+        eeg_sidecar=f"{OUT}/group/eeg/windows.json",
+        fmri_array=f"{OUT}/group/fmri/windows.npy",
+        fmri_table=f"{OUT}/group/fmri/windows.tsv",
+    output:
+        model=f"{OUT}/group/ssl/crossmodal_model.pt",
+        history=f"{OUT}/group/ssl/crossmodal_loss.tsv",
+        figure=report(
+            f"{OUT}/group/ssl/crossmodal_loss.png",
+            caption="../report/ssl_loss.rst",
+            category="2. Self-supervised pretraining",
+        ),
+    params:
+        settings=lambda wc: config["ssl"]["crossmodal"]
+        | {m: ssl_settings(m) for m in ("eeg", "fmri")}
+        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        f"{OUT}/logs/ssl_crossmodal.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_crossmodal.py"
+
+
 rule ssl_embed:
     input:
-        model=rules.ssl_pretrain.output.model,
+        model=lambda wc: (
+            rules.ssl_crossmodal.output.model
+            if wc.encoder == "crossmodal"
+            else rules.ssl_pretrain.output.model.format(modality=wc.modality)
+        ),
         array=rules.ssl_pretrain.input.array,
         table=rules.ssl_pretrain.input.table,
     output:
@@ -48,11 +89,35 @@ rule ssl_embed:
         "../scripts/ssl_embed.py"
 
 
+rule ssl_probe:
+    input:
+        participants=rules.bids_index.output.participants,
+        windows=lambda wc: expand(
+            rules.ssl_embed.output.windows, modality=wc.modality, encoder=SSL_ENCODERS
+        ),
+    output:
+        f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
+    params:
+        column=config["ssl"]["probe"]["column"],
+        n_splits=config["ssl"]["probe"]["n_splits"],
+        encoders=SSL_ENCODERS,
+    log:
+        f"{OUT}/logs/ssl_probe/modality-{{modality}}.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_probe.py"
+
+
 rule ssl:
     input:
         expand(rules.ssl_pretrain.output, modality=MODALITIES),
+        rules.ssl_crossmodal.output if CROSSMODAL else [],
 
 
 rule embeddings:
     input:
-        expand(rules.ssl_embed.output, modality=MODALITIES, encoder=["ssl", "random"]),
+        expand(rules.ssl_embed.output, modality=MODALITIES, encoder=SSL_ENCODERS),
+        expand(rules.ssl_probe.output, modality=MODALITIES) if config["ssl"]["probe"]["column"] else [],

@@ -4,10 +4,13 @@ import pandas as pd
 from brainrep.io import log_to_file
 from brainrep.plots import loss_figure
 from brainrep.ssl import pretrain
+from brainrep.ssl.augment import DEFAULTS, sidecar_positions
 
 log_to_file(snakemake.log[0])
-table = pd.read_csv(snakemake.input.table, sep="\t")
-history = pretrain(np.load(snakemake.input.array), table["participant_id"].to_numpy(),
-                   dict(snakemake.params.settings), snakemake.output.model)
+modality = snakemake.wildcards.modality
+settings = dict(snakemake.params.settings)
+settings["augmentations"] = settings["augmentations"] or DEFAULTS[modality]
+history = pretrain(np.load(snakemake.input.array), pd.read_csv(snakemake.input.table, sep="\t"),
+                   settings, snakemake.output.model, sidecar_positions(snakemake.input.sidecar))
 history.to_csv(snakemake.output.history, sep="\t", index=False)
-loss_figure(history, snakemake.params.settings["objective"], snakemake.output.figure)
+loss_figure(history, settings["objective"], snakemake.output.figure)

@@ -1,6 +1,7 @@
-"""Self-supervised pretraining of torch encoders and embedding extraction."""
+"""Self-supervised pretraining of torch encoders, embedding extraction and linear probes."""
 
 from brainrep.ssl.embed import embed_windows
-from brainrep.ssl.train import pretrain
+from brainrep.ssl.probe import linear_probe, probe_table
+from brainrep.ssl.train import pretrain, pretrain_crossmodal
 
-__all__ = ["embed_windows", "pretrain"]
+__all__ = ["embed_windows", "linear_probe", "pretrain", "pretrain_crossmodal", "probe_table"]

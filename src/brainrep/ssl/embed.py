@@ -10,38 +10,42 @@ import torch
 
 from brainrep.ssl.encoders import build_encoder
 
-ENCODER_STATES = {"ssl": "encoder_state", "random": "initial_state"}
+ENCODER_STATES = {"ssl": "state", "random": "initial_state"}
 
 
-def load_encoder(checkpoint: str | Path, which: str) -> tuple[torch.nn.Module, dict]:
-    """The pretrained (``ssl``) or the same architecture at its initial weights (``random``)."""
+def load_encoder(checkpoint: str | Path, which: str,
+                 name: str = "encoder") -> tuple[torch.nn.Module, dict]:
+    """Encoder ``name`` of a checkpoint, pretrained (``ssl``) or at its initial weights
+    (``random``: same architecture, same seed, no training); and its checkpoint entry."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    settings = state["settings"]
-    encoder = build_encoder(settings["encoder"], state["n_channels"], settings["width"],
-                            settings["embedding_dim"])
-    encoder.load_state_dict(state[ENCODER_STATES[which]])
-    return encoder.eval(), state
+    entry = state["encoders"][name]
+    spec = dict(entry["spec"])
+    encoder = build_encoder(spec.pop("encoder"), spec.pop("n_channels"), spec.pop("n_times"),
+                            **spec)
+    encoder.load_state_dict(entry[ENCODER_STATES[which]])
+    return encoder.eval(), entry
 
 
 @torch.no_grad()
-def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFrame,
-                  which: str, batch_size: int = 256) -> tuple[pd.DataFrame, pd.DataFrame]:
+def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFrame, which: str,
+                  name: str = "encoder", batch_size: int = 256,
+                  pretraining: str = "transductive") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-window and per-participant (mean) embeddings with the window metadata.
 
-    Columns ``emb_000``...; ``encoder`` is ``ssl`` or ``random``; ``pretraining`` records that
-    the encoder saw every participant (transductive).
+    Columns ``emb_000``...; ``encoder`` is ``ssl`` or ``random``; ``pretraining`` says which
+    participants the encoder saw (``transductive``: all of them, test participants included).
     """
-    encoder, state = load_encoder(checkpoint, which)
-    data = ((windows - state["mean"]) / state["std"]).astype(np.float32)
+    encoder, entry = load_encoder(checkpoint, which, name)
+    data = ((windows - entry["mean"]) / entry["std"]).astype(np.float32)
     vectors = np.concatenate([encoder(torch.from_numpy(data[i:i + batch_size])).numpy()
                               for i in range(0, len(data), batch_size)])
     columns = [f"emb_{i:03d}" for i in range(vectors.shape[1])]
     per_window = pd.concat([table.reset_index(drop=True),
                             pd.DataFrame(vectors, columns=columns)], axis=1)
     per_window["encoder"] = which
-    per_window["pretraining"] = "transductive"
+    per_window["pretraining"] = pretraining
     per_participant = per_window.groupby("participant_id", sort=True)[columns].mean()
     per_participant = per_participant.reset_index()
     per_participant["encoder"] = which
-    per_participant["pretraining"] = "transductive"
+    per_participant["pretraining"] = pretraining
     return per_window, per_participant

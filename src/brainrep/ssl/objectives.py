@@ -1,34 +1,68 @@
-"""Self-supervised objectives: contrastive (SimCLR / NT-Xent) and generative (masked)."""
+"""Self-supervised objectives, chosen by name in ``ssl.<modality>.objective``.
+
+* contrastive: SimCLR, NT-Xent between two augmented views of each window (Chen et al. 2020);
+* relative_positioning: are two windows of one recording close in time or far apart?
+  (Banville et al. 2021);
+* masked: hide random time patches, reconstruct them from the context (MAE style);
+* generative_contrastive: one encoder trained on a weighted sum of contrastive and masked;
+* cross-modal (:class:`CrossModal`): SimCLR within EEG and within fMRI plus a CLIP-style
+  alignment of EEG and fMRI windows of the same participant.
+
+Every objective takes a :class:`WindowPool` and the indices of a batch in it, and returns a
+scalar loss; its encoders are in ``encoders()``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainrep.ssl.augment import Augmentation, random_view
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random view of standardized (batch, channels, time) signals.
 
-    Circular time shift (up to 10 %), amplitude scaling (0.8-1.2), Gaussian noise (sd 0.1),
-    channel dropout (p = 0.2) and one masked time block (10-20 % of the window).
+@dataclass
+class WindowPool:
+    """Standardized windows of one modality and where each comes from.
+
+    ``x``: (n, channels, times) float32 on the CPU; ``recording``: (n,) index of the recording;
+    ``position``: (n,) index of the window in its recording; ``participant``: (n,) labels.
     """
-    batch, channels, times = x.shape
-    opts = {"generator": generator, "device": x.device}
-    shift = int(torch.randint(-times // 10, times // 10 + 1, (1,), generator=generator))
-    view = torch.roll(x, shifts=shift, dims=-1)
-    view = view * (0.8 + 0.4 * torch.rand(batch, 1, 1, **opts))
-    view = view + 0.1 * torch.randn(view.shape, **opts)
-    view = view * (torch.rand(batch, channels, 1, **opts) > 0.2)
-    length = int(times * (0.1 + 0.1 * float(torch.rand(1, generator=generator))))
-    start = int(torch.randint(0, times - length + 1, (1,), generator=generator))
-    view[..., start:start + length] = 0
-    return view
+
+    x: torch.Tensor
+    recording: np.ndarray
+    position: np.ndarray
+    participant: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, keep: np.ndarray) -> WindowPool:
+        return WindowPool(self.x[torch.from_numpy(keep)], self.recording[keep], self.position[keep],
+                          self.participant[keep])
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return self.x[index].to(device)
+
+
+@dataclass
+class PairedPool:
+    """EEG and fMRI windows for cross-modal training; an epoch walks the EEG windows."""
+
+    eeg: WindowPool
+    fmri: WindowPool
+
+    def __len__(self) -> int:
+        return len(self.eeg)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """Normalized-temperature cross-entropy of SimCLR for paired views (batch, dim)."""
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     similarity = z @ z.T / temperature
     similarity.fill_diagonal_(float("-inf"))
     n = len(z1)
@@ -36,44 +70,181 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(similarity, targets)
 
 
-class Contrastive(nn.Module):
-    """SimCLR: two augmented views of each window, NT-Xent on a projection of the embedding."""
+class SimCLRHead(nn.Module):
+    """Projection MLP and NT-Xent over two random views."""
 
-    def __init__(self, encoder: nn.Module, embedding_dim: int, temperature: float, **_):
+    def __init__(self, embedding_dim: int, augmentations: Sequence[Augmentation],
+                 temperature: float):
         super().__init__()
-        self.encoder = encoder
+        self.augmentations = list(augmentations)
+        if not self.augmentations:
+            raise ValueError("contrastive objectives need at least one augmentation")
         self.temperature = temperature
         self.projector = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.GELU(),
                                        nn.Linear(embedding_dim, embedding_dim))
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        z1 = self.projector(self.encoder(augment(x, generator)))
-        z2 = self.projector(self.encoder(augment(x, generator)))
+    def loss(self, encoder: nn.Module, x: torch.Tensor, generator: torch.Generator):
+        z1 = self.projector(encoder(random_view(x, self.augmentations, generator)))
+        z2 = self.projector(encoder(random_view(x, self.augmentations, generator)))
         return nt_xent(z1, z2, self.temperature)
 
 
-class MaskedReconstruction(nn.Module):
-    """MAE-style: hide random time patches of every channel, reconstruct them from context."""
+class MaskedHead(nn.Module):
+    """Linear decoder from each token's features back to its samples of every channel."""
 
     def __init__(self, encoder: nn.Module, n_channels: int, mask_ratio: float,
-                 n_patches: int = 10, **_):
+                 n_patches: int = 10):
+        super().__init__()
+        if getattr(encoder, "token_size", None) is None:
+            raise ValueError(f"generative objectives need an encoder with a time axis (conv or "
+                             f"transformer), not {type(encoder).__name__}")
+        self.token_size, self.mask_ratio, self.n_patches = encoder.token_size, mask_ratio, n_patches
+        self.decoder = nn.Linear(encoder.width, n_channels * encoder.token_size)
+
+    def loss(self, encoder: nn.Module, x: torch.Tensor, generator: torch.Generator):
+        batch, channels, times = x.shape
+        patch = self.token_size * max(1, times // self.n_patches // self.token_size)
+        n_patches = -(-times // patch)
+        hidden = torch.rand(batch, 1, n_patches, generator=generator) < self.mask_ratio
+        mask = hidden.repeat_interleave(patch, dim=-1)[..., :times].to(x.device, x.dtype)
+        tokens = encoder.features(x * (1 - mask)).transpose(1, 2)
+        decoded = self.decoder(tokens).reshape(batch, tokens.shape[1], channels, self.token_size)
+        reconstruction = decoded.permute(0, 2, 1, 3).reshape(batch, channels, -1)[..., :times]
+        error = ((reconstruction.float() - x.float()) ** 2) * mask
+        return error.sum() / (mask.sum() * channels).clamp(min=1)
+
+
+class Objective(nn.Module):
+    """An encoder and the heads of one self-supervised objective."""
+
+    def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
-        self.mask_ratio = mask_ratio
-        self.n_patches = n_patches
-        self.decoder = nn.Conv1d(encoder.width, n_channels, kernel_size=1)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        batch, _, times = x.shape
-        patch = max(times // self.n_patches, 1)
-        n_patches = -(-times // patch)
-        hidden = torch.rand(batch, 1, n_patches, generator=generator,
-                            device=x.device) < self.mask_ratio
-        mask = hidden.repeat_interleave(patch, dim=-1)[..., :times].float()
-        reconstruction = self.decoder(self.encoder.features(x * (1 - mask)))
-        error = ((reconstruction - x) ** 2) * mask
-        return error.sum() / (mask.sum() * x.shape[1]).clamp(min=1)
+    def encoders(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
 
-OBJECTIVES: dict[str, type[nn.Module]] = {"contrastive": Contrastive,
-                                          "masked": MaskedReconstruction}
+class Contrastive(Objective):
+    def __init__(self, encoder, n_channels, settings, augmentations):
+        super().__init__(encoder)
+        self.simclr = SimCLRHead(settings["embedding_dim"], augmentations,
+                                 settings["temperature"])
+
+    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        return self.simclr.loss(self.encoder, pool.batch(index, self.device), generator)
+
+
+class Masked(Objective):
+    def __init__(self, encoder, n_channels, settings, augmentations):
+        super().__init__(encoder)
+        self.masked = MaskedHead(encoder, n_channels, settings["mask_ratio"])
+
+    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        return self.masked.loss(self.encoder, pool.batch(index, self.device), generator)
+
+
+class GenerativeContrastive(Objective):
+    """``w`` x contrastive + (1 - ``w``) x masked, ``w = contrastive_weight``, one encoder."""
+
+    def __init__(self, encoder, n_channels, settings, augmentations):
+        super().__init__(encoder)
+        self.weight = settings["contrastive_weight"]
+        self.simclr = SimCLRHead(settings["embedding_dim"], augmentations,
+                                 settings["temperature"])
+        self.masked = MaskedHead(encoder, n_channels, settings["mask_ratio"])
+
+    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        x = pool.batch(index, self.device)
+        return (self.weight * self.simclr.loss(self.encoder, x, generator)
+                + (1 - self.weight) * self.masked.loss(self.encoder, x, generator))
+
+
+class RelativePositioning(Objective):
+    """Pairs of windows from one recording: positive when at most ``tau_pos`` windows apart,
+    negative when at least ``tau_neg`` apart; a linear layer on |h1 - h2| tells them
+    apart (binary cross-entropy). Half the pairs are positive."""
+
+    def __init__(self, encoder, n_channels, settings, augmentations):
+        super().__init__(encoder)
+        self.tau_pos, self.tau_neg = settings["tau_pos"], settings["tau_neg"]
+        self.classifier = nn.Linear(settings["embedding_dim"], 1)
+
+    def pairs(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        last = np.zeros(pool.recording.max() + 1)
+        np.maximum.at(last, pool.recording, pool.position)
+        if last.max() < self.tau_neg:
+            raise ValueError(f"relative_positioning needs windows at least tau_neg="
+                             f"{self.tau_neg} apart in one recording; the longest has "
+                             f"{int(last.max()) + 1} windows. Lower ssl.<modality>.tau_neg.")
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
+        anchors, partners, labels = [], [], []
+        for anchor in index.tolist():
+            same = np.flatnonzero(pool.recording == pool.recording[anchor])
+            distance = np.abs(pool.position[same] - pool.position[anchor])
+            positive = rng.random() < 0.5
+            candidates = (same[(distance <= self.tau_pos) & (same != anchor)] if positive
+                          else same[distance >= self.tau_neg])
+            if len(candidates):
+                anchors.append(anchor)
+                partners.append(rng.choice(candidates))
+                labels.append(float(positive))
+        return torch.tensor(anchors), torch.tensor(partners), torch.tensor(labels)
+
+    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        anchors, partners, labels = self.pairs(pool, index, generator)
+        h1 = self.encoder(pool.batch(anchors, self.device))
+        h2 = self.encoder(pool.batch(partners, self.device))
+        logits = self.classifier((h1 - h2).abs()).squeeze(-1).float()
+        return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "contrastive": Contrastive, "relative_positioning": RelativePositioning,
+    "masked": Masked, "generative_contrastive": GenerativeContrastive}
+
+
+class CrossModal(nn.Module):
+    """SimCLR within each modality, plus CLIP-style alignment across modalities.
+
+    Participants with one modality still train that modality's encoder through its SimCLR
+    term; participants with both add a symmetric InfoNCE term (weight ``weight``) between the
+    embeddings of one EEG and one fMRI window of each of them in the batch, so that the two
+    encoders embed into one space.
+    """
+
+    def __init__(self, eeg: Contrastive, fmri: Contrastive, temperature: float, weight: float):
+        super().__init__()
+        self.eeg, self.fmri = eeg, fmri
+        self.temperature, self.weight = temperature, weight
+
+    def encoders(self) -> dict[str, nn.Module]:
+        return {"eeg": self.eeg.encoder, "fmri": self.fmri.encoder}
+
+    def loss(self, pool: PairedPool, index: torch.Tensor, generator: torch.Generator):
+        fmri_index = torch.randint(len(pool.fmri), (len(index),), generator=generator)
+        loss = self.eeg.loss(pool.eeg, index, generator) + self.fmri.loss(pool.fmri, fmri_index,
+                                                                          generator)
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
+        eeg_rows, fmri_rows = [], []
+        for participant in dict.fromkeys(pool.eeg.participant[index.numpy()]):
+            fmri_windows = np.flatnonzero(pool.fmri.participant == participant)
+            if len(fmri_windows):
+                eeg_windows = index.numpy()[pool.eeg.participant[index.numpy()] == participant]
+                eeg_rows.append(eeg_windows[0])
+                fmri_rows.append(rng.choice(fmri_windows))
+        if len(eeg_rows) < 2:
+            return loss
+        device = self.eeg.device
+        z_eeg = F.normalize(self.eeg.encoder(
+            pool.eeg.batch(torch.tensor(eeg_rows), device)).float(), dim=1)
+        z_fmri = F.normalize(self.fmri.encoder(
+            pool.fmri.batch(torch.tensor(fmri_rows), device)).float(), dim=1)
+        logits = z_eeg @ z_fmri.T / self.temperature
+        targets = torch.arange(len(eeg_rows), device=device)
+        alignment = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+        return loss + self.weight * alignment

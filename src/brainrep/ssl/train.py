@@ -1,10 +1,17 @@
-"""Deterministic, resumable SSL pretraining with early stopping on held-out participants."""
+"""Deterministic, resumable SSL pretraining with early stopping on held-out participants.
+
+:func:`pretrain` trains one modality's encoder; :func:`pretrain_crossmodal` trains the EEG and
+fMRI encoders together. Both write a checkpoint holding, per encoder, its architecture, the
+standardization of its input, the best weights (lowest held-out loss) and the initial
+weights (the random-init baseline of the same architecture).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import platform
 import sys
 import time
 from pathlib import Path
@@ -14,10 +21,15 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
-from brainrep.ssl.objectives import OBJECTIVES
+from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool
 
 log = logging.getLogger(__name__)
+
+RECORDING_COLUMNS = ("participant_id", "session", "task", "run")
+SPEC_KEYS = ("encoder", "width", "embedding_dim", "depth", "patch_size")
+USES_AUGMENTATIONS = {"contrastive", "generative_contrastive"}
 
 
 def choose_device(requested: str) -> torch.device:
@@ -29,12 +41,23 @@ def choose_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def fingerprint(windows: np.ndarray, participants: np.ndarray, settings: dict) -> str:
-    """Hash of the training data and settings; a checkpoint is reused only when it matches."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(str(windows.shape).encode())
-    digest.update(np.ascontiguousarray(windows).tobytes())
-    digest.update("|".join(map(str, participants)).encode())
+def determinism(seed: int, device: torch.device) -> dict:
+    """Make the run repeatable and return the settings to record with the checkpoint."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    return {"seed": seed, "torch_deterministic_algorithms": True, "cudnn_benchmark": False,
+            "torch": torch.__version__, "device": str(device), "python": platform.python_version()}
+
+
+def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray], settings: dict) -> str:
+    """Hash of the training data, the settings and any initial checkpoint."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for windows, ids in zip(arrays, participants, strict=True):
+        digest.update(str(windows.shape).encode())
+        digest.update(np.ascontiguousarray(windows).tobytes())
+        digest.update("|".join(map(str, ids)).encode())
+    if settings.get("init_checkpoint"):
+        digest.update(Path(settings["init_checkpoint"]).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -45,45 +68,71 @@ def held_out_participants(participants: np.ndarray, fraction: float, seed: int) 
     return np.random.default_rng(seed).choice(unique, n_held, replace=False)
 
 
+def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, dict]:
+    """Per-channel standardized windows with their recordings and positions in them (the
+    ``window`` column, 0, 1, ... in each recording); the scaling used."""
+    mean = windows.mean(axis=(0, 2), keepdims=True)
+    std = windows.std(axis=(0, 2), keepdims=True) + 1e-6
+    columns = [c for c in RECORDING_COLUMNS if c in table]
+    recording = table.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
+    pool = WindowPool(torch.from_numpy(((windows - mean) / std).astype(np.float32)), recording,
+                      table["window"].to_numpy(), table["participant_id"].to_numpy())
+    return pool, {"mean": mean, "std": std}
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=generator)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)
             if len(order[i:i + batch_size]) > 1]
 
 
-def build_model(settings: dict, n_channels: int) -> torch.nn.Module:
-    """Encoder plus its objective head, initialized from ``settings['seed']``."""
+def build_objective(settings: dict, n_channels: int, n_times: int,
+                    positions: np.ndarray | None = None) -> torch.nn.Module:
+    """Encoder plus the heads of ``settings['objective']``, initialized from the seed."""
+    if settings["objective"] not in OBJECTIVES:
+        raise ValueError(f"unknown objective {settings['objective']!r}; "
+                         f"choose one of {sorted(OBJECTIVES)}")
     torch.manual_seed(settings["seed"])
-    encoder = build_encoder(settings["encoder"], n_channels, settings["width"],
-                            settings["embedding_dim"])
-    return OBJECTIVES[settings["objective"]](encoder, n_channels=n_channels, **{
-        k: settings[k] for k in ("embedding_dim", "temperature", "mask_ratio")})
+    encoder = build_encoder(settings["encoder"], n_channels, n_times,
+                            **{k: settings[k] for k in SPEC_KEYS[1:] if k in settings})
+    augmentations = (build_augmentations(settings["augmentations"], positions)
+                     if settings["objective"] in USES_AUGMENTATIONS else [])
+    return OBJECTIVES[settings["objective"]](encoder, n_channels, settings, augmentations)
 
 
-def pretrain(windows: np.ndarray, participants: np.ndarray, settings: dict,
-             checkpoint: str | Path) -> pd.DataFrame:
-    """Train ``settings['objective']`` on ``windows`` (n, channels, time); write ``checkpoint``.
+def load_pretrained(encoder: torch.nn.Module, path: str | Path, name: str = "encoder") -> dict:
+    """Copy weights into ``encoder`` from a brainrep checkpoint or a saved ``state_dict``.
 
-    Every epoch writes ``<checkpoint>.partial``; a rerun with the same data and settings
-    resumes from it. Returns the loss history (one row per epoch).
+    Matching parameters are loaded and the rest keep their initial values (e.g. a
+    foundation model's classifier head); at least one parameter must match.
     """
-    checkpoint = Path(checkpoint)
-    partial = checkpoint.with_name(checkpoint.name + ".partial")
-    device = choose_device(settings["device"])
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    key = fingerprint(windows, participants, settings)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "encoders" in state:
+        state = state["encoders"][name]["state"]
+    own = encoder.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    loaded = sum(v.numel() for v in matched.values())
+    if loaded < 0.5 * sum(v.numel() for v in own.values()):
+        raise ValueError(f"{path}: its weights cover {loaded} of the {type(encoder).__name__} "
+                         "encoder's values, less than half; choose the ssl encoder, width and "
+                         "embedding size it was saved with")
+    encoder.load_state_dict(matched, strict=False)
+    skipped = sorted(set(own) - set(matched))
+    log.info("loaded %d tensors from %s; kept initial values for %s", len(matched), path, skipped)
+    return {"init_checkpoint": str(path), "loaded": len(matched), "not_loaded": skipped}
 
-    mean = windows.mean(axis=(0, 2), keepdims=True)
-    std = windows.std(axis=(0, 2), keepdims=True) + 1e-6
-    data = torch.from_numpy(((windows - mean) / std).astype(np.float32))
-    held = np.isin(participants, held_out_participants(participants, 0.15, settings["seed"]))
-    train_data, val_data = data[~held], data[held]
 
-    model = build_model(settings, windows.shape[1])
-    initial_state = {k: v.clone() for k, v in model.encoder.state_dict().items()}
-    model.to(device)
+def _states(model: torch.nn.Module) -> dict[str, dict]:
+    return {name: {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+            for name, encoder in model.encoders().items()}
+
+
+def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
+         device: torch.device) -> tuple[list[dict], dict]:
+    """Epoch loop with AdamW, bfloat16 autocast on CUDA, a checkpoint every epoch and early
+    stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"])
-    start, history, best = 0, [], {"loss": float("inf"), "state": None, "epoch": -1}
+    start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
     if partial.exists():
         state = torch.load(partial, map_location=device, weights_only=False)
         if state["fingerprint"] == key:
@@ -93,7 +142,6 @@ def pretrain(windows: np.ndarray, participants: np.ndarray, settings: dict,
             log.info("resuming from %s at epoch %d", partial, start)
         else:
             log.info("ignoring %s: it was trained on other data or settings", partial)
-
     amp = device.type == "cuda"
     progress = tqdm(range(start, settings["epochs"]), file=sys.stderr, mininterval=5,
                     desc=f"ssl {settings['objective']}", initial=start, total=settings["epochs"])
@@ -101,9 +149,9 @@ def pretrain(windows: np.ndarray, participants: np.ndarray, settings: dict,
         generator = torch.Generator().manual_seed(settings["seed"] * 100_003 + epoch)
         model.train()
         tic, losses = time.perf_counter(), []
-        for batch in _batches(len(train_data), settings["batch_size"], generator):
+        for batch in _batches(len(train_pool), settings["batch_size"], generator):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = model.loss(train_data[batch].to(device), generator)
+                loss = model.loss(train_pool, batch, generator)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -112,28 +160,115 @@ def pretrain(windows: np.ndarray, participants: np.ndarray, settings: dict,
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             val_generator = torch.Generator().manual_seed(settings["seed"])
-            val = float(np.mean([model.loss(val_data[b].to(device), val_generator).item()
-                                 for b in _batches(len(val_data), settings["batch_size"],
+            val = float(np.mean([model.loss(val_pool, b, val_generator).item()
+                                 for b in _batches(len(val_pool), settings["batch_size"],
                                                    val_generator)] or [np.nan]))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val,
-                        "windows_per_s": len(train_data) / seconds})
+                        "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
         if val < best["loss"]:
-            best = {"loss": val, "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone()
-                              for k, v in model.encoder.state_dict().items()}}
+            best = {"loss": val, "epoch": epoch, "states": _states(model)}
         torch.save({"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "history": history, "best": best},
                    partial)
         if epoch - best["epoch"] >= settings["patience"]:
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
+    return history, best
 
-    torch.save({"fingerprint": key, "settings": settings, "n_channels": windows.shape[1],
-                "mean": mean, "std": std, "encoder_state": best["state"],
-                "initial_state": initial_state, "best_epoch": best["epoch"],
-                "history": history, "device": str(device),
-                "determinism": {"torch_deterministic": True, "seed": settings["seed"]},
-                "pretraining_participants": sorted(set(participants))}, checkpoint)
-    partial.unlink(missing_ok=True)
-    return pd.DataFrame(history)
+
+def _encoder_entry(settings: dict, n_channels: int, n_times: int, scaling: dict,
+                   state: dict, initial: dict) -> dict:
+    spec = {k: settings[k] for k in SPEC_KEYS if k in settings}
+    return {"spec": spec | {"n_channels": n_channels, "n_times": n_times}, **scaling,
+            "state": state, "initial_state": initial}
+
+
+def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: dict, checkpoint: str | Path,
+             positions: np.ndarray | None = None) -> pd.DataFrame:
+    """Train ``settings['objective']`` on ``windows`` (n, channels, time); write ``checkpoint``.
+
+    ``table`` has one row per window (``participant_id``, optional session/task/run, and
+    ``window``, its position in the recording). With ``init_checkpoint`` the encoder starts
+    from those weights and, unless ``fine_tune``, is not trained further. Every epoch writes
+    ``<checkpoint>.partial``; a rerun with the same data and settings resumes from it.
+    Returns the loss history.
+    """
+    checkpoint = Path(checkpoint)
+    device = choose_device(settings["device"])
+    record = determinism(settings["seed"], device)
+    participants = table["participant_id"].to_numpy()
+    key = fingerprint([windows], [participants], settings)
+    pool, scaling = window_pool(windows, table)
+    held = np.isin(participants, held_out_participants(participants, 0.15, settings["seed"]))
+
+    model = build_objective(settings, windows.shape[1], windows.shape[2], positions)
+    initial = _states(model)
+    transfer = (load_pretrained(model.encoder, settings["init_checkpoint"])
+                if settings.get("init_checkpoint") else None)
+    model.to(device)
+    if transfer and not settings.get("fine_tune", True):
+        history, best = [], {"epoch": -1, "states": _states(model)}
+    else:
+        history, best = _fit(model, pool.subset(~held), pool.subset(held), settings,
+                             checkpoint.with_name(checkpoint.name + ".partial"), key, device)
+    encoders = {"encoder": _encoder_entry(settings, windows.shape[1], windows.shape[2], scaling,
+                                          best["states"]["encoder"], initial["encoder"])}
+    _save(checkpoint, key, settings, encoders, best, history, record, participants, transfer)
+    return pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "windows_per_s"])
+
+
+def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.ndarray,
+                        pd.DataFrame], settings: dict, checkpoint: str | Path,
+                        eeg_positions: np.ndarray | None = None) -> pd.DataFrame:
+    """Train an EEG and an fMRI encoder together (:class:`CrossModal`).
+
+    ``eeg`` and ``fmri`` are (windows, table) pairs; ``settings`` holds the shared training
+    keys (seed, device, epochs, patience, batch_size, learning_rate, temperature, weight) and
+    the ``eeg`` and ``fmri`` encoder settings. Writes ``checkpoint`` with encoders ``eeg`` and
+    ``fmri``; returns the loss history.
+    """
+    checkpoint = Path(checkpoint)
+    if settings["eeg"]["embedding_dim"] != settings["fmri"]["embedding_dim"]:
+        raise ValueError("cross-modal training needs ssl.eeg.embedding_dim == "
+                         "ssl.fmri.embedding_dim")
+    device = choose_device(settings["device"])
+    record = determinism(settings["seed"], device)
+    ids = {m: table["participant_id"].to_numpy() for m, (_, table) in
+           (("eeg", eeg), ("fmri", fmri))}
+    key = fingerprint([eeg[0], fmri[0]], [ids["eeg"], ids["fmri"]], settings)
+    everyone = np.union1d(ids["eeg"], ids["fmri"])
+    held_ids = held_out_participants(everyone, 0.15, settings["seed"])
+
+    branches, pools, scalings, shapes = {}, {}, {}, {}
+    for modality, (windows, table), positions in (("eeg", eeg, eeg_positions),
+                                                  ("fmri", fmri, None)):
+        branch = settings[modality] | {"objective": "contrastive", "seed": settings["seed"],
+                                       "temperature": settings["temperature"]}
+        branches[modality] = build_objective(branch, windows.shape[1], windows.shape[2],
+                                             positions)
+        pools[modality], scalings[modality] = window_pool(windows, table)
+        shapes[modality] = windows.shape[1:]
+    model = CrossModal(branches["eeg"], branches["fmri"], settings["temperature"],
+                       settings["weight"])
+    initial = _states(model)
+    model.to(device)
+    split = {m: np.isin(ids[m], held_ids) for m in ids}
+    train = PairedPool(pools["eeg"].subset(~split["eeg"]), pools["fmri"].subset(~split["fmri"]))
+    val = PairedPool(pools["eeg"].subset(split["eeg"]), pools["fmri"].subset(split["fmri"]))
+    history, best = _fit(model, train, val, settings | {"objective": "crossmodal"},
+                         checkpoint.with_name(checkpoint.name + ".partial"), key, device)
+    encoders = {m: _encoder_entry(settings[m], *shapes[m], scalings[m], best["states"][m],
+                                  initial[m]) for m in ("eeg", "fmri")}
+    _save(checkpoint, key, settings, encoders, best, history, record, everyone, None)
+    return pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "windows_per_s"])
+
+
+def _save(checkpoint: Path, key: str, settings: dict, encoders: dict, best: dict,
+          history: list[dict], record: dict, participants: np.ndarray,
+          transfer: dict | None) -> None:
+    torch.save({"fingerprint": key, "settings": settings, "encoders": encoders,
+                "best_epoch": best["epoch"], "history": history, "determinism": record,
+                "transfer": transfer,
+                "pretraining_participants": sorted(set(participants.tolist()))}, checkpoint)
+    checkpoint.with_name(checkpoint.name + ".partial").unlink(missing_ok=True)

@@ -1,0 +1,123 @@
+"""SSL training throughput and peak memory per objective and encoder, against a plain loop.
+
+Run from the repository root: ``python benchmarks/ssl_throughput.py [--device cpu|cuda]``.
+For each objective x encoder, on demo-sized EEG windows (1024 x 19 channels x 200 samples),
+two runs in fresh processes train the same model on the same batches for the same epochs:
+
+* ``brainrep``: :func:`brainrep.ssl.pretrain` (held-out validation, a resumable checkpoint
+  every epoch, early-stopping bookkeeping, progress bar);
+* ``plain``: the bare torch loop (forward, backward, AdamW step) over the same batches.
+
+Prints training windows per second (median epoch), wall time of the whole run (brainrep adds
+validation and checkpoints), peak memory (resident set; on CUDA also allocated tensors and
+utilization) and the brainrep / plain wall-time ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+CASES = [("contrastive", "conv"), ("contrastive", "transformer"),
+         ("relative_positioning", "conv"), ("masked", "conv"), ("masked", "transformer"),
+         ("generative_contrastive", "conv")]
+SETTINGS = {"embedding_dim": 32, "width": 32, "depth": 2, "patch_size": 20, "epochs": 3,
+            "patience": 10, "batch_size": 64, "learning_rate": 1e-3, "temperature": 0.2,
+            "mask_ratio": 0.3, "contrastive_weight": 0.5, "tau_pos": 1, "tau_neg": 5, "seed": 0,
+            "augmentations": ["time_mask", "channel_dropout", "frequency_shift", "ft_surrogate"]}
+
+
+def _data():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((1024, 19, 200)).astype(np.float32)
+    table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i:02d}" for i in range(32)], 32),
+                          "window": np.tile(np.arange(32), 32)})
+    return windows, table
+
+
+def _gpu_stats(torch) -> dict:
+    if not torch.cuda.is_available():
+        return {}
+    stats = {"gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+    try:
+        stats["gpu_utilization_pct"] = torch.cuda.utilization()
+    except Exception:  # needs pynvml
+        stats["gpu_utilization_pct"] = float("nan")
+    return stats
+
+
+def run_case(mode: str, objective: str, encoder: str, device: str) -> dict:
+    """One measurement, in this process (called in a child process by ``main``)."""
+    import numpy as np
+    import torch
+
+    from brainrep.ssl import pretrain, train
+
+    windows, table = _data()
+    settings = SETTINGS | {"objective": objective, "encoder": encoder, "device": device}
+    start = time.perf_counter()
+    if mode == "brainrep":
+        with tempfile.TemporaryDirectory() as folder:
+            history = pretrain(windows, table, settings, f"{folder}/model.pt")
+        rate = float(np.median(history["windows_per_s"]))
+    else:
+        model = train.build_objective(settings, windows.shape[1], windows.shape[2])
+        pool, _ = train.window_pool(windows, table)
+        participants = table["participant_id"].to_numpy()
+        held = np.isin(participants, train.held_out_participants(participants, 0.15, 0))
+        pool = pool.subset(~held)  # the windows brainrep trains on
+        model.to(device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"])
+        rates = []
+        for epoch in range(settings["epochs"]):
+            generator = torch.Generator().manual_seed(epoch)
+            tic = time.perf_counter()
+            for batch in train._batches(len(pool), settings["batch_size"], generator):
+                loss = model.loss(pool, batch, generator)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            rates.append(len(pool) / (time.perf_counter() - tic))
+        rate = float(np.median(rates))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"windows_per_s": rate, "wall_s": time.perf_counter() - start, "peak_rss_mib": peak,
+            **_gpu_stats(torch)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(*args.case, args.device)))
+        return
+    print(f"{'objective':<24}{'encoder':<13}{'run':<10}{'windows/s':>10}{'wall s':>8}"
+          f"{'peak MiB':>10}{'gpu MiB':>9}{'gpu %':>7}{'wall ratio':>11}")
+    for objective, encoder in CASES:
+        results = {}
+        for mode in ("plain", "brainrep"):
+            child = subprocess.run([sys.executable, __file__, "--device", args.device, "--case",
+                                    mode, objective, encoder],
+                                   capture_output=True, text=True, check=True)
+            results[mode] = json.loads(child.stdout.strip().splitlines()[-1])
+        for mode, row in results.items():
+            ratio = row["wall_s"] / results["plain"]["wall_s"]
+            print(f"{objective:<24}{encoder:<13}{mode:<10}{row['windows_per_s']:>10.0f}"
+                  f"{row['wall_s']:>8.1f}{row['peak_rss_mib']:>10.0f}"
+                  f"{row.get('gpu_peak_mib', float('nan')):>9.0f}"
+                  f"{row.get('gpu_utilization_pct', float('nan')):>7.0f}{ratio:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Linear probe: how well a frozen embedding separates a label, split by participant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def labelled(embeddings: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Rows whose ``label`` is present (neither missing nor ``n/a``)."""
+    rows = embeddings.dropna(subset=[label])
+    return rows[rows[label].astype(str) != "n/a"]
+
+
+def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5,
+                 seed: int = 0) -> np.ndarray:
+    """Balanced accuracy per fold of a standardized logistic regression on ``emb_*`` columns.
+
+    Rows are windows or participants; folds never split a participant (StratifiedGroupKFold
+    on ``participant_id``), so windows of one person are never on both sides. Rows whose
+    label is missing are dropped.
+    """
+    rows = labelled(embeddings, label)
+    features = rows.filter(regex=r"^emb_\d+$").to_numpy()
+    groups = rows["participant_id"].to_numpy()
+    n_splits = min(n_splits, *rows.groupby(label)["participant_id"].nunique())
+    if n_splits < 2:
+        raise ValueError(f"linear probe on {label!r} needs at least two participants per class")
+    folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return cross_val_score(probe, features, rows[label].astype(str).to_numpy(), groups=groups,
+                           cv=folds, scoring="balanced_accuracy")
+
+
+def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int = 5,
+                seed: int = 0) -> pd.DataFrame:
+    """One row per named embedding (e.g. ``ssl``, ``random``): mean and SD over folds."""
+    rows = []
+    for name, table in embeddings.items():
+        scores = linear_probe(table, label, n_splits, seed)
+        rows.append({"encoder": name, "label": label, "metric": "balanced_accuracy",
+                     "mean": scores.mean(), "sd": scores.std(), "n_folds": len(scores),
+                     "n_rows": len(labelled(table, label)),
+                     "n_participants": labelled(table, label)["participant_id"].nunique()})
+    return pd.DataFrame(rows)

@@ -32,6 +32,7 @@ wildcard_constraints:
     entities="[A-Za-z0-9_-]+",
     modality="eeg|fmri",
     encoder="ssl|random|crossmodal",
+    pretrain="all|fold[0-9]+",
     target="[A-Za-z0-9_]+",
 
 
@@ -49,4 +50,4 @@ rule all:
     input:
         rules.predict.input,
         rules.embeddings.input,
-        rules.subtype.input if config["downstream"]["subtyping"]["feature_sets"] else [],
+        rules.subtype.input if SUBTYPE_SETS else [],

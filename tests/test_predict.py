@@ -158,3 +158,39 @@ def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
     y = np.array(["a"] * 30 + ["b"] * 10)
     subset = predict._stratified_subset(y, 0.1, rng)
     assert sorted(np.unique(y[subset], return_counts=True)[1]) == [2, 3]  # every class kept
+
+
+def test_per_fold_features_are_scored_with_their_own_fold_only():
+    """Features embedded by one encoder per outer fold: each fold's test participants are
+    scored with that fold's rows. Rows of fold k that leak the label of fold k's test
+    participants are never used for other folds, and a table whose folds do not match the
+    splits is refused."""
+    participants = _participants()
+    folds = predict.participant_folds(participants, "diagnosis", 5, 0)
+    assert folds["participant_id"].is_unique and sorted(folds["fold"].unique()) == [0, 1, 2, 3,
+                                                                                     4]
+    assert (folds.merge(participants).groupby("fold")["diagnosis"].nunique() == 2).all()
+    label = (participants["diagnosis"] == "patient").to_numpy(dtype=float)
+    tables = []
+    for k in range(5):
+        frame = _features(participants, 0.0, seed=k)
+        frame["encoder_fold"] = k
+        # encoder k 'knows' the labels of fold k's test participants only: honest folds use it
+        tested = participants["participant_id"].isin(folds.loc[folds.fold == k,
+                                                               "participant_id"])
+        frame.loc[tested, "f0"] += 3 * label[tested.to_numpy()]
+        tables.append(frame)
+    per_fold = pd.concat(tables, ignore_index=True)
+    metrics, _, splits = predict.evaluate({"per_fold": per_fold}, participants, "diagnosis",
+                                          "patient", "site", "ridge", 5, 3, 0, 0, 0, folds)
+    # training rows of every fold carry no signal, so the planted test-only signal cannot be
+    # learnt: AUROC stays near chance
+    auroc = metrics[metrics.metric == "auroc"].set_index("cv_scheme")["mean"]
+    assert list(auroc.index) == ["stratified_group_kfold"]  # leave-site-out skips it
+    assert auroc.iloc[0] < 0.75
+    scored = splits[splits.cv_scheme == "stratified_group_kfold"].set_index("participant_id")
+    scored = scored["fold"]
+    assert (scored == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
+    with pytest.raises(predict.LeakageError, match="pretraining folds"):
+        predict.evaluate({"per_fold": per_fold[per_fold.encoder_fold < 4]}, participants,
+                         "diagnosis", "patient", "site", "ridge", 5, 3, 0, 0, 0, folds)

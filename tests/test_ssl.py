@@ -273,5 +273,5 @@ def test_linear_probe_groups_by_participant():
     table = pd.DataFrame(fingerprint + noise, columns=[f"emb_{i:03d}" for i in range(4)])
     table["participant_id"], table["label"] = participants, label
     assert abs(linear_probe(table, "label").mean() - 0.5) < 0.2
-    table["emb_000"] += (label == "a") * 3.0
+    table["emb_000"] += (label == "a") * 8.0
     assert linear_probe(table, "label").mean() > 0.9

@@ -125,6 +125,42 @@ def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdi
             assert accuracy[modality, trained] > accuracy[modality, "random"] + 0.02, accuracy
 
 
+def test_encoders_pretrained_per_fold_never_see_their_test_participants(tmp_path):
+    """ssl.pretrain_participants: train_folds on a small demo: one encoder per outer fold,
+    trained without that fold's test participants, which the harness scores with that
+    encoder only; every output says train_folds."""
+    import torch
+
+    workdir = copy_workflow(tmp_path)
+    small = workdir / "small.yaml"
+    small.write_text("demo: {n_subjects: 16}\n"
+                     "ssl: {eeg: {epochs: 3}, fmri: {epochs: 3}, crossmodal: {epochs: 2}}\n"
+                     "downstream: {n_permutations: 10, n_bootstrap: 50, label_repeats: 1}\n")
+    snakemake(workdir, "predict", "embeddings", "--configfile",
+              "config/examples/demo_train_folds.yaml", str(small))
+    results = workdir / "results" / "demo_train_folds"
+    folds = pd.read_csv(results / "group/ssl/folds.tsv", sep="\t")
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    for k in range(3):
+        tested = set(folds.loc[folds.fold == k, "participant_id"])
+        for model in (f"modality-eeg_pretrain-fold{k}", f"modality-fmri_pretrain-fold{k}",
+                      f"crossmodal_pretrain-fold{k}"):
+            seen = torch.load(results / f"group/ssl/{model}_model.pt",
+                              weights_only=False)["pretraining_participants"]
+            assert seen and not tested & set(seen), model
+    embeddings = pd.read_parquet(results / "group/ssl/modality-eeg_encoder-ssl_participants"
+                                           ".parquet")
+    assert sorted(embeddings["encoder_fold"].unique()) == [0, 1, 2]
+    assert set(embeddings["pretraining"]) == {"train_folds"}
+    metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
+    ssl_rows = metrics[metrics.feature_set.str.startswith(("ssl_", "random_", "crossmodal_"))]
+    assert set(ssl_rows["pretraining"]) == {"train_folds"}
+    assert set(ssl_rows["cv_scheme"]) == {"stratified_group_kfold"}  # no site-level encoders
+    splits = pd.read_csv(results / "group/predict/target-diagnosis_splits.tsv", sep="\t")
+    scored = splits[splits.cv_scheme == "stratified_group_kfold"].set_index("participant_id")
+    assert (scored["fold"] == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
+
+
 def test_null_demo_finds_nothing(null_results):
     auroc = _metrics(null_results)
     assert (auroc["p_value"] > 0.01).all(), auroc[["mean", "p_value"]]

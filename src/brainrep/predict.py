@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 METRICS = ("balanced_accuracy", "auroc", "auc_pr")
 SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diagonal)
+FOLD_COLUMN = "encoder_fold"  # feature tables from encoders pretrained per outer fold
 
 
 class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
@@ -57,7 +58,8 @@ class LeakageError(RuntimeError):
 
 def is_spd(frame: pd.DataFrame) -> bool:
     """Whether a feature table holds SPD matrices (columns ``cov__<a>__<b>``)."""
-    return all(c.startswith(SPD_PREFIX) for c in frame.columns if c != "participant_id")
+    return all(c.startswith(SPD_PREFIX) for c in frame.columns
+               if c not in ("participant_id", FOLD_COLUMN))
 
 
 def build_model(name: str, inner_folds: int, seed: int, spd: bool = False):
@@ -93,6 +95,38 @@ def make_splits(y: np.ndarray, groups: np.ndarray, sites: np.ndarray | None, n_f
     return schemes
 
 
+def participant_folds(participants: pd.DataFrame, target: str, n_folds: int,
+                      seed: int) -> pd.DataFrame:
+    """Outer test fold of every participant labelled for ``target`` (participant-grouped,
+    stratified), fixed from participants.tsv before any stage runs, so that encoders
+    pretrained per fold never see that fold's test participants. Unlabelled participants
+    get no fold: they are never tested."""
+    labelled = participants.dropna(subset=[target])
+    ids = labelled["participant_id"].to_numpy()
+    splits = make_splits(labelled[target].astype(str).to_numpy(), ids, None, n_folds,
+                         seed)["stratified_group_kfold"]
+    rows = [{"participant_id": p, "fold": k} for k, (_, test) in enumerate(splits)
+            for p in ids[test]]
+    return pd.DataFrame(rows).sort_values("participant_id", ignore_index=True)
+
+
+def splits_from_folds(folds: pd.DataFrame, groups: np.ndarray):
+    """Outer splits of ``groups`` (participants) from a ``participant_folds`` table; those
+    without a fold are always in training."""
+    fold = folds.set_index("participant_id")["fold"].reindex(groups).to_numpy()
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
+            for k in sorted(folds["fold"].unique())]
+
+
+def design(frame: pd.DataFrame, participants: list[str]) -> np.ndarray | list[np.ndarray]:
+    """Feature matrix of ``participants`` in order; for a table embedded by one encoder per
+    outer fold (column ``encoder_fold``), one matrix per fold, in fold order."""
+    if FOLD_COLUMN not in frame:
+        return frame.set_index("participant_id").loc[participants].to_numpy(dtype=float)
+    return [rows.drop(columns=FOLD_COLUMN).set_index("participant_id").loc[participants]
+            .to_numpy(dtype=float) for _, rows in frame.groupby(FOLD_COLUMN, sort=True)]
+
+
 def check_splits(splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> None:
     """Refuse any split where a participant has rows on both sides."""
     for fold, (train, test) in enumerate(splits):
@@ -115,12 +149,19 @@ def _fold_scores(y_true: np.ndarray, score: np.ndarray, positive: str) -> dict[s
 
 def cross_validate(X: np.ndarray, y: np.ndarray, splits, positive: str, model: str,
                    inner_folds: int, seed: int, spd: bool = False) -> np.ndarray:
-    """Out-of-fold decision score for ``positive`` (> 0 predicts it) for every row."""
+    """Out-of-fold decision score for ``positive`` (> 0 predicts it) for every row.
+
+    ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
+    """
+    if isinstance(X, list) and len(X) != len(splits):
+        raise LeakageError(f"features come from {len(X)} per-fold encoders but there are "
+                           f"{len(splits)} splits; they must be the pretraining folds")
     score = np.full(len(y), np.nan)
-    for train, test in splits:
-        fitted = build_model(model, inner_folds, seed, spd).fit(X[train], y[train])
+    for k, (train, test) in enumerate(splits):
+        Xk = X[k] if isinstance(X, list) else X
+        fitted = build_model(model, inner_folds, seed, spd).fit(Xk[train], y[train])
         sign = 1.0 if fitted.classes_[1] == positive else -1.0
-        score[test] = sign * fitted.decision_function(X[test])
+        score[test] = sign * fitted.decision_function(Xk[test])
     return score
 
 
@@ -155,11 +196,14 @@ def bootstrap_ci(y: np.ndarray, score: np.ndarray, positive: str, n_boot: int,
 
 def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
              positive: str, site_column: str | None, model: str, outer_folds: int,
-             inner_folds: int, n_permutations: int, n_bootstrap: int,
-             seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+             inner_folds: int, n_permutations: int, n_bootstrap: int, seed: int,
+             folds: pd.DataFrame | None = None,
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one binary target.
 
-    ``positive`` is the class whose probability is scored (AUROC, AUC-PR).
+    ``positive`` is the class whose probability is scored (AUROC, AUC-PR). ``folds``
+    (:func:`participant_folds`) fixes the participant-grouped outer folds; it is required for
+    feature tables embedded per fold, which leave-site-out then skips.
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.
@@ -181,6 +225,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     groups = np.asarray(common)
     sites = labelled.loc[common, site_column].astype(str).to_numpy() if site_column else None
     schemes = make_splits(y, groups, sites, outer_folds, seed)
+    if folds is not None:
+        schemes["stratified_group_kfold"] = splits_from_folds(folds, groups)
     rng = np.random.default_rng(seed)
     metric_rows, prediction_rows, split_rows = [], [], []
     for scheme, splits in schemes.items():
@@ -192,7 +238,9 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         permutations = [permute_within(y, blocks, rng) for _ in range(
             n_permutations if scheme == "stratified_group_kfold" else 0)]
         for name, frame in features.items():
-            X = frame.set_index("participant_id").loc[common].to_numpy(dtype=float)
+            if FOLD_COLUMN in frame and scheme != "stratified_group_kfold":
+                continue  # its encoders were pretrained for the participant-grouped folds
+            X = design(frame, common)
             spd = is_spd(frame)
             score = cross_validate(X, y, splits, positive, model, inner_folds, seed, spd)
             observed = _summaries(y, score, splits, positive)
@@ -219,7 +267,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                      target: str, positive: str, model: str, outer_folds: int,
                      inner_folds: int, fractions: list[float], n_repeats: int,
-                     seed: int) -> pd.DataFrame:
+                     seed: int, folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """AUROC when only a fraction of each training fold's participants keep their label.
 
     The outer participant-grouped splits and their test sets stay fixed; inside every training
@@ -231,7 +279,8 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                                                        for f in features.values())))
     y = labelled.loc[common, target].astype(str).to_numpy()
     groups = np.asarray(common)
-    splits = make_splits(y, groups, None, outer_folds, seed)["stratified_group_kfold"]
+    splits = (splits_from_folds(folds, groups) if folds is not None else
+              make_splits(y, groups, None, outer_folds, seed)["stratified_group_kfold"])
     check_splits(splits, groups)
     rng = np.random.default_rng(seed)
     subsets = {(f, r, k): _stratified_subset(y[train], f, rng)
@@ -239,7 +288,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                for k, (train, _) in enumerate(splits)}
     rows = []
     for name, frame in features.items():
-        X = frame.set_index("participant_id").loc[common].to_numpy(dtype=float)
+        X = design(frame, common)
         for fraction in fractions:
             repeats = []
             for repeat in range(n_repeats):
@@ -266,9 +315,11 @@ def _stratified_subset(y: np.ndarray, fraction: float, rng: np.random.Generator)
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-               site_column: str, model: str, folds: int, inner_folds: int,
-               seed: int) -> pd.DataFrame:
-    """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k)."""
+               site_column: str, model: str, n_folds: int, inner_folds: int,
+               seed: int, folds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k).
+
+    Tables embedded per fold are probed on their pretraining ``folds``."""
     table = participants.dropna(subset=[site_column]).set_index("participant_id")
     rows = []
     for name, frame in features.items():
@@ -276,12 +327,14 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         y = table.loc[ids, site_column].astype(str).to_numpy()
         if len(np.unique(y)) < 2:
             continue
-        X = frame.set_index("participant_id").loc[ids].to_numpy(dtype=float)
-        splits = make_splits(y, np.asarray(ids), None, folds, seed)["stratified_group_kfold"]
+        X = design(frame, ids)
+        splits = (splits_from_folds(folds, np.asarray(ids)) if isinstance(X, list) else
+                  make_splits(y, np.asarray(ids), None, n_folds, seed)["stratified_group_kfold"])
         predicted = np.empty(len(y), dtype=object)
-        for train, test in splits:
+        for k, (train, test) in enumerate(splits):
+            Xk = X[k] if isinstance(X, list) else X
             predicted[test] = build_model(model, inner_folds, seed, is_spd(frame)).fit(
-                X[train], y[train]).predict(X[test])
+                Xk[train], y[train]).predict(Xk[test])
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",
                      "mean": balanced_accuracy_score(y, predicted.astype(str)),

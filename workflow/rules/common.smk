@@ -39,8 +39,27 @@ if CROSSMODAL and len(MODALITIES) < 2:
     raise ValueError("ssl.crossmodal.enabled needs EEG and fMRI recordings; found only "
                      f"{MODALITIES}. Set it to false.")
 SSL_ENCODERS = ["ssl", "random"] + (["crossmodal"] if CROSSMODAL else [])
+# Pretraining on every participant (transductive), or one encoder per outer fold trained
+# without that fold's test participants.
+TRAIN_FOLDS = config["ssl"]["pretrain_participants"] == "train_folds"
+PRETRAIN = (
+    [f"fold{k}" for k in range(config["downstream"]["outer_folds"])] if TRAIN_FOLDS else ["all"]
+)
+SSL_SETS = []
 for _modality in MODALITIES:
     for _encoder in SSL_ENCODERS:
+        SSL_SETS.append(f"{_encoder}_{_modality}")
         FEATURES[f"{_encoder}_{_modality}"] = (
             f"{OUT}/group/ssl/modality-{_modality}_encoder-{_encoder}_participants.parquet"
         )
+# Clustering has no outer folds: it uses transductive encoders only.
+SUBTYPE_SETS = [
+    n
+    for n in config["downstream"]["subtyping"]["feature_sets"]
+    if n in FEATURES and not (TRAIN_FOLDS and n in SSL_SETS)
+]
+
+
+def ssl_settings(modality):
+    """One modality's SSL settings with the shared seed and device."""
+    return config["ssl"][modality] | {k: config["ssl"][k] for k in ("seed", "device")}

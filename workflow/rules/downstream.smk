@@ -22,6 +22,7 @@ rule predict_target:
     input:
         participants=rules.bids_index.output.participants,
         features=FEATURES.values(),
+        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
     output:
         metrics=f"{OUT}/group/predict/target-{{target}}_metrics.tsv",
         predictions=f"{OUT}/group/predict/target-{{target}}_predictions.tsv",
@@ -40,6 +41,7 @@ rule predict_target:
         ),
     params:
         names=list(FEATURES),
+        pretraining={n: "train_folds" if TRAIN_FOLDS else "transductive" for n in SSL_SETS},
         settings=config["downstream"],
     threads: 2
     log:
@@ -55,7 +57,7 @@ rule predict_target:
 rule subtype_participants:
     input:
         participants=rules.bids_index.output.participants,
-        features=[FEATURES[n] for n in config["downstream"]["subtyping"]["feature_sets"] if n in FEATURES],
+        features=[FEATURES[n] for n in SUBTYPE_SETS],
     output:
         summary=f"{OUT}/group/subtype/summary.tsv",
         stability=f"{OUT}/group/subtype/stability.tsv",
@@ -66,7 +68,7 @@ rule subtype_participants:
             category="4. Subtyping",
         ),
     params:
-        names=[n for n in config["downstream"]["subtyping"]["feature_sets"] if n in FEATURES],
+        names=SUBTYPE_SETS,
         settings=config["downstream"],
     log:
         f"{OUT}/logs/subtype.log",

@@ -29,6 +29,7 @@ rule eeg_windows:
     output:
         array=f"{OUT}/group/eeg/windows.npy",
         table=f"{OUT}/group/eeg/windows.tsv",
+        sidecar=f"{OUT}/group/eeg/windows.json",
         qc=f"{OUT}/group/eeg/qc.tsv",
         psd=report(
             f"{OUT}/group/eeg/psd.png",

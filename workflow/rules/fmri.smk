@@ -97,6 +97,7 @@ rule fmri_windows:
     output:
         array=f"{OUT}/group/fmri/windows.npy",
         table=f"{OUT}/group/fmri/windows.tsv",
+        sidecar=f"{OUT}/group/fmri/windows.json",
         qc=f"{OUT}/group/fmri/qc.tsv",
         qcfc=f"{OUT}/group/fmri/qcfc.tsv",
         features=f"{OUT}/group/features/fmri_connectivity.tsv",

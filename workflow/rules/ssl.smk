@@ -1,10 +1,26 @@
 # Self-supervised pretraining per modality (and across modalities), then embeddings from every
 # trained encoder and from the random-init encoder (same architecture, same initial weights),
-# and a linear probe that compares them.
+# and a linear probe that compares them. {pretrain} is "all" (every participant, transductive)
+# or "fold<k>" (every participant but the test participants of outer fold k).
 
 
-def ssl_settings(modality):
-    return config["ssl"][modality] | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]}
+rule ssl_folds:
+    input:
+        rules.bids_index.output.participants,
+    output:
+        f"{OUT}/group/ssl/folds.tsv",
+    params:
+        target=config["downstream"]["targets"][0],
+        n_folds=config["downstream"]["outer_folds"],
+        seed=config["downstream"]["seed"],
+    log:
+        f"{OUT}/logs/ssl_folds.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/ssl_folds.py"
 
 
 rule ssl_pretrain:
@@ -12,11 +28,12 @@ rule ssl_pretrain:
         array=f"{OUT}/group/{{modality}}/windows.npy",
         table=f"{OUT}/group/{{modality}}/windows.tsv",
         sidecar=f"{OUT}/group/{{modality}}/windows.json",
+        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
     output:
-        model=f"{OUT}/group/ssl/modality-{{modality}}_model.pt",
-        history=f"{OUT}/group/ssl/modality-{{modality}}_loss.tsv",
+        model=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_model.pt",
+        history=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_loss.tsv",
         figure=report(
-            f"{OUT}/group/ssl/modality-{{modality}}_loss.png",
+            f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_loss.png",
             caption="../report/ssl_loss.rst",
             category="2. Self-supervised pretraining",
         ),
@@ -26,7 +43,7 @@ rule ssl_pretrain:
     resources:
         gpu=0,
     log:
-        f"{OUT}/logs/ssl_pretrain/modality-{{modality}}.log",
+        f"{OUT}/logs/ssl_pretrain/modality-{{modality}}_pretrain-{{pretrain}}.log",
     conda:
         "../../envs/ssl.yaml"
     container:
@@ -42,11 +59,12 @@ rule ssl_crossmodal:
         eeg_sidecar=f"{OUT}/group/eeg/windows.json",
         fmri_array=f"{OUT}/group/fmri/windows.npy",
         fmri_table=f"{OUT}/group/fmri/windows.tsv",
+        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
     output:
-        model=f"{OUT}/group/ssl/crossmodal_model.pt",
-        history=f"{OUT}/group/ssl/crossmodal_loss.tsv",
+        model=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_model.pt",
+        history=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_loss.tsv",
         figure=report(
-            f"{OUT}/group/ssl/crossmodal_loss.png",
+            f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_loss.png",
             caption="../report/ssl_loss.rst",
             category="2. Self-supervised pretraining",
         ),
@@ -58,7 +76,7 @@ rule ssl_crossmodal:
     resources:
         gpu=0,
     log:
-        f"{OUT}/logs/ssl_crossmodal.log",
+        f"{OUT}/logs/ssl_crossmodal/pretrain-{{pretrain}}.log",
     conda:
         "../../envs/ssl.yaml"
     container:
@@ -69,10 +87,10 @@ rule ssl_crossmodal:
 
 rule ssl_embed:
     input:
-        model=lambda wc: (
-            rules.ssl_crossmodal.output.model
+        models=lambda wc: (
+            expand(rules.ssl_crossmodal.output.model, pretrain=PRETRAIN)
             if wc.encoder == "crossmodal"
-            else rules.ssl_pretrain.output.model.format(modality=wc.modality)
+            else expand(rules.ssl_pretrain.output.model, modality=wc.modality, pretrain=PRETRAIN)
         ),
         array=rules.ssl_pretrain.input.array,
         table=rules.ssl_pretrain.input.table,
@@ -81,6 +99,8 @@ rule ssl_embed:
         participants=f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_participants.parquet",
     log:
         f"{OUT}/logs/ssl_embed/modality-{{modality}}_encoder-{{encoder}}.log",
+    params:
+        pretrain=PRETRAIN,
     conda:
         "../../envs/ssl.yaml"
     container:
@@ -95,6 +115,7 @@ rule ssl_probe:
         windows=lambda wc: expand(
             rules.ssl_embed.output.windows, modality=wc.modality, encoder=SSL_ENCODERS
         ),
+        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
     output:
         f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
     params:
@@ -113,8 +134,8 @@ rule ssl_probe:
 
 rule ssl:
     input:
-        expand(rules.ssl_pretrain.output, modality=MODALITIES),
-        rules.ssl_crossmodal.output if CROSSMODAL else [],
+        expand(rules.ssl_pretrain.output, modality=MODALITIES, pretrain=PRETRAIN),
+        expand(rules.ssl_crossmodal.output, pretrain=PRETRAIN) if CROSSMODAL else [],
 
 
 rule embeddings:

@@ -1,3 +1,5 @@
+import pandas as pd
+
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
 from brainrep.plots import label_efficiency_figure, metrics_figure
@@ -5,6 +7,7 @@ from brainrep.predict import evaluate, label_efficiency, site_probe
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
+folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 participants = read_participants(snakemake.input.participants)
 features = {name: read_features(path)
             for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True)}
@@ -12,19 +15,21 @@ metrics, predictions, splits = evaluate(
     features, participants, snakemake.wildcards.target, settings["positive_class"],
     settings["site_column"], settings["model"], settings["outer_folds"],
     settings["inner_folds"], settings["n_permutations"], settings["n_bootstrap"],
-    settings["seed"])
+    settings["seed"], folds)
+# which participants each encoder was pretrained on; n/a for features with no pretraining
+metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining).fillna("n/a")
 for frame, path in ((metrics, snakemake.output.metrics),
                     (predictions, snakemake.output.predictions),
                     (splits, snakemake.output.splits)):
     frame.to_csv(path, sep="\t", index=False, na_rep="n/a")
 probe = site_probe(features, participants, settings["site_column"], settings["model"],
-                   settings["outer_folds"], settings["inner_folds"], settings["seed"]) \
+                   settings["outer_folds"], settings["inner_folds"], settings["seed"], folds) \
     if settings["site_column"] else metrics.iloc[:0]
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
 metrics_figure(metrics, snakemake.output.figure)
 curve = label_efficiency(features, participants, snakemake.wildcards.target,
                          settings["positive_class"], settings["model"], settings["outer_folds"],
                          settings["inner_folds"], settings["label_fractions"],
-                         settings["label_repeats"], settings["seed"])
+                         settings["label_repeats"], settings["seed"], folds)
 curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

@@ -15,5 +15,6 @@ for encoder, path in zip(snakemake.params.encoders, snakemake.input.windows, str
                              f"{snakemake.input.participants}; name a column of either")
         table = table.merge(participants[["participant_id", column]], on="participant_id")
     embeddings[encoder] = table
-probe_table(embeddings, column, snakemake.params.n_splits).to_csv(
+folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
+probe_table(embeddings, column, snakemake.params.n_splits, folds=folds).to_csv(
     snakemake.output[0], sep="\t", index=False)

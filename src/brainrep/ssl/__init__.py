@@ -1,7 +1,8 @@
 """Self-supervised pretraining of torch encoders, embedding extraction and linear probes."""
 
-from brainrep.ssl.embed import embed_windows
+from brainrep.ssl.embed import embed_folds, embed_windows
 from brainrep.ssl.probe import linear_probe, probe_table
 from brainrep.ssl.train import pretrain, pretrain_crossmodal
 
-__all__ = ["embed_windows", "linear_probe", "pretrain", "pretrain_crossmodal", "probe_table"]
+__all__ = ["embed_folds", "embed_windows", "linear_probe", "pretrain", "pretrain_crossmodal",
+           "probe_table"]

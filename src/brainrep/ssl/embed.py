@@ -49,3 +49,28 @@ def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFra
     per_participant["encoder"] = which
     per_participant["pretraining"] = pretraining
     return per_window, per_participant
+
+
+def embed_folds(checkpoints: list[str], pretrain: list[str], windows: np.ndarray,
+                table: pd.DataFrame, encoder: str,
+                modality: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Embeddings of every window by each checkpoint (``pretrain``: ``all``, or ``fold<k>``
+    for an encoder pretrained without the test participants of outer fold k).
+
+    ``encoder``: ``ssl`` or ``random`` (a unimodal checkpoint), or ``crossmodal`` (the
+    ``modality`` encoder of a cross-modal checkpoint). Per-fold rows carry ``encoder_fold``;
+    the prediction harness scores fold k's test participants with fold k's rows only.
+    """
+    windows_out, participants_out = [], []
+    for checkpoint, label in zip(checkpoints, pretrain, strict=True):
+        per_window, per_participant = embed_windows(
+            checkpoint, windows, table, "random" if encoder == "random" else "ssl",
+            name=modality if encoder == "crossmodal" else "encoder",
+            pretraining="transductive" if label == "all" else "train_folds")
+        for frame, out in ((per_window, windows_out), (per_participant, participants_out)):
+            frame["encoder"] = encoder
+            if label != "all":
+                frame["encoder_fold"] = int(label.removeprefix("fold"))
+            out.append(frame)
+    return pd.concat(windows_out, ignore_index=True), pd.concat(participants_out,
+                                                                ignore_index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -16,34 +17,46 @@ def labelled(embeddings: pd.DataFrame, label: str) -> pd.DataFrame:
     return rows[rows[label].astype(str) != "n/a"]
 
 
-def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5,
-                 seed: int = 0) -> np.ndarray:
+def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: int = 0,
+                 folds: pd.DataFrame | None = None) -> np.ndarray:
     """Balanced accuracy per fold of a standardized logistic regression on ``emb_*`` columns.
 
     Rows are windows or participants; folds never split a participant (StratifiedGroupKFold
     on ``participant_id``), so windows of one person are never on both sides. Rows whose
-    label is missing are dropped.
+    label is missing are dropped. Embeddings from encoders pretrained per fold (column
+    ``encoder_fold``) are probed on those ``folds``, fold k with encoder k's rows only.
     """
     rows = labelled(embeddings, label)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    if "encoder_fold" in rows:
+        scores = []
+        for fold, fold_rows in rows.groupby("encoder_fold", sort=True):
+            tested = set(folds.loc[folds["fold"] == fold, "participant_id"])
+            test = fold_rows["participant_id"].isin(tested).to_numpy()
+            X = fold_rows.filter(regex=r"^emb_\d+$").to_numpy()
+            y = fold_rows[label].astype(str).to_numpy()
+            probe.fit(X[~test], y[~test])
+            scores.append(balanced_accuracy_score(y[test], probe.predict(X[test])))
+        return np.array(scores)
     features = rows.filter(regex=r"^emb_\d+$").to_numpy()
     groups = rows["participant_id"].to_numpy()
     n_splits = min(n_splits, *rows.groupby(label)["participant_id"].nunique())
     if n_splits < 2:
         raise ValueError(f"linear probe on {label!r} needs at least two participants per class")
-    folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
     return cross_val_score(probe, features, rows[label].astype(str).to_numpy(), groups=groups,
-                           cv=folds, scoring="balanced_accuracy")
+                           cv=splits, scoring="balanced_accuracy")
 
 
 def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int = 5,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = 0, folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per named embedding (e.g. ``ssl``, ``random``): mean and SD over folds."""
     rows = []
     for name, table in embeddings.items():
-        scores = linear_probe(table, label, n_splits, seed)
+        scores = linear_probe(table, label, n_splits, seed, folds)
         rows.append({"encoder": name, "label": label, "metric": "balanced_accuracy",
                      "mean": scores.mean(), "sd": scores.std(), "n_folds": len(scores),
                      "n_rows": len(labelled(table, label)),
-                     "n_participants": labelled(table, label)["participant_id"].nunique()})
+                     "n_participants": labelled(table, label)["participant_id"].nunique(),
+                     "pretraining": table["pretraining"].iloc[0]})
     return pd.DataFrame(rows)

@@ -80,6 +80,17 @@ def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, d
     return pool, {"mean": mean, "std": std}
 
 
+def pretraining_rows(table: pd.DataFrame, pretrain: str,
+                     folds: pd.DataFrame | None) -> np.ndarray:
+    """Rows of ``table`` an encoder may train on: all of them for ``pretrain='all'``, or
+    those of participants outside the test set of outer fold k for ``'fold<k>'``."""
+    if pretrain == "all":
+        return np.ones(len(table), dtype=bool)
+    fold = int(pretrain.removeprefix("fold"))
+    tested = folds.loc[folds["fold"] == fold, "participant_id"]
+    return ~table["participant_id"].isin(tested).to_numpy()
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=generator)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)

@@ -1,8 +1,9 @@
 # brainrep: raw BIDS (EEG, fMRI) -> preprocessing -> SSL embeddings -> prediction and subtyping.
 # Run from the repository root: `snakemake --cores N [--configfile config/examples/X.yaml]`.
+import os
 from pathlib import Path
 
-from brainrep import fmriprep
+from brainrep import cache, fmriprep
 from brainrep.bids import Inputs
 from brainrep.config import validate_config
 
@@ -14,6 +15,10 @@ report: "workflow/report/workflow.rst"
 
 
 validate_config(config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+# Items a job would download (fetched by the `prefetch` rule), before any offline rewrite.
+CACHE_ITEMS = cache.required_items(config)
+if config["cache"]["offline"]:
+    cache.offline_config(config)  # every download now reads cache.root, checked here
 
 # Jobs import brainrep from the environment; inside a bare per-rule conda environment they
 # fall back to workflow/scripts/brainrep, a link to src/brainrep (Snakemake puts a script's
@@ -43,6 +48,7 @@ include: "workflow/rules/eeg.smk"
 include: "workflow/rules/fmri.smk"
 include: "workflow/rules/ssl.smk"
 include: "workflow/rules/downstream.smk"
+include: "workflow/rules/prefetch.smk"
 
 
 rule all:

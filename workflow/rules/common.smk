@@ -58,6 +58,7 @@ SUBTYPE_SETS = [
     for n in config["downstream"]["subtyping"]["feature_sets"]
     if n in FEATURES and not (TRAIN_FOLDS and n in SSL_SETS)
 ]
+CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")
 
 
 def ssl_settings(modality):

@@ -63,8 +63,8 @@ def test_demo_writes_every_stage_and_the_report(workdir):
         assert set(probe["encoder"]) == {"ssl", "random", "crossmodal"}
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
-    assert {"ssl_eeg", "random_eeg", "eeg_bandpower", "fmri_connectivity",
-            "confounds"} <= set(metrics.feature_set)
+    assert {"ssl_eeg", "random_eeg", "crossmodal_eeg", "eeg_bandpower", "eeg_riemann",
+            "fmri_connectivity", "fmri_states", "confounds"} <= set(metrics.feature_set)
     snakemake(workdir, "--report", "results/demo/report.html")
     assert (results / "report.html").stat().st_size > 10_000
 
@@ -139,7 +139,7 @@ def test_encoders_pretrained_per_fold_never_see_their_test_participants(tmp_path
     snakemake(workdir, "predict", "embeddings", "--configfile",
               "config/examples/demo_train_folds.yaml", str(small))
     results = workdir / "results" / "demo_train_folds"
-    folds = pd.read_csv(results / "group/ssl/folds.tsv", sep="\t")
+    folds = pd.read_csv(results / "group/predict/folds.tsv", sep="\t")
     assert sorted(folds["fold"].unique()) == [0, 1, 2]
     for k in range(3):
         tested = set(folds.loc[folds.fold == k, "participant_id"])

@@ -34,6 +34,10 @@ if INPUTS.eeg:
     FEATURES["eeg_riemann"] = f"{OUT}/group/features/eeg_riemann.tsv"
 if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
+    if config["downstream"]["states"]["enabled"]:
+        FEATURES["fmri_states"] = f"{OUT}/group/features/fmri_states.tsv"
+# Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.
+FOLDS = f"{OUT}/group/predict/folds.tsv"
 CROSSMODAL = config["ssl"]["crossmodal"]["enabled"]
 if CROSSMODAL and len(MODALITIES) < 2:
     raise ValueError("ssl.crossmodal.enabled needs EEG and fMRI recordings; found only "

@@ -1,6 +1,46 @@
 # Prediction with baselines and null tests, and subtyping with its falsification.
 
 
+rule outer_folds:
+    input:
+        rules.bids_index.output.participants,
+    output:
+        FOLDS,
+    params:
+        target=config["downstream"]["targets"][0],
+        n_folds=config["downstream"]["outer_folds"],
+        seed=config["downstream"]["seed"],
+    log:
+        f"{OUT}/logs/outer_folds.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/outer_folds.py"
+
+
+rule fmri_states:
+    input:
+        timeseries=FMRI_SERIES,
+        qc=f"{OUT}/group/fmri/qc.tsv",
+        folds=FOLDS,
+    output:
+        FEATURES.get("fmri_states", f"{OUT}/group/features/fmri_states.tsv"),
+    params:
+        participants=[f"sub-{r.subject}" for r in FMRI_RUNS],
+        settings=config["downstream"]["states"],
+        seed=config["downstream"]["seed"],
+    log:
+        f"{OUT}/logs/fmri_states.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/fmri_states.py"
+
+
 rule confound_features:
     input:
         rules.bids_index.output.participants,
@@ -22,7 +62,7 @@ rule predict_target:
     input:
         participants=rules.bids_index.output.participants,
         features=FEATURES.values(),
-        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
+        folds=FOLDS,
     output:
         metrics=f"{OUT}/group/predict/target-{{target}}_metrics.tsv",
         predictions=f"{OUT}/group/predict/target-{{target}}_predictions.tsv",

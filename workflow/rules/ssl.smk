@@ -4,31 +4,12 @@
 # or "fold<k>" (every participant but the test participants of outer fold k).
 
 
-rule ssl_folds:
-    input:
-        rules.bids_index.output.participants,
-    output:
-        f"{OUT}/group/ssl/folds.tsv",
-    params:
-        target=config["downstream"]["targets"][0],
-        n_folds=config["downstream"]["outer_folds"],
-        seed=config["downstream"]["seed"],
-    log:
-        f"{OUT}/logs/ssl_folds.log",
-    conda:
-        "../../envs/stats.yaml"
-    container:
-        CONTAINERS.format(family="stats")
-    script:
-        "../scripts/ssl_folds.py"
-
-
 rule ssl_pretrain:
     input:
         array=f"{OUT}/group/{{modality}}/windows.npy",
         table=f"{OUT}/group/{{modality}}/windows.tsv",
         sidecar=f"{OUT}/group/{{modality}}/windows.json",
-        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
+        folds=FOLDS if TRAIN_FOLDS else [],
     output:
         model=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_model.pt",
         history=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_loss.tsv",
@@ -59,7 +40,7 @@ rule ssl_crossmodal:
         eeg_sidecar=f"{OUT}/group/eeg/windows.json",
         fmri_array=f"{OUT}/group/fmri/windows.npy",
         fmri_table=f"{OUT}/group/fmri/windows.tsv",
-        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
+        folds=FOLDS if TRAIN_FOLDS else [],
     output:
         model=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_model.pt",
         history=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_loss.tsv",
@@ -115,7 +96,7 @@ rule ssl_probe:
         windows=lambda wc: expand(
             rules.ssl_embed.output.windows, modality=wc.modality, encoder=SSL_ENCODERS
         ),
-        folds=rules.ssl_folds.output[0] if TRAIN_FOLDS else [],
+        folds=FOLDS if TRAIN_FOLDS else [],
     output:
         f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
     params:

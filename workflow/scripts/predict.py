@@ -7,7 +7,7 @@ from brainrep.predict import evaluate, label_efficiency, site_probe
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
-folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
+folds = pd.read_csv(snakemake.input.folds, sep="\t")
 participants = read_participants(snakemake.input.participants)
 features = {name: read_features(path)
             for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True)}

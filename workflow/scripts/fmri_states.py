@@ -1,0 +1,15 @@
+import pandas as pd
+
+from brainrep.io import log_to_file
+from brainrep.states import state_features
+
+log_to_file(snakemake.log[0])
+qc = pd.read_csv(snakemake.input.qc, sep="\t", keep_default_na=False)
+kept = [i for i, excluded in enumerate(qc["excluded"].astype(str)) if excluded != "True"]
+runs = [pd.read_csv(snakemake.input.timeseries[i], sep="\t").to_numpy(dtype=float)
+        for i in kept]
+settings = snakemake.params.settings
+state_features(runs, [snakemake.params.participants[i] for i in kept], settings["n_states"],
+               settings["n_components"], snakemake.params.seed,
+               pd.read_csv(snakemake.input.folds, sep="\t")).to_csv(
+    snakemake.output[0], sep="\t", index=False)

@@ -56,4 +56,4 @@ rule all:
     input:
         rules.predict.input,
         rules.embeddings.input,
-        rules.subtype.input if SUBTYPE_SETS else [],
+        rules.subtype.input,

@@ -105,6 +105,8 @@ def test_planted_truth_is_recovered(workdir):
     assert auroc.loc["confounds", "p_value"] > 0.05  # diagnosis is not carried by age/sex/site
     agreement = _subtype_agreement(results)
     assert agreement["eeg_bandpower"] > 0.8 and agreement["ssl_eeg"] > 0.8
+    multiview = pd.read_csv(results / "group/subtype/multiview.tsv", sep="\t").iloc[0]
+    assert multiview["cca_p_value"] < 0.05 and multiview["r_out_of_sample_cv1"] > 0.3
 
 
 def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdir):
@@ -168,6 +170,8 @@ def test_null_demo_finds_nothing(null_results):
     summary = pd.read_csv(null_results / "group/subtype/summary.tsv", sep="\t")
     assert (summary["null_p_value"] > 0.05).all(), summary
     assert (_subtype_agreement(null_results).abs() < 0.3).all()
+    multiview = pd.read_csv(null_results / "group/subtype/multiview.tsv", sep="\t").iloc[0]
+    assert multiview["cca_p_value"] > 0.05
 
 
 @pytest.mark.shared_data

@@ -62,6 +62,10 @@ SUBTYPE_SETS = [
     for n in config["downstream"]["subtyping"]["feature_sets"]
     if n in FEATURES and not (TRAIN_FOLDS and n in SSL_SETS)
 ]
+MULTIVIEW = (
+    config["downstream"]["multiview"]["enabled"]
+    and config["downstream"]["multiview"]["feature_set"] in FEATURES
+)
 CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")
 
 

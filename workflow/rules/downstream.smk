@@ -120,6 +120,25 @@ rule subtype_participants:
         "../scripts/subtype.py"
 
 
+rule subtype_multiview:
+    input:
+        participants=rules.bids_index.output.participants,
+        features=lambda wc: FEATURES[config["downstream"]["multiview"]["feature_set"]],
+    output:
+        summary=f"{OUT}/group/subtype/multiview.tsv",
+        scores=f"{OUT}/group/subtype/multiview_scores.tsv",
+    params:
+        settings=config["downstream"],
+    log:
+        f"{OUT}/logs/subtype_multiview.log",
+    conda:
+        "../../envs/stats.yaml"
+    container:
+        CONTAINERS.format(family="stats")
+    script:
+        "../scripts/subtype_multiview.py"
+
+
 rule predict:
     input:
         expand(rules.predict_target.output, target=config["downstream"]["targets"]),
@@ -127,4 +146,5 @@ rule predict:
 
 rule subtype:
     input:
-        rules.subtype_participants.output,
+        rules.subtype_participants.output if SUBTYPE_SETS else [],
+        rules.subtype_multiview.output if MULTIVIEW else [],

@@ -1,0 +1,27 @@
+import pandas as pd
+
+from brainrep.bids import read_participants
+from brainrep.io import log_to_file, read_features
+from brainrep.multiview import MultiviewCCA, multiview_subtypes
+
+log_to_file(snakemake.log[0])
+settings = snakemake.params.settings
+cfg, subtyping = settings["multiview"], settings["subtyping"]
+participants = read_participants(snakemake.input.participants).set_index("participant_id")
+missing = [c for c in cfg["symptoms"] if c not in participants]
+if missing:
+    raise KeyError(f"{snakemake.input.participants} has no column(s) {missing}; fix "
+                   "downstream.multiview.symptoms or set downstream.multiview.enabled: false")
+population = participants.index[participants[subtyping["column"]].astype(str)
+                                == subtyping["value"]]
+features = read_features(snakemake.input.features).set_index("participant_id")
+features = features.loc[features.index.intersection(population)]
+summary, scores = multiview_subtypes(
+    features, participants[cfg["symptoms"]], participants[subtyping["check"]],
+    MultiviewCCA(cfg["n_features"], cfg["n_components"], cfg["shrinkage"]), cfg["n_folds"],
+    cfg["n_permutations"], range(subtyping["k_min"], subtyping["k_max"] + 1),
+    subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"])
+pd.DataFrame([{"feature_set": cfg["feature_set"], "symptoms": ";".join(cfg["symptoms"]),
+               **summary}]).to_csv(snakemake.output.summary, sep="\t", index=False,
+                                   na_rep="n/a")
+scores.to_csv(snakemake.output.scores, sep="\t", index=False)

@@ -17,7 +17,7 @@ from conftest import copy_workflow
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 SMALL_DEMO = {"name": "clusterdemo", "demo": {"n_subjects": 12},
-              "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3}},
+              "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3}, "crossmodal": {"epochs": 3}},
               "downstream": {"n_permutations": 10, "n_bootstrap": 50,
                              "subtyping": {"k_max": 3, "n_bootstrap": 5, "n_null": 10}}}
 # The CI cluster has no slurmdbd (no sacct): the plugin asks squeue.
@@ -68,7 +68,9 @@ def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path):
     assert list((remote / ".snakemake" / "slurm_logs").rglob("*.log"))
     ours, theirs = _metrics(local), _metrics(remote)
     assert ours.index.equals(theirs.index)
-    classical = [i for i in ours.index if not i[1].startswith(("ssl_", "random_"))]
+    # torch training and the HMM's EM may round differently with other thread counts
+    trained = ("ssl_", "random_", "crossmodal_", "fmri_states")
+    classical = [i for i in ours.index if not i[1].startswith(trained)]
     assert (ours[classical] - theirs[classical]).abs().max() < 1e-9  # identical numbers
     assert (ours - theirs).abs().max() < 0.2  # SSL: same seeds, thread counts may differ
 

@@ -10,6 +10,7 @@ rule outer_folds:
         target=config["downstream"]["targets"][0],
         n_folds=config["downstream"]["outer_folds"],
         seed=config["downstream"]["seed"],
+        per_fold_encoders=TRAIN_FOLDS,
     log:
         f"{OUT}/logs/outer_folds.log",
     conda:

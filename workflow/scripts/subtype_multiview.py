@@ -1,3 +1,6 @@
+import logging
+import sys
+
 import pandas as pd
 
 from brainrep.bids import read_participants
@@ -16,12 +19,22 @@ population = participants.index[participants[subtyping["column"]].astype(str)
                                 == subtyping["value"]]
 features = read_features(snakemake.input.features).set_index("participant_id")
 features = features.loc[features.index.intersection(population)]
+symptoms = participants.loc[features.index, cfg["symptoms"]].dropna()
+if len(symptoms) < 3 * cfg["n_folds"]:  # too few for held-out canonical correlations
+    logging.warning("multiview: %d participants with features and symptoms, fewer than 3 x "
+                    "n_folds", len(symptoms))
+    pd.DataFrame([{"feature_set": cfg["feature_set"], "n_participants": len(symptoms),
+                   "status": f"not run: fewer than {3 * cfg['n_folds']} participants"}]).to_csv(
+        snakemake.output.summary, sep="\t", index=False)
+    pd.DataFrame(columns=["participant_id"]).to_csv(snakemake.output.scores, sep="\t",
+                                                    index=False)
+    sys.exit(0)
 summary, scores = multiview_subtypes(
     features, participants[cfg["symptoms"]], participants[subtyping["check"]],
     MultiviewCCA(cfg["n_features"], cfg["n_components"], cfg["shrinkage"]), cfg["n_folds"],
     cfg["n_permutations"], range(subtyping["k_min"], subtyping["k_max"] + 1),
     subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"])
-pd.DataFrame([{"feature_set": cfg["feature_set"], "symptoms": ";".join(cfg["symptoms"]),
-               **summary}]).to_csv(snakemake.output.summary, sep="\t", index=False,
-                                   na_rep="n/a")
+summary = {"feature_set": cfg["feature_set"], "symptoms": ";".join(cfg["symptoms"]),
+           "status": "done", **summary}
+pd.DataFrame([summary]).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
 scores.to_csv(snakemake.output.scores, sep="\t", index=False)

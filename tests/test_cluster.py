@@ -52,7 +52,7 @@ def _metrics(workdir):
     return table.set_index(["cv_scheme", "feature_set", "metric"])["mean"].sort_index()
 
 
-def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path):
+def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path, capsys):
     local, remote = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "slurm")
     for workdir in (local, remote):
         (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL_DEMO))
@@ -62,7 +62,8 @@ def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path):
     run = _run(remote, cluster.env, "--configfile", "small.yaml", *CLUSTER_ARGS, timeout=2400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     jobs = cluster.run("squeue", "-t", "all", "-h", "-o", "%i %j %T").stdout.split("\n")
-    print("squeue -t all after the run:\n" + "\n".join(jobs))  # evidence in the CI log
+    with capsys.disabled():  # evidence in the CI log, printed even when the test passes
+        print("\nsqueue -t all after the demo ran through SLURM:\n" + "\n".join(jobs))
     assert sum("COMPLETED" in j for j in jobs) >= 10  # every job went through sbatch
     assert not any("FAILED" in j for j in jobs)
     assert list((remote / ".snakemake" / "slurm_logs").rglob("*.log"))
@@ -84,7 +85,7 @@ rule slow:
 """
 
 
-def test_job_killed_for_time_is_retried_with_more(cluster, tmp_path):
+def test_job_killed_for_time_is_retried_with_more(cluster, tmp_path, capsys):
     """SLURM kills attempt 1 at its 1-minute limit; the retry asks for 2 minutes and passes."""
     (tmp_path / "Snakefile").write_text(SLOW_RULE)
     args = list(CLUSTER_ARGS)
@@ -93,5 +94,6 @@ def test_job_killed_for_time_is_retried_with_more(cluster, tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (tmp_path / "done.txt").read_text() == "finished\n"
     states = cluster.run("squeue", "-t", "all", "-h", "-o", "%j %T %l").stdout
-    print("squeue -t all:\n" + states)
+    with capsys.disabled():
+        print("\nsqueue -t all after the time-limit retry:\n" + states)
     assert "TIMEOUT" in states and "COMPLETED" in states

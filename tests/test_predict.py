@@ -194,3 +194,61 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
     with pytest.raises(predict.LeakageError, match="pretraining folds"):
         predict.evaluate({"per_fold": per_fold[per_fold.encoder_fold < 4]}, participants,
                          "diagnosis", "patient", "site", "ridge", 5, 3, 0, 0, 0, folds)
+
+
+def _auroc(metrics, scheme="stratified_group_kfold"):
+    rows = metrics[(metrics.metric == "auroc") & (metrics.cv_scheme == scheme)]
+    return rows.set_index("feature_set")["mean"]
+
+
+def test_confounds_regressed_out_inside_folds_expose_a_confounded_feature():
+    """Patients are older; one feature only tracks age, another carries diagnosis beyond age.
+    Regressing age out inside each training fold removes the first and keeps the second."""
+    rng = np.random.default_rng(3)
+    participants = _participants(60, seed=3)
+    patient = (participants["diagnosis"] == "patient").to_numpy()
+    participants["age"] = 40 + 6 * patient + 6 * rng.standard_normal(60)
+    age_only = _features(participants, 0.0, seed=4)
+    age_only["f0"] = participants["age"] + 2 * rng.standard_normal(60)
+    real = _features(participants, 2.0, seed=5)
+    features = {"age_only": age_only, "real": real}
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
+                                   "ridge", 5, 3, 0, 0, 0)
+    cleaned, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
+                                     "ridge", 5, 3, 0, 0, 0, confounds=["age"])
+    # measured: age_only 0.68 -> 0.47, real 0.84 -> 0.78
+    assert _auroc(plain)["age_only"] > 0.6
+    assert _auroc(cleaned)["age_only"] < min(0.6, _auroc(plain)["age_only"] - 0.15)
+    assert _auroc(cleaned)["real"] > 0.7
+    assert set(cleaned["deconfound"]) == {"age"}
+
+
+def test_combat_inside_folds_removes_a_site_effect_that_mimics_diagnosis():
+    """Site A holds most patients and shifts every feature: without harmonization the site
+    passes for diagnosis; ComBat fitted on each training fold removes it, a real effect stays."""
+    rng = np.random.default_rng(6)
+    n = 80
+    site = np.repeat(["A", "B"], n // 2)
+    patient = np.where(site == "A", rng.random(n) < 0.8, rng.random(n) < 0.2)
+    participants = pd.DataFrame({"participant_id": [f"sub-{i:02d}" for i in range(n)],
+                                 "diagnosis": np.where(patient, "patient", "control"),
+                                 "site": site, "age": rng.uniform(20, 60, n)})
+    site_only = _features(participants, 0.0, seed=7)
+    site_only.iloc[:, 1:] += 1.5 * (site == "A")[:, None]
+    real = _features(participants, 2.0, seed=8)
+    features = {"site_only": site_only, "real": real}
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
+                                   "ridge", 5, 3, 0, 0, 0)
+    harmonized, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
+                                        "ridge", 5, 3, 0, 0, 0, combat=True)
+    assert _auroc(plain)["site_only"] > 0.7
+    assert _auroc(harmonized)["site_only"] < 0.65 and _auroc(harmonized)["real"] > 0.75
+    assert harmonized.set_index("cv_scheme")["combat"].groupby(level=0).first().to_dict() == {
+        "stratified_group_kfold": True, "leave_site_out": False}
+
+
+def test_linear_svm_is_tuned_inside_folds_and_finds_the_signal():
+    participants = _participants()
+    metrics, _, _ = predict.evaluate({"signal": _features(participants, 2.0)}, participants,
+                                     "diagnosis", "patient", "site", "linear_svm", 5, 3, 0, 0, 0)
+    assert _auroc(metrics)["signal"] > 0.85

@@ -20,8 +20,16 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 METRICS = ("balanced_accuracy", "auroc", "auc_pr")
+# Models tuned by an inner grid search: estimator and its grid.
+TUNED = {
+    "logistic_regression": (LogisticRegression(max_iter=2000, class_weight="balanced"),
+                            {"logisticregression__C": np.logspace(-3, 1, 5)}),
+    "linear_svm": (LinearSVC(class_weight="balanced", max_iter=20000),
+                   {"linearsvc__C": np.logspace(-4, 0, 5)}),
+}
 SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diagonal)
 FOLD_COLUMN = "encoder_fold"  # feature tables from encoders pretrained per outer fold
 
@@ -30,8 +38,12 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
     """Upper-triangle SPD matrices -> Riemannian tangent-space vectors (pyriemann).
 
     The reference point (Riemannian mean) is fitted on the training rows only, so the
-    projection belongs inside the cross-validated pipeline.
+    projection belongs inside the cross-validated pipeline. The last ``n_passthrough``
+    columns (nuisance variables for :class:`NuisanceRemoval`) pass through unchanged.
     """
+
+    def __init__(self, n_passthrough: int = 0):
+        self.n_passthrough = n_passthrough
 
     def fit(self, X, y=None):
         from pyriemann.tangentspace import TangentSpace
@@ -40,16 +52,84 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X):
-        return self.tangent_.transform(self._matrices(X))
-
-    @staticmethod
-    def _matrices(X) -> np.ndarray:
         X = np.asarray(X, dtype=float)
+        return np.hstack([self.tangent_.transform(self._matrices(X)),
+                          X[:, X.shape[1] - self.n_passthrough:]])
+
+    def _matrices(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)[:, :X.shape[1] - self.n_passthrough]
         n = int((np.sqrt(8 * X.shape[1] + 1) - 1) / 2)
         matrices = np.zeros((len(X), n, n))
         upper = np.triu_indices(n)
         matrices[:, upper[0], upper[1]] = X
         return matrices + np.triu(matrices, 1).transpose(0, 2, 1)
+
+
+class NuisanceRemoval(BaseEstimator, TransformerMixin):
+    """ComBat across sites and/or regression of confounds, fitted on training rows only.
+
+    X is ``[features | site code | confounds]`` with ``n_nuisance`` = 1 + the number of
+    confound columns; the output is the cleaned features. ComBat (neuroHarmonize, empirical
+    Bayes) keeps the confounds' effects; the regression then removes them (the training
+    mean is kept). A site absent from training cannot be harmonized: leave-site-out folds
+    use ``combat=False``.
+    """
+
+    def __init__(self, n_nuisance: int = 1, combat: bool = False, deconfound: bool = True):
+        self.n_nuisance = n_nuisance
+        self.combat = combat
+        self.deconfound = deconfound
+
+    def _split(self, X):
+        X = np.asarray(X, dtype=float)
+        features, nuisance = X[:, :-self.n_nuisance], X[:, -self.n_nuisance:]
+        covariates = pd.DataFrame(nuisance[:, 1:], columns=[f"c{i}" for i in
+                                                            range(nuisance.shape[1] - 1)])
+        covariates.insert(0, "SITE", [f"site{int(code)}" for code in nuisance[:, 0]])
+        return features, covariates
+
+    def fit(self, X, y=None):
+        from sklearn.linear_model import LinearRegression
+
+        features, covariates = self._split(X)
+        if self.combat:
+            from neuroHarmonize import harmonizationLearn
+
+            self.combat_, features = harmonizationLearn(features.copy(), covariates)
+        confounds = covariates.drop(columns="SITE").to_numpy()
+        self.regression_ = (LinearRegression().fit(confounds, features)
+                            if self.deconfound and confounds.shape[1] else None)
+        return self
+
+    def transform(self, X):
+        features, covariates = self._split(X)
+        if self.combat:
+            from neuroHarmonize import harmonizationApply
+
+            features = harmonizationApply(features.copy(), covariates, self.combat_)
+        if self.regression_ is not None:
+            confounds = covariates.drop(columns="SITE").to_numpy()
+            features = features - self.regression_.predict(confounds) \
+                + self.regression_.intercept_
+        return features
+
+
+def nuisance_design(participants: pd.DataFrame, site_column: str | None,
+                    confounds: list[str]) -> pd.DataFrame:
+    """Site code and confounds (categorical one-hot) per participant, rows with gaps dropped;
+    the block :class:`NuisanceRemoval` reads."""
+    columns = [c for c in [site_column, *confounds] if c]
+    missing = [c for c in columns if c not in participants]
+    if missing:
+        raise KeyError(f"participants.tsv has no column(s) {missing}; fix "
+                       "downstream.deconfound or downstream.site_column")
+    table = participants.set_index("participant_id")[columns].dropna()
+    design = pd.DataFrame({"site_code": pd.factorize(table[site_column])[0] if site_column
+                           else 0}, index=table.index)
+    if confounds:
+        design = design.join(pd.get_dummies(table[list(confounds)], drop_first=True,
+                                            dtype=float))
+    return design.astype(float)
 
 
 class LeakageError(RuntimeError):
@@ -62,26 +142,31 @@ def is_spd(frame: pd.DataFrame) -> bool:
                if c not in ("participant_id", FOLD_COLUMN))
 
 
-def build_model(name: str, inner_folds: int, seed: int, spd: bool = False):
+def build_model(name: str, inner_folds: int, seed: int, spd: bool = False,
+                n_nuisance: int = 0, combat: bool = False):
     """A tuned linear classifier whose every fitted step sees the training fold only.
 
     ``ridge``: standardize + ridge classifier, alpha tuned by exact leave-one-out inside the
     training fold (fast enough for permutation tests). ``logistic_regression``: standardize +
     L2 logistic regression, C tuned by inner stratified k-fold on balanced accuracy.
+    ``linear_svm``: standardize + linear SVM, C tuned likewise.
     ``spd``: the features are SPD matrices, projected to the tangent space first.
+    ``n_nuisance`` > 0: the last columns are a :func:`nuisance_design` block, removed by
+    :class:`NuisanceRemoval` (``combat`` adds ComBat across sites).
     """
-    first = [TangentSpaceFeatures()] if spd else []
+    first = [TangentSpaceFeatures(n_nuisance)] if spd else []
+    if n_nuisance:
+        first.append(NuisanceRemoval(n_nuisance, combat=combat))
+    if name in TUNED:
+        estimator, grid = TUNED[name]
+        return GridSearchCV(
+            make_pipeline(*first, StandardScaler(), estimator),
+            grid, cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
+            scoring="balanced_accuracy")
     if name == "ridge":
         return make_pipeline(*first, StandardScaler(), RidgeClassifierCV(
             alphas=np.logspace(-2, 4, 7), class_weight="balanced"))
-    if name == "logistic_regression":
-        return GridSearchCV(
-            make_pipeline(*first, StandardScaler(),
-                          LogisticRegression(max_iter=2000, class_weight="balanced")),
-            {"logisticregression__C": np.logspace(-3, 1, 5)},
-            cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
-            scoring="balanced_accuracy")
-    raise ValueError(f"unknown model {name!r}; choose 'ridge' or 'logistic_regression'")
+    raise ValueError(f"unknown model {name!r}; choose 'ridge', {' or '.join(map(repr, TUNED))}")
 
 
 def make_splits(y: np.ndarray, groups: np.ndarray, sites: np.ndarray | None, n_folds: int,
@@ -127,6 +212,17 @@ def design(frame: pd.DataFrame, participants: list[str]) -> np.ndarray | list[np
             .to_numpy(dtype=float) for _, rows in frame.groupby(FOLD_COLUMN, sort=True)]
 
 
+def with_nuisance(X: np.ndarray | list[np.ndarray], nuisance: pd.DataFrame | None,
+                  participants: list[str]) -> np.ndarray | list[np.ndarray]:
+    """Append the nuisance block of ``participants`` to X (or to each per-fold X)."""
+    if nuisance is None:
+        return X
+    block = nuisance.loc[participants].to_numpy()
+    if isinstance(X, list):
+        return [np.hstack([x, block]) for x in X]
+    return np.hstack([X, block])
+
+
 def check_splits(splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> None:
     """Refuse any split where a participant has rows on both sides."""
     for fold, (train, test) in enumerate(splits):
@@ -148,7 +244,8 @@ def _fold_scores(y_true: np.ndarray, score: np.ndarray, positive: str) -> dict[s
 
 
 def cross_validate(X: np.ndarray, y: np.ndarray, splits, positive: str, model: str,
-                   inner_folds: int, seed: int, spd: bool = False) -> np.ndarray:
+                   inner_folds: int, seed: int, spd: bool = False, n_nuisance: int = 0,
+                   combat: bool = False) -> np.ndarray:
     """Out-of-fold decision score for ``positive`` (> 0 predicts it) for every row.
 
     ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
@@ -159,7 +256,8 @@ def cross_validate(X: np.ndarray, y: np.ndarray, splits, positive: str, model: s
     score = np.full(len(y), np.nan)
     for k, (train, test) in enumerate(splits):
         Xk = X[k] if isinstance(X, list) else X
-        fitted = build_model(model, inner_folds, seed, spd).fit(Xk[train], y[train])
+        fitted = build_model(model, inner_folds, seed, spd, n_nuisance, combat).fit(
+            Xk[train], y[train])
         sign = 1.0 if fitted.classes_[1] == positive else -1.0
         score[test] = sign * fitted.decision_function(Xk[test])
     return score
@@ -197,13 +295,16 @@ def bootstrap_ci(y: np.ndarray, score: np.ndarray, positive: str, n_boot: int,
 def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
              positive: str, site_column: str | None, model: str, outer_folds: int,
              inner_folds: int, n_permutations: int, n_bootstrap: int, seed: int,
-             folds: pd.DataFrame | None = None,
-             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+             folds: pd.DataFrame | None = None, confounds: list[str] = (),
+             combat: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one binary target.
 
     ``positive`` is the class whose probability is scored (AUROC, AUC-PR). ``folds``
     (:func:`participant_folds`) fixes the participant-grouped outer folds; it is required for
-    feature tables embedded per fold, which leave-site-out then skips.
+    feature tables embedded per fold, which leave-site-out then skips. ``confounds``
+    (participants.tsv columns) are regressed out of the features and ``combat`` harmonizes
+    sites (ComBat), both inside each training fold (:class:`NuisanceRemoval`); ComBat is
+    off in leave-site-out, where the test site is never seen in training.
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.
@@ -212,8 +313,13 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         raise KeyError(f"participants.tsv has no column {target!r}; set downstream.targets to "
                        f"one of {sorted(participants.columns)}")
     labelled = participants.dropna(subset=[target]).set_index("participant_id")
-    common = sorted(set(labelled.index).intersection(*(set(f["participant_id"])
-                                                       for f in features.values())))
+    if combat and not site_column:
+        raise ValueError("downstream.combat needs downstream.site_column")
+    nuisance = (nuisance_design(participants, site_column, list(confounds))
+                if confounds or combat else None)
+    common = sorted(set(labelled.index).intersection(
+        *(set(f["participant_id"]) for f in features.values()),
+        *([set(nuisance.index)] if nuisance is not None else [])))
     y = labelled.loc[common, target].astype(str).to_numpy()
     classes = sorted(np.unique(y))
     if len(classes) != 2:
@@ -240,12 +346,14 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         for name, frame in features.items():
             if FOLD_COLUMN in frame and scheme != "stratified_group_kfold":
                 continue  # its encoders were pretrained for the participant-grouped folds
-            X = design(frame, common)
-            spd = is_spd(frame)
-            score = cross_validate(X, y, splits, positive, model, inner_folds, seed, spd)
+            X = with_nuisance(design(frame, common), nuisance, common)
+            options = {"spd": is_spd(frame),
+                       "n_nuisance": 0 if nuisance is None else nuisance.shape[1],
+                       "combat": combat and scheme != "leave_site_out"}
+            score = cross_validate(X, y, splits, positive, model, inner_folds, seed, **options)
             observed = _summaries(y, score, splits, positive)
             null = [np.nanmean(_summaries(y_perm, cross_validate(
-                X, y_perm, splits, positive, model, inner_folds, seed, spd), splits,
+                X, y_perm, splits, positive, model, inner_folds, seed, **options), splits,
                 positive)["auroc"]) for y_perm in permutations]
             ci = bootstrap_ci(y, score, positive, n_bootstrap, seed)
             for metric, values in observed.items():
@@ -257,7 +365,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                     "mean": np.nanmean(values), "sd": np.nanstd(values),
                     "ci_low": ci[metric][0], "ci_high": ci[metric][1], "p_value": p_value,
                     "n_permutations": len(null), "n_participants": len(y),
-                    "n_folds": len(splits)})
+                    "n_folds": len(splits), "deconfound": ";".join(confounds) or "none",
+                    "combat": options["combat"]})
             prediction_rows += [{"cv_scheme": scheme, "feature_set": name,
                                  "participant_id": p, "y_true": t, "score": s}
                                 for p, t, s in zip(groups, y, score, strict=True)]

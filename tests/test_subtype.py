@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from brainrep import subtype
@@ -32,4 +33,21 @@ def test_one_gaussian_is_not_called_clustered():
     features, covariates = _frame(rng.standard_normal((40, 6)), np.tile(["A", "B"], 20))
     summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4, 10, 30,
                                           0)
+    assert summary["null_p_value"] > 0.05
+
+
+@pytest.mark.parametrize("method", ["gmm", "agglomerative"])
+def test_other_clustering_methods_find_planted_clusters_and_respect_the_null(method):
+    rng = np.random.default_rng(2)
+    truth = np.repeat([0, 1], 20)
+    X = rng.standard_normal((40, 6))
+    X[:, :3] += 6 * truth[:, None]
+    features, covariates = _frame(X, np.tile(["A", "B"], 20))
+    summary, _, labels = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4,
+                                               10, 30, 0, method)
+    assert summary["method"] == method and summary["k"] == 2 and summary["null_p_value"] < 0.05
+    assert adjusted_rand_score(truth, labels["subtype"]) > 0.9
+    noise, covariates = _frame(rng.standard_normal((40, 6)), np.tile(["A", "B"], 20))
+    summary, _, _ = subtype.find_subtypes(noise, covariates, ["site"], range(2, 5), 4, 10, 30,
+                                          0, method)
     assert summary["null_p_value"] > 0.05

@@ -92,11 +92,12 @@ def permutation_test(X: np.ndarray, Y: np.ndarray, model: MultiviewCCA, n_folds:
 def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
                        covariates: pd.DataFrame, model: MultiviewCCA, n_folds: int,
                        n_permutations: int, k_range: range, n_bootstrap: int, n_null: int,
-                       seed: int) -> tuple[dict, pd.DataFrame]:
+                       seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame]:
     """The whole Drysdale analysis on participants present in ``features`` and ``symptoms``
     (both indexed by participant_id): out-of-sample canonical correlations, permutation p,
-    then k-means in the brain canonical space with its stability and Gaussian-null test and
-    the checks of :func:`brainrep.subtype.find_subtypes` against ``covariates``.
+    then clusters (``method``) in the brain canonical space with their stability, the
+    Gaussian-null test and the checks of :func:`brainrep.subtype.find_subtypes` against
+    ``covariates``.
 
     Returns the summary record and one row per participant (canonical variates, subtype).
     """
@@ -110,7 +111,7 @@ def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
     canonical = pd.DataFrame(brain, index=ids,
                              columns=[f"brain_cv{c + 1}" for c in range(brain.shape[1])])
     summary, _, assignments = find_subtypes(canonical, covariates, [], k_range,
-                                            brain.shape[1], n_bootstrap, n_null, seed)
+                                            brain.shape[1], n_bootstrap, n_null, seed, method)
     in_sample = canonical_correlations(brain, symptom_scores)
     record = {"n_participants": len(ids), "n_brain_features": X.shape[1],
               "n_selected": len(fitted.selected_), "n_symptoms": Y.shape[1],

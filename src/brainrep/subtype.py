@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, kruskal
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 
@@ -25,32 +26,49 @@ def reduce(X: np.ndarray, nuisance: pd.DataFrame, n_components: int, seed: int) 
     return PCA(n_components, random_state=seed).fit_transform(StandardScaler().fit_transform(X))
 
 
-def _kmeans(Z: np.ndarray, k: int, seed: int) -> np.ndarray:
-    return KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
+def cluster(Z: np.ndarray, k: int, seed: int, method: str = "kmeans") -> np.ndarray:
+    """Labels 0..k-1 of the rows of Z: ``kmeans``, ``gmm`` (full-covariance Gaussian
+    mixture) or ``agglomerative`` (Ward)."""
+    if method == "kmeans":
+        return KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
+    if method == "gmm":
+        return GaussianMixture(k, covariance_type="full", n_init=5, reg_covar=1e-4,
+                               random_state=seed).fit_predict(Z)
+    if method == "agglomerative":
+        return AgglomerativeClustering(k, linkage="ward").fit_predict(Z)
+    raise ValueError(f"unknown clustering method {method!r}; choose kmeans, gmm or "
+                     "agglomerative")
 
 
-def bootstrap_stability(Z: np.ndarray, k: int, n_bootstrap: int, seed: int) -> np.ndarray:
+def bootstrap_stability(Z: np.ndarray, k: int, n_bootstrap: int, seed: int,
+                        method: str = "kmeans") -> np.ndarray:
     """ARI between the full-sample solution and solutions on 80 % subsamples (one per draw)."""
     rng = np.random.default_rng(seed)
-    reference = _kmeans(Z, k, seed)
+    reference = cluster(Z, k, seed, method)
     scores = []
     for draw in range(n_bootstrap):
         idx = rng.choice(len(Z), int(0.8 * len(Z)), replace=False)
-        scores.append(adjusted_rand_score(reference[idx], _kmeans(Z[idx], k, seed + draw + 1)))
+        scores.append(adjusted_rand_score(reference[idx],
+                                          cluster(Z[idx], k, seed + draw + 1, method)))
     return np.array(scores)
 
 
-def max_silhouette(Z: np.ndarray, ks: range, seed: int) -> float:
+def max_silhouette(Z: np.ndarray, ks: range, seed: int, method: str = "kmeans") -> float:
     """Best silhouette over the k range: the statistic of the null test (k choice included)."""
-    return max(silhouette_score(Z, _kmeans(Z, k, seed)) for k in ks)
+    return max(_silhouette(Z, cluster(Z, k, seed, method)) for k in ks)
 
 
-def gaussian_null_p(Z: np.ndarray, ks: range, n_null: int, seed: int) -> tuple[float, float]:
+def _silhouette(Z: np.ndarray, labels: np.ndarray) -> float:
+    return silhouette_score(Z, labels) if len(np.unique(labels)) > 1 else 0.0
+
+
+def gaussian_null_p(Z: np.ndarray, ks: range, n_null: int, seed: int,
+                    method: str = "kmeans") -> tuple[float, float]:
     """p-value of the observed best silhouette against one multivariate Gaussian fitted to Z."""
     rng = np.random.default_rng(seed)
-    observed = max_silhouette(Z, ks, seed)
+    observed = max_silhouette(Z, ks, seed, method)
     mean, cov = Z.mean(axis=0), np.cov(Z, rowvar=False)
-    null = [max_silhouette(rng.multivariate_normal(mean, cov, len(Z)), ks, seed)
+    null = [max_silhouette(rng.multivariate_normal(mean, cov, len(Z)), ks, seed, method)
             for _ in range(n_null)]
     return observed, (1 + np.sum(np.array(null) >= observed)) / (1 + n_null)
 
@@ -75,8 +93,9 @@ def association_checks(labels: np.ndarray, covariates: pd.DataFrame) -> dict[str
 
 def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out: list[str],
                   k_range: range, n_components: int, n_bootstrap: int, n_null: int,
-                  seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Cluster participants (rows of ``features``, indexed by participant_id) with k-means.
+                  seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Cluster participants (rows of ``features``, indexed by participant_id) by ``method``
+    (:func:`cluster`).
 
     The ``regress_out`` columns of ``covariates`` are removed first; every covariate is then
     tested against the solution. k is the most stable in ``k_range`` (mean bootstrap ARI).
@@ -85,14 +104,15 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     covariates = covariates.loc[features.index]
     Z = reduce(features.to_numpy(dtype=float), covariates[regress_out], n_components, seed)
     stability = pd.DataFrame([{"k": k, "bootstrap_ari_mean": s.mean(), "bootstrap_ari_sd": s.std(),
-                               "silhouette": silhouette_score(Z, _kmeans(Z, k, seed))}
+                               "silhouette": _silhouette(Z, cluster(Z, k, seed, method))}
                               for k in k_range
-                              for s in [bootstrap_stability(Z, k, n_bootstrap, seed)]])
+                              for s in [bootstrap_stability(Z, k, n_bootstrap, seed, method)]])
     best = stability.loc[stability["bootstrap_ari_mean"].idxmax()]
     k = int(best["k"])
-    labels = _kmeans(Z, k, seed)
-    observed, p_value = gaussian_null_p(Z, k_range, n_null, seed)
-    summary = {"k": k, "n_participants": len(Z), "bootstrap_ari": best["bootstrap_ari_mean"],
+    labels = cluster(Z, k, seed, method)
+    observed, p_value = gaussian_null_p(Z, k_range, n_null, seed, method)
+    summary = {"method": method, "k": k, "n_participants": len(Z),
+               "bootstrap_ari": best["bootstrap_ari_mean"],
                "silhouette_best": observed, "null_p_value": p_value, "n_null": n_null,
                **association_checks(labels, covariates)}
     assignments = pd.DataFrame({"participant_id": features.index, "subtype": labels + 1})

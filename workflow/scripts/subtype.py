@@ -17,7 +17,7 @@ for name, path in zip(snakemake.params.names, snakemake.input.features, strict=T
     features = features.loc[features.index.intersection(population)]
     summary, stability, labels = find_subtypes(
         features, covariates, cfg["regress_out"], range(cfg["k_min"], cfg["k_max"] + 1),
-        cfg["n_components"], cfg["n_bootstrap"], cfg["n_null"], settings["seed"])
+        cfg["n_components"], cfg["n_bootstrap"], cfg["n_null"], settings["seed"], cfg["method"])
     summaries.append({"feature_set": name, **summary})
     stabilities.append(stability.assign(feature_set=name))
     assignments.append(labels.assign(feature_set=name))

@@ -33,7 +33,7 @@ summary, scores = multiview_subtypes(
     features, participants[cfg["symptoms"]], participants[subtyping["check"]],
     MultiviewCCA(cfg["n_features"], cfg["n_components"], cfg["shrinkage"]), cfg["n_folds"],
     cfg["n_permutations"], range(subtyping["k_min"], subtyping["k_max"] + 1),
-    subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"])
+    subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"], subtyping["method"])
 summary = {"feature_set": cfg["feature_set"], "symptoms": ";".join(cfg["symptoms"]),
            "status": "done", **summary}
 pd.DataFrame([summary]).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")

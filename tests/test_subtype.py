@@ -22,6 +22,7 @@ def test_two_planted_clusters_are_found_despite_a_site_shift():
     summary, stability, labels = subtype.find_subtypes(features, covariates, ["site"],
                                                        range(2, 5), 4, 20, 30, 0)
     assert summary["k"] == 2 and summary["bootstrap_ari"] > 0.9
+    assert summary["replication_ari"] > 0.9  # held-out halves agree
     assert summary["null_p_value"] < 0.05
     assert summary["site_p_value"] > 0.05
     assert adjusted_rand_score(truth, labels["subtype"]) > 0.9
@@ -34,6 +35,7 @@ def test_one_gaussian_is_not_called_clustered():
     summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4, 10, 30,
                                           0)
     assert summary["null_p_value"] > 0.05
+    assert summary["replication_ari"] < 0.5  # noise halves do not replicate (measured 0.04-0.24)
 
 
 @pytest.mark.parametrize("method", ["gmm", "agglomerative"])

@@ -53,6 +53,25 @@ def bootstrap_stability(Z: np.ndarray, k: int, n_bootstrap: int, seed: int,
     return np.array(scores)
 
 
+def replication_ari(Z: np.ndarray, k: int, seed: int, method: str = "kmeans",
+                    n_splits: int = 20) -> float:
+    """Held-out replication (prediction strength, Tibshirani and Walther 2005): cluster a
+    random half, assign the other half to its nearest discovery centroid, cluster the other
+    half on its own, and take the ARI of the two labelings; mean over ``n_splits`` halvings.
+    """
+    rng = np.random.default_rng(seed)
+    scores = []
+    for split in range(n_splits):
+        order = rng.permutation(len(Z))
+        discovery, replication = order[:len(Z) // 2], order[len(Z) // 2:]
+        found = cluster(Z[discovery], k, seed + split, method)
+        centroids = np.stack([Z[discovery][found == c].mean(axis=0) for c in np.unique(found)])
+        assigned = np.argmin(((Z[replication][:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+        own = cluster(Z[replication], k, seed + split, method)
+        scores.append(adjusted_rand_score(assigned, own))
+    return float(np.mean(scores))
+
+
 def max_silhouette(Z: np.ndarray, ks: range, seed: int, method: str = "kmeans") -> float:
     """Best silhouette over the k range: the statistic of the null test (k choice included)."""
     return max(_silhouette(Z, cluster(Z, k, seed, method)) for k in ks)
@@ -113,6 +132,7 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     observed, p_value = gaussian_null_p(Z, k_range, n_null, seed, method)
     summary = {"method": method, "k": k, "n_participants": len(Z),
                "bootstrap_ari": best["bootstrap_ari_mean"],
+               "replication_ari": replication_ari(Z, k, seed, method),
                "silhouette_best": observed, "null_p_value": p_value, "n_null": n_null,
                **association_checks(labels, covariates)}
     assignments = pd.DataFrame({"participant_id": features.index, "subtype": labels + 1})

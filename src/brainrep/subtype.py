@@ -86,7 +86,7 @@ def gaussian_null_p(Z: np.ndarray, ks: range, n_null: int, seed: int,
     """p-value of the observed best silhouette against one multivariate Gaussian fitted to Z."""
     rng = np.random.default_rng(seed)
     observed = max_silhouette(Z, ks, seed, method)
-    mean, cov = Z.mean(axis=0), np.cov(Z, rowvar=False)
+    mean, cov = Z.mean(axis=0), np.atleast_2d(np.cov(Z, rowvar=False))  # also for 1 column
     null = [max_silhouette(rng.multivariate_normal(mean, cov, len(Z)), ks, seed, method)
             for _ in range(n_null)]
     return observed, (1 + np.sum(np.array(null) >= observed)) / (1 + n_null)

@@ -38,10 +38,10 @@ if FMRI_RUNS:
         FEATURES["fmri_states"] = f"{OUT}/group/features/fmri_states.tsv"
 # Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.
 FOLDS = f"{OUT}/group/predict/folds.tsv"
-CROSSMODAL = config["ssl"]["crossmodal"]["enabled"]
-if CROSSMODAL and len(MODALITIES) < 2:
-    raise ValueError("ssl.crossmodal.enabled needs EEG and fMRI recordings; found only "
-                     f"{MODALITIES}. Set it to false.")
+# Cross-modal pretraining needs both modalities; with one, it is skipped (and said so).
+CROSSMODAL = config["ssl"]["crossmodal"]["enabled"] and len(MODALITIES) == 2
+if config["ssl"]["crossmodal"]["enabled"] and not CROSSMODAL:
+    logger.warning(f"ssl.crossmodal is skipped: it needs EEG and fMRI, found only {MODALITIES}")
 SSL_ENCODERS = ["ssl", "random"] + (["crossmodal"] if CROSSMODAL else [])
 # Pretraining on every participant (transductive), or one encoder per outer fold trained
 # without that fold's test participants.

@@ -58,7 +58,10 @@ def replication_ari(Z: np.ndarray, k: int, seed: int, method: str = "kmeans",
     """Held-out replication (prediction strength, Tibshirani and Walther 2005): cluster a
     random half, assign the other half to its nearest discovery centroid, cluster the other
     half on its own, and take the ARI of the two labelings; mean over ``n_splits`` halvings.
+    NaN when a half has fewer than two participants per cluster.
     """
+    if len(Z) // 2 < 2 * k:  # each half needs at least two participants per cluster
+        return float("nan")
     rng = np.random.default_rng(seed)
     scores = []
     for split in range(n_splits):

@@ -78,15 +78,17 @@ def out_of_sample_correlations(X: np.ndarray, Y: np.ndarray, model: MultiviewCCA
 
 
 def permutation_test(X: np.ndarray, Y: np.ndarray, model: MultiviewCCA, n_folds: int,
-                     n_permutations: int, seed: int) -> tuple[float, float, np.ndarray]:
-    """Mean out-of-sample first canonical correlation, its p-value against the same whole
-    pipeline refitted on symptom rows permuted across participants, and the null values."""
-    observed = out_of_sample_correlations(X, Y, model, n_folds, seed)[:, 0].mean()
+                     n_permutations: int, seed: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Held-out canonical correlations (folds x components); the p-value of their first
+    component's mean against the same whole pipeline refitted on symptom rows permuted across
+    participants; and the null values."""
+    held_out = out_of_sample_correlations(X, Y, model, n_folds, seed)
+    observed = held_out[:, 0].mean()
     rng = np.random.default_rng(seed)
     null = np.array([out_of_sample_correlations(X, Y[rng.permutation(len(Y))], model, n_folds,
                                                 seed)[:, 0].mean()
                      for _ in range(n_permutations)])
-    return observed, (1 + np.sum(null >= observed)) / (1 + n_permutations), null
+    return held_out, (1 + np.sum(null >= observed)) / (1 + n_permutations), null
 
 
 def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
@@ -104,8 +106,7 @@ def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
     ids = features.index.intersection(symptoms.dropna().index)
     X = features.loc[ids].to_numpy(dtype=float)
     Y = symptoms.loc[ids].to_numpy(dtype=float)
-    held_out = out_of_sample_correlations(X, Y, model, n_folds, seed)
-    observed, p_value, _ = permutation_test(X, Y, model, n_folds, n_permutations, seed)
+    held_out, p_value, _ = permutation_test(X, Y, model, n_folds, n_permutations, seed)
     fitted = MultiviewCCA(**model.get_params()).fit(X, Y)
     brain, symptom_scores = fitted.transform(X, Y)
     canonical = pd.DataFrame(brain, index=ids,

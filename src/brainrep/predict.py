@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import (
@@ -160,7 +160,7 @@ def build_model(name: str, inner_folds: int, seed: int, spd: bool = False,
     if name in TUNED:
         estimator, grid = TUNED[name]
         return GridSearchCV(
-            make_pipeline(*first, StandardScaler(), estimator),
+            make_pipeline(*first, StandardScaler(), clone(estimator)),
             grid, cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
             scoring="balanced_accuracy")
     if name == "ridge":

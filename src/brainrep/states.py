@@ -59,8 +59,9 @@ def state_features(runs: list[np.ndarray], participants: list[str], n_states: in
                for k in sorted(folds["fold"].unique())})
     rows = []
     for fold, training in models.items():
-        pca, hmm = fit_states([r for r, p in zip(runs, participants, strict=True)
-                               if p in set(training)], n_states, n_components, seed)
+        keep = np.isin(participants, training)
+        pca, hmm = fit_states([r for r, k in zip(runs, keep, strict=True) if k], n_states,
+                              n_components, seed)
         per_run = [state_summaries(hmm.predict(pca.transform(_standardize(r))), n_states)
                    for r in runs]
         table = pd.DataFrame(per_run).assign(participant_id=participants)

@@ -26,6 +26,7 @@ FMRI_RELMAT = (
 FMRI_TIMESERIES = (
     f"{OUT}/sub-{{subject}}/func/sub-{{subject}}_{{entities}}_seg-{ATLAS}_stat-mean_timeseries.tsv"
 )
+FMRI_STATES = f"{OUT}/group/features/fmri_states.tsv"
 FMRI_SERIES = [r.path for r in INPUTS.timeseries] or fmri_outputs(FMRI_TIMESERIES)
 MODALITIES = [m for m, recs in (("eeg", INPUTS.eeg), ("fmri", FMRI_RUNS)) if recs]
 FEATURES = {"confounds": f"{OUT}/group/features/confounds.tsv"}
@@ -35,7 +36,7 @@ if INPUTS.eeg:
 if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
     if config["downstream"]["states"]["enabled"]:
-        FEATURES["fmri_states"] = f"{OUT}/group/features/fmri_states.tsv"
+        FEATURES["fmri_states"] = FMRI_STATES
 # Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.
 FOLDS = f"{OUT}/group/predict/folds.tsv"
 # Cross-modal pretraining needs both modalities; with one, it is skipped (and said so).

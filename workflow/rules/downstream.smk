@@ -27,7 +27,7 @@ rule fmri_states:
         qc=f"{OUT}/group/fmri/qc.tsv",
         folds=FOLDS,
     output:
-        FEATURES.get("fmri_states", f"{OUT}/group/features/fmri_states.tsv"),
+        FMRI_STATES,
     params:
         participants=[f"sub-{r.subject}" for r in FMRI_RUNS],
         settings=config["downstream"]["states"],

@@ -65,8 +65,11 @@ def test_window_level_split_leaks_and_is_refused():
     fingerprint = np.repeat(rng.standard_normal((n_participants, 20)), per, axis=0)
     X = fingerprint + 0.1 * rng.standard_normal(fingerprint.shape)
 
+    target = predict.Target("diagnosis", "binary", ("control", "patient"))
+
     def auroc(splits):
-        score = predict.cross_validate(X, labels, splits, "patient", "ridge", 3, 0)
+        score = predict.cross_validate(predict.fold_designs(X, splits), labels, splits, target,
+                                       "ridge", 3, 0)
         return roc_auc_score(labels == "patient", score)
 
     by_window = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, labels))
@@ -107,7 +110,7 @@ def test_missing_target_column_names_it():
 
 
 def test_tangent_space_is_fitted_on_training_rows_only():
-    from pyriemann.geometry.mean import mean_riemann
+    from pyriemann.geometry.mean import mean_logeuclid
 
     from brainrep.predict import TangentSpaceFeatures
 
@@ -118,8 +121,8 @@ def test_tangent_space_is_fitted_on_training_rows_only():
     flat = covs[:, upper[0], upper[1]]
     train = np.arange(20)
     fitted = TangentSpaceFeatures().fit(flat[train])
-    assert np.allclose(fitted.tangent_.reference_, mean_riemann(covs[train]))
-    assert not np.allclose(fitted.tangent_.reference_, mean_riemann(covs))
+    assert np.allclose(fitted.tangent_.reference_, mean_logeuclid(covs[train]))
+    assert not np.allclose(fitted.tangent_.reference_, mean_logeuclid(covs))
     assert fitted.transform(flat[20:]).shape == (10, 10)  # 4 x 5 / 2 tangent coordinates
 
 
@@ -252,3 +255,97 @@ def test_linear_svm_is_tuned_inside_folds_and_finds_the_signal():
     metrics, _, _ = predict.evaluate({"signal": _features(participants, 2.0)}, participants,
                                      "diagnosis", "patient", "site", "linear_svm", 5, 3, 0, 0, 0)
     assert _auroc(metrics)["signal"] > 0.85
+
+
+def test_target_kind_is_read_from_the_column():
+    participants = _participants()
+    participants["severity"] = np.linspace(0, 30, 40)
+    participants["stage"] = np.tile([1.0, 2.0, 3.0, np.nan], 10)
+    assert predict.resolve_target(participants, "severity").task == "continuous"
+    stage = predict.resolve_target(participants, "stage")
+    assert (stage.task, stage.classes) == ("multiclass", ("1", "2", "3"))
+    sex = participants.assign(sex=np.tile(["F", "M"], 20))
+    with pytest.raises(ValueError, match=r"positive_class: \{sex: M\}"):
+        predict.resolve_target(sex, "sex", "patient")
+    target = predict.resolve_target(sex, "sex", {"diagnosis": "patient", "sex": "F"})
+    assert target.classes == ("M", "F") and target.positive == "F"
+
+
+def test_multiclass_target_is_predicted_and_its_null_is_not():
+    rng = np.random.default_rng(11)
+    participants = _participants(60, seed=11)
+    participants["stage"] = np.tile(["mild", "moderate", "severe"], 20)
+    X = rng.standard_normal((60, 8))
+    code = pd.factorize(participants["stage"], sort=True)[0]
+    X[np.arange(60), code] += 2.5  # each stage raises its own feature
+    signal = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    signal.insert(0, "participant_id", participants["participant_id"])
+    features = {"signal": signal, "noise": _features(participants, 0.0, 12)}
+    metrics, predictions, _ = predict.evaluate(features, participants, "stage", None, "site",
+                                               "ridge", 5, 3, 30, 50, 0)
+    rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
+        ["feature_set", "metric"])
+    assert set(metrics["task"]) == {"multiclass"}
+    assert rows.loc[("signal", "balanced_accuracy"), "mean"] > 0.7  # chance 1/3
+    assert rows.loc[("signal", "balanced_accuracy"), "p_value"] < 0.05
+    assert rows.loc[("signal", "auroc"), "mean"] > 0.85
+    assert rows.loc[("noise", "balanced_accuracy"), "p_value"] > 0.05
+    assert rows.loc[("signal", "balanced_accuracy"), "chance"] == pytest.approx(1 / 3)
+    assert {"score_mild", "score_moderate", "score_severe"} <= set(predictions.columns)
+
+
+def test_continuous_target_reports_r2_and_mae_against_chance():
+    rng = np.random.default_rng(13)
+    participants = _participants(60, seed=13)
+    features = {"signal": _features(participants, 0.0, 14), "noise": _features(participants, 0, 15)}
+    participants["severity"] = 10 + 3 * features["signal"]["f1"] + rng.standard_normal(60)
+    metrics, predictions, splits = predict.evaluate(features, participants, "severity",
+                                                    "patient", "site", "ridge", 5, 3, 30, 50, 0)
+    rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
+        ["feature_set", "metric"])
+    assert set(metrics["metric"]) == {"r2", "mae", "pearson_r"}
+    assert rows.loc[("signal", "r2"), "mean"] > 0.7 and rows.loc[("signal", "r2"), "p_value"] < 0.05
+    assert rows.loc[("signal", "mae"), "mean"] < 0.5 * rows.loc[("signal", "mae"), "chance"]
+    assert rows.loc[("noise", "r2"), "mean"] < 0.1 and rows.loc[("noise", "r2"), "p_value"] > 0.05
+    assert (splits.groupby("cv_scheme")["participant_id"].value_counts() == 1).all()
+    assert np.isfinite(predictions["y_pred"].astype(float)).all()
+
+
+def test_leave_site_out_has_its_own_permutation_p_value():
+    participants = _participants()
+    metrics, _, _ = _evaluate({"signal": _features(participants, 2.0),
+                               "noise": _features(participants, 0.0, 1)}, participants)
+    held_out = metrics[(metrics.cv_scheme == "leave_site_out") & (metrics.metric == "auroc")]
+    held_out = held_out.set_index("feature_set")
+    assert (held_out["n_permutations"] == 30).all()
+    assert held_out.loc["signal", "p_value"] < 0.05 and held_out.loc["noise", "p_value"] > 0.05
+
+
+def test_site_probe_sees_the_features_after_combat():
+    """A feature set that only encodes site is a perfect site probe; ComBat fitted inside the
+    training folds brings it to chance."""
+    participants = _participants(60, seed=16)
+    site_only = _features(participants, 0.0, 17)
+    site_only.iloc[:, 1:] += 2.0 * (participants["site"] == "A").to_numpy()[:, None]
+    site_only.iloc[:, 1:] *= 1 + (participants["site"] == "A").to_numpy()[:, None]
+    features = {"site_only": site_only}
+    plain = predict.site_probe(features, participants, "site", "ridge", 5, 3, 0)
+    harmonized = predict.site_probe(features, participants, "site", "ridge", 5, 3, 0,
+                                    combat=True)
+    assert plain["mean"].item() > 0.95
+    assert harmonized["mean"].item() < 0.7 and bool(harmonized["combat"].item())
+
+
+def test_label_efficiency_removes_confounds_inside_the_labelled_subset():
+    rng = np.random.default_rng(18)
+    participants = _participants(80, seed=18)
+    patient = (participants["diagnosis"] == "patient").to_numpy()
+    participants["age"] = 40 + 8 * patient + 4 * rng.standard_normal(80)
+    age_only = _features(participants, 0.0, seed=19)
+    age_only["f0"] = participants["age"] + rng.standard_normal(80)
+    arguments = ({"age_only": age_only}, participants, "diagnosis", "patient", "ridge", 5, 3,
+                 [0.5, 1.0], 2, 0)
+    plain = predict.label_efficiency(*arguments).set_index("fraction")["mean"]
+    cleaned = predict.label_efficiency(*arguments, site_column="site",
+                                       confounds=["age"]).set_index("fraction")["mean"]
+    assert plain[1.0] > 0.8 and cleaned[1.0] < 0.65

@@ -163,3 +163,38 @@ def test_qc_fc_finds_an_edge_driven_by_motion():
     table = fmri.qc_fc(edges, fd).set_index("edge")
     assert table.loc["A__C", "r"] > 0.9 and table.loc["A__C", "p_value"] < 1e-6
     assert abs(table.loc["A__B", "r"]) < 0.4
+
+
+def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_parcels(
+        tmp_path):
+    """30 parcels, 25 volumes per run: the empirical covariance is singular, the Ledoit-Wolf
+    one is SPD. Patients share a source across parcels 0-5 (a network); the tangent projection fitted in each
+    training fold finds it. A parcel without signal in one run is left out for everyone."""
+    from brainrep.predict import evaluate, is_spd
+
+    rng = np.random.default_rng(4)
+    files, ids, labels = [], [], []
+    for i in range(24):
+        patient = i % 2 == 1
+        series = rng.standard_normal((25, 30))
+        if patient:
+            series[:, :6] += rng.standard_normal((25, 1))
+        if i == 3:
+            series[:, 29] = 0.0
+        path = tmp_path / f"sub-{i:02d}_timeseries.tsv"
+        pd.DataFrame(series, columns=[f"p{j}" for j in range(30)]).to_csv(path, sep="\t",
+                                                                          index=False)
+        files.append(str(path))
+        ids.append(f"sub-{i:02d}")
+        labels.append("patient" if patient else "control")
+    table = fmri.covariance_table(files, ids)
+    assert is_spd(table) and table.shape == (24, 1 + 29 * 30 // 2)
+    first = table.iloc[0, 1:].to_numpy()
+    matrix = np.zeros((29, 29))
+    matrix[np.triu_indices(29)] = first
+    matrix = matrix + np.triu(matrix, 1).T
+    assert np.linalg.eigvalsh(matrix).min() > 0.05
+    participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
+    metrics, _, _ = evaluate({"fmri_tangent": table}, participants, "diagnosis", "patient",
+                             None, "ridge", 4, 3, 0, 0, 0)
+    assert metrics.query("metric == 'auroc'")["mean"].item() > 0.9

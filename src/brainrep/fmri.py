@@ -193,6 +193,29 @@ def edge_table(relmat_files: list[str], participant_ids: list[str]) -> pd.DataFr
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
+def covariance_table(timeseries_files: list[str], participant_ids: list[str]) -> pd.DataFrame:
+    """Per-participant Ledoit-Wolf covariance of the z-scored parcel series (SPD, so a
+    correlation-like matrix even with fewer volumes than parcels), one column per upper-
+    triangle entry ``cov__<a>__<b>`` (diagonal included); runs of one participant averaged.
+
+    Only parcels with signal in every run are kept, so all matrices share one space. The
+    tangent-space projection (Varoquaux et al. 2010; Abraham et al. 2017) is fitted
+    downstream, inside each training fold (``predict.TangentSpaceFeatures``).
+    """
+    series = [pd.read_csv(path, sep="\t") for path in timeseries_files]
+    parcels = [c for c in series[0].columns
+               if all(c in s and s[c].std() > 0 for s in series)]
+    measure = ConnectivityMeasure(cov_estimator=LedoitWolf(), kind="covariance",
+                                  standardize="zscore_sample")
+    matrices = measure.fit_transform([s[parcels].to_numpy(dtype=float) for s in series])
+    upper = np.triu_indices(len(parcels))
+    frame = pd.DataFrame(matrices[:, upper[0], upper[1]],
+                         columns=[f"cov__{parcels[i]}__{parcels[j]}"
+                                  for i, j in zip(*upper, strict=True)])
+    frame.insert(0, "participant_id", participant_ids)
+    return frame.groupby("participant_id", sort=True).mean().reset_index()
+
+
 def stack_crops(timeseries_files: list[str], participant_ids: list[str], length: int,
                 step: int, out_array: str, out_table: str) -> None:
     """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length)."""

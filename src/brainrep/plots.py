@@ -88,28 +88,66 @@ def loss_figure(history: pd.DataFrame, objective: str, out: str) -> None:
     _save(fig, out)
 
 
-def metrics_figure(metrics: pd.DataFrame, out: str) -> None:
-    """AUROC (mean ± SD over folds) per feature set and CV scheme; chance at 0.5."""
-    auroc = metrics[metrics["metric"] == "auroc"]
-    schemes = list(auroc["cv_scheme"].unique())
+def metrics_figure(metrics: pd.DataFrame, metric: str, out: str) -> None:
+    """``metric`` (mean ± SD over folds) per feature set and CV scheme; chance dashed."""
+    primary = metrics[metrics["metric"] == metric]
+    schemes = list(primary["cv_scheme"].unique())
     fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 3.5), squeeze=False)
     for ax, scheme in zip(axes[0], schemes, strict=True):
-        rows = auroc[auroc["cv_scheme"] == scheme]
+        rows = primary[primary["cv_scheme"] == scheme]
         ax.barh(rows["feature_set"], rows["mean"], xerr=rows["sd"], color="C0")
-        ax.axvline(0.5, color="k", ls="--", lw=1)
-        ax.set(xlim=(0, 1), xlabel="AUROC", title=scheme)
+        ax.axvline(rows["chance"].iloc[0], color="k", ls="--", lw=1)
+        ax.set(xlabel=metric, title=scheme)
+    _save(fig, out)
+
+
+def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | None,
+                       out: str) -> None:
+    """Pooled out-of-fold predictions per feature set and CV scheme: ROC curves for a binary
+    target, micro-averaged one-vs-rest ROC for a multi-class one, observed against predicted
+    for a continuous one."""
+    from sklearn.metrics import roc_curve
+    from sklearn.preprocessing import label_binarize
+
+    schemes = list(predictions["cv_scheme"].unique())
+    fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 4.2), squeeze=False)
+    for ax, scheme in zip(axes[0], schemes, strict=True):
+        for name, rows in predictions[predictions["cv_scheme"] == scheme].groupby(
+                "feature_set", sort=False):
+            style = "--" if name.startswith(("random_", "confounds")) else "-"
+            if task == "continuous":
+                ax.scatter(rows["y_true"], rows["y_pred"], s=8, alpha=0.6, label=name)
+                continue
+            if task == "binary":
+                truth = (rows["y_true"].astype(str) == positive).to_numpy(dtype=int)
+                score = rows["score"].to_numpy()
+            else:
+                columns = [c for c in rows.columns if c.startswith("score_")]
+                classes = [c.removeprefix("score_") for c in columns]
+                truth = label_binarize(rows["y_true"].astype(str), classes=classes).ravel()
+                score = rows[columns].to_numpy().ravel()
+            if len(np.unique(truth)) == 2:
+                fpr, tpr, _ = roc_curve(truth, score)
+                ax.plot(fpr, tpr, ls=style, label=name)
+        if task == "continuous":
+            ax.set(xlabel="observed", ylabel="predicted (out of fold)", title=scheme)
+        else:
+            ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls=":")
+            ax.set(xlabel="false positive rate", ylabel="true positive rate", title=scheme)
+        ax.legend(fontsize=6)
     _save(fig, out)
 
 
 def label_efficiency_figure(curve: pd.DataFrame, out: str) -> None:
-    """AUROC against the fraction of labelled training participants, per feature set."""
+    """The primary metric against the fraction of labelled training participants, per
+    feature set; chance dotted."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for name, rows in curve.groupby("feature_set", sort=False):
         ax.errorbar(rows["fraction"], rows["mean"], yerr=rows["sd"], marker="o", capsize=2,
                     label=name, ls="--" if name.startswith(("random_", "confounds")) else "-")
-    ax.axhline(0.5, color="k", lw=0.8, ls=":")
-    ax.set(xlabel="fraction of training participants labelled", ylabel="AUROC",
-           title="label efficiency", ylim=(0.3, 1.02))
+    ax.axhline(curve["chance"].iloc[0], color="k", lw=0.8, ls=":")
+    ax.set(xlabel="fraction of training participants labelled", ylabel=curve["metric"].iloc[0],
+           title="label efficiency")
     ax.legend(fontsize=7, ncol=2)
     _save(fig, out)
 

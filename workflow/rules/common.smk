@@ -35,6 +35,8 @@ if INPUTS.eeg:
     FEATURES["eeg_riemann"] = f"{OUT}/group/features/eeg_riemann.tsv"
 if FMRI_RUNS:
     FEATURES["fmri_connectivity"] = f"{OUT}/group/features/fmri_connectivity.tsv"
+    # shrunk covariances, projected to the tangent space inside each training fold
+    FEATURES["fmri_tangent"] = f"{OUT}/group/features/fmri_tangent.parquet"
     if config["downstream"]["states"]["enabled"]:
         FEATURES["fmri_states"] = FMRI_STATES
 # Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.

@@ -71,8 +71,13 @@ rule predict_target:
         site_probe=f"{OUT}/group/predict/target-{{target}}_siteprobe.tsv",
         label_efficiency=f"{OUT}/group/predict/target-{{target}}_labelefficiency.tsv",
         figure=report(
-            f"{OUT}/group/predict/target-{{target}}_auroc.png",
+            f"{OUT}/group/predict/target-{{target}}_metrics.png",
             caption="../report/predict.rst",
+            category="3. Prediction",
+        ),
+        predictions_figure=report(
+            f"{OUT}/group/predict/target-{{target}}_predictions.png",
+            caption="../report/predictions.rst",
             category="3. Prediction",
         ),
         label_efficiency_figure=report(

@@ -101,6 +101,7 @@ rule fmri_windows:
         qc=f"{OUT}/group/fmri/qc.tsv",
         qcfc=f"{OUT}/group/fmri/qcfc.tsv",
         features=f"{OUT}/group/features/fmri_connectivity.tsv",
+        covariances=f"{OUT}/group/features/fmri_tangent.parquet",
         figure=report(
             f"{OUT}/group/fmri/connectivity.png",
             caption="../report/fmri_connectivity.rst",

@@ -1,4 +1,4 @@
-from brainrep.fmri import edge_table, flag_exclusions, qc_fc, stack_crops
+from brainrep.fmri import covariance_table, edge_table, flag_exclusions, qc_fc, stack_crops
 from brainrep.io import collect_qc, log_to_file
 from brainrep.plots import connectivity_figure
 
@@ -15,6 +15,8 @@ stack_crops([snakemake.input.timeseries[i] for i in kept], kept_participants,
             snakemake.output.table)
 edges = edge_table(relmats, kept_participants)
 edges.to_csv(snakemake.output.features, sep="\t", index=False)
+covariance_table([snakemake.input.timeseries[i] for i in kept], kept_participants).to_parquet(
+    snakemake.output.covariances, index=False)
 qcfc = qc_fc(edges, qc.iloc[kept].groupby("recording")["mean_fd_mm"].mean()) \
     if "mean_fd_mm" in qc and len(kept) > 2 else None
 (qcfc if qcfc is not None else edges.iloc[:0, :0]).to_csv(snakemake.output.qcfc, sep="\t",

@@ -2,8 +2,8 @@ import pandas as pd
 
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
-from brainrep.plots import label_efficiency_figure, metrics_figure
-from brainrep.predict import evaluate, label_efficiency, site_probe
+from brainrep.plots import label_efficiency_figure, metrics_figure, predictions_figure
+from brainrep.predict import PRIMARY, evaluate, label_efficiency, site_probe
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
@@ -22,14 +22,20 @@ for frame, path in ((metrics, snakemake.output.metrics),
                     (predictions, snakemake.output.predictions),
                     (splits, snakemake.output.splits)):
     frame.to_csv(path, sep="\t", index=False, na_rep="n/a")
+task = metrics["task"].iloc[0]
+metrics_figure(metrics, PRIMARY[task], snakemake.output.figure)
+positive = metrics["positive_class"].iloc[0]
+predictions_figure(predictions, task, positive if task == "binary" else None,
+                   snakemake.output.predictions_figure)
+nuisance = {"confounds": settings["deconfound"], "combat": settings["combat"]}
 probe = site_probe(features, participants, settings["site_column"], settings["model"],
-                   settings["outer_folds"], settings["inner_folds"], settings["seed"], folds) \
-    if settings["site_column"] else metrics.iloc[:0]
+                   settings["outer_folds"], settings["inner_folds"], settings["seed"], folds,
+                   **nuisance) if settings["site_column"] else metrics.iloc[:0]
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
-metrics_figure(metrics, snakemake.output.figure)
 curve = label_efficiency(features, participants, snakemake.wildcards.target,
                          settings["positive_class"], settings["model"], settings["outer_folds"],
                          settings["inner_folds"], settings["label_fractions"],
-                         settings["label_repeats"], settings["seed"], folds)
+                         settings["label_repeats"], settings["seed"], folds,
+                         settings["site_column"], **nuisance)
 curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

@@ -168,8 +168,9 @@ def test_qc_fc_finds_an_edge_driven_by_motion():
 def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_parcels(
         tmp_path):
     """30 parcels, 25 volumes per run: the empirical covariance is singular, the Ledoit-Wolf
-    one is SPD. Patients share a source across parcels 0-5 (a network); the tangent projection fitted in each
-    training fold finds it. A parcel without signal in one run is left out for everyone."""
+    one is SPD. Patients share a source across parcels 0-5 (a network); the tangent
+    projection fitted in each training fold finds it. A parcel without signal in one run is
+    left out for everyone."""
     from brainrep.predict import evaluate, is_spd
 
     rng = np.random.default_rng(4)

@@ -64,7 +64,9 @@ def test_demo_writes_every_stage_and_the_report(workdir):
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
     assert {"ssl_eeg", "random_eeg", "crossmodal_eeg", "eeg_bandpower", "eeg_riemann",
-            "fmri_connectivity", "fmri_states", "confounds"} <= set(metrics.feature_set)
+            "fmri_connectivity", "fmri_tangent", "fmri_states", "confounds"} <= set(
+        metrics.feature_set)
+    assert (metrics.loc[metrics.metric == "auroc", "n_permutations"] == 100).all()  # both schemes
     snakemake(workdir, "--report", "results/demo/report.html")
     assert (results / "report.html").stat().st_size > 10_000
 
@@ -107,6 +109,21 @@ def test_planted_truth_is_recovered(workdir):
     assert agreement["eeg_bandpower"] > 0.8 and agreement["ssl_eeg"] > 0.8
     multiview = pd.read_csv(results / "group/subtype/multiview.tsv", sep="\t").iloc[0]
     assert multiview["cca_p_value"] < 0.05 and multiview["r_out_of_sample_cv1"] > 0.3
+
+
+def test_a_continuous_symptom_score_is_predicted_from_connectivity(workdir):
+    """Any participants.tsv column is a target: the planted anhedonia score (patients' symptom
+    axis, tied to connectivity) gets R² and MAE with permutation p-values, where the
+    confound-only model stays at chance."""
+    snakemake(workdir, "results/demo/group/predict/target-anhedonia_metrics.tsv")
+    metrics = pd.read_csv(workdir / "results/demo/group/predict/target-anhedonia_metrics.tsv",
+                          sep="\t")
+    assert set(metrics["task"]) == {"continuous"}
+    r2 = metrics[(metrics.metric == "r2") & (metrics.cv_scheme == "stratified_group_kfold")]
+    r2 = r2.set_index("feature_set")
+    assert r2.loc["fmri_connectivity", "mean"] > 0.1 and r2.loc["fmri_connectivity",
+                                                                "p_value"] < 0.05
+    assert r2.loc["confounds", "p_value"] > 0.05
 
 
 def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdir):

@@ -110,13 +110,16 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
     from sklearn.preprocessing import label_binarize
 
     schemes = list(predictions["cv_scheme"].unique())
+    names = list(predictions["feature_set"].unique())
+    colors = dict(zip(names, plt.cm.tab20(np.linspace(0, 1, 20))[:len(names)], strict=True))
     fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 4.2), squeeze=False)
     for ax, scheme in zip(axes[0], schemes, strict=True):
         for name, rows in predictions[predictions["cv_scheme"] == scheme].groupby(
                 "feature_set", sort=False):
             style = "--" if name.startswith(("random_", "confounds")) else "-"
             if task == "continuous":
-                ax.scatter(rows["y_true"], rows["y_pred"], s=8, alpha=0.6, label=name)
+                ax.scatter(rows["y_true"], rows["y_pred"], s=8, alpha=0.6, color=colors[name],
+                           label=name)
                 continue
             if task == "binary":
                 truth = (rows["y_true"].astype(str) == positive).to_numpy(dtype=int)
@@ -128,7 +131,7 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
                 score = rows[columns].to_numpy().ravel()
             if len(np.unique(truth)) == 2:
                 fpr, tpr, _ = roc_curve(truth, score)
-                ax.plot(fpr, tpr, ls=style, label=name)
+                ax.plot(fpr, tpr, ls=style, color=colors[name], label=name)
         if task == "continuous":
             ax.set(xlabel="observed", ylabel="predicted (out of fold)", title=scheme)
         else:

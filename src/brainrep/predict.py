@@ -537,6 +537,9 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         for fold, (_, test) in enumerate(splits):
             split_rows += [{"cv_scheme": scheme, "fold": fold, "participant_id": p,
                             "set": "test"} for p in groups[test]]
+        # participants without a fixed fold (unlabelled for the target folds.tsv was made
+        # from) stay in training
+        tested = np.isin(np.arange(len(y)), np.concatenate([test for _, test in splits]))
         permutations = [permute_within(y, data.sites, rng) for _ in range(n_permutations)]
         harmonized = combat and scheme != "leave_site_out"
         for name, frame in features.items():
@@ -548,7 +551,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
             null = [np.nanmean(_per_fold(y_perm, cross_validate(
                 designs, y_perm, splits, target_, model, inner_folds, seed), splits,
                 target_)[target_.primary]) for y_perm in permutations]
-            ci = bootstrap_ci(y, score, target_, n_bootstrap, seed)
+            ci = bootstrap_ci(y[tested], score[tested], target_, n_bootstrap, seed)
             for metric, values in observed.items():
                 p_value = (np.nan if metric != target_.primary or not null else
                            (1 + np.sum(np.array(null) >= np.nanmean(values))) / (1 + len(null)))
@@ -559,10 +562,12 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                     "metric": metric, "mean": np.nanmean(values), "sd": np.nanstd(values),
                     "ci_low": ci[metric][0], "ci_high": ci[metric][1],
                     "chance": target_.chance(metric, y),
-                    "p_value": p_value, "n_permutations": len(null), "n_participants": len(y),
+                    "p_value": p_value, "n_permutations": len(null),
+                    "n_participants": int(tested.sum()),
                     "n_folds": len(splits), "deconfound": ";".join(confounds) or "none",
                     "combat": harmonized})
-            prediction_rows.append(_prediction_table(scheme, name, groups, y, score, target_))
+            prediction_rows.append(_prediction_table(scheme, name, groups[tested], y[tested],
+                                                     score[tested], target_))
     return (pd.DataFrame(metric_rows), pd.concat(prediction_rows, ignore_index=True),
             pd.DataFrame(split_rows))
 

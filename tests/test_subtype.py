@@ -53,3 +53,23 @@ def test_other_clustering_methods_find_planted_clusters_and_respect_the_null(met
     summary, _, _ = subtype.find_subtypes(noise, covariates, ["site"], range(2, 5), 4, 10, 30,
                                           0, method)
     assert summary["null_p_value"] > 0.05
+
+
+def test_profiles_show_the_features_and_checks_that_set_subtypes_apart():
+    rng = np.random.default_rng(5)
+    truth = np.repeat([1, 2], 20)
+    X = rng.standard_normal((40, 12))
+    X[:, 7] += 3 * (truth == 2)  # only feature 7 separates the subtypes
+    features, _ = _frame(X, np.tile(["A", "B"], 20))
+    features.columns = [f"f{i}" for i in range(12)]
+    covariates = pd.DataFrame({"severity": 10 + 5 * (truth == 2) + rng.standard_normal(40),
+                               "site": np.tile(["A", "B"], 20)}, index=features.index)
+    assignments = pd.DataFrame({"participant_id": features.index, "subtype": truth})
+    profiles = subtype.subtype_profiles(features, covariates, assignments, n_features=3)
+    table = profiles.set_index(["kind", "variable", "subtype"])["mean_z"]
+    top = profiles.loc[profiles.kind == "feature", "variable"].unique()
+    assert len(top) == 3 and top[0] == "f7"
+    assert table["feature", "f7", 2] > 0.8 and table["feature", "f7", 1] < -0.8
+    assert table["check", "severity", 2] > 0.8
+    assert abs(table["check", "site=A", 1]) < 0.2  # sites balanced across subtypes
+    assert set(profiles["n"]) == {20}

@@ -238,8 +238,8 @@ def resolve_target(participants: pd.DataFrame, name: str,
         return Target(name, "continuous")
     classes = sorted(class_labels(values).unique())
     if len(classes) < 2:
-        raise ValueError(f"target {name!r} has {len(classes)} class(es) {classes}; it needs "
-                         "at least two labelled participants' values to predict")
+        raise ValueError(f"target {name!r} has {len(classes)} class(es) {classes} among "
+                         "labelled participants; a target needs two or more")
     if len(classes) > 2:
         return Target(name, "multiclass", tuple(classes))
     chosen = positive.get(name) if isinstance(positive, dict) else positive

@@ -113,6 +113,33 @@ def association_checks(labels: np.ndarray, covariates: pd.DataFrame) -> dict[str
     return checks
 
 
+def subtype_profiles(features: pd.DataFrame, covariates: pd.DataFrame,
+                     assignments: pd.DataFrame, n_features: int = 8) -> pd.DataFrame:
+    """What sets each subtype apart: the mean z-score (across the clustered participants) of
+    every check covariate (categories as one indicator per level) and of the ``n_features``
+    features that differ most between subtypes (largest ANOVA F).
+
+    ``features`` and ``covariates`` are indexed by participant_id; ``assignments`` is
+    :func:`find_subtypes`' table. Returns one row per subtype x variable (tidy).
+    """
+    from sklearn.feature_selection import f_classif
+
+    labels = assignments.set_index("participant_id")["subtype"]
+    X = features.loc[labels.index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_values = np.nan_to_num(f_classif(X.to_numpy(dtype=float), labels.to_numpy())[0])
+    top = X.columns[np.argsort(f_values)[::-1][:n_features]]
+    checks = pd.get_dummies(covariates.loc[labels.index], prefix_sep="=", dtype=float)
+    rows = []
+    for kind, table in (("check", checks), ("feature", X[top])):
+        z = (table - table.mean()) / table.std(ddof=0).replace(0, np.nan)
+        means = z.groupby(labels.to_numpy()).mean()
+        rows += [{"subtype": int(subtype), "n": int((labels == subtype).sum()), "kind": kind,
+                  "variable": variable, "mean_z": means.loc[subtype, variable]}
+                 for subtype in means.index for variable in means.columns]
+    return pd.DataFrame(rows)
+
+
 def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out: list[str],
                   k_range: range, n_components: int, n_bootstrap: int, n_null: int,
                   seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame, pd.DataFrame]:

@@ -113,6 +113,12 @@ rule subtype_participants:
             caption="../report/subtype.rst",
             category="4. Subtyping",
         ),
+        profiles=f"{OUT}/group/subtype/profiles.tsv",
+        profiles_figure=report(
+            f"{OUT}/group/subtype/profiles.png",
+            caption="../report/subtype_profiles.rst",
+            category="4. Subtyping",
+        ),
     params:
         names=SUBTYPE_SETS,
         settings=config["downstream"],

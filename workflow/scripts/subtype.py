@@ -2,8 +2,8 @@ import pandas as pd
 
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
-from brainrep.plots import stability_figure
-from brainrep.subtype import find_subtypes
+from brainrep.plots import profiles_figure, stability_figure
+from brainrep.subtype import find_subtypes, subtype_profiles
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
@@ -11,7 +11,7 @@ cfg = settings["subtyping"]
 participants = read_participants(snakemake.input.participants).set_index("participant_id")
 population = participants.index[participants[cfg["column"]].astype(str) == cfg["value"]]
 covariates = participants[list(dict.fromkeys(cfg["regress_out"] + cfg["check"]))]
-summaries, stabilities, assignments = [], [], []
+summaries, stabilities, assignments, profiles = [], [], [], []
 for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
     features = read_features(path).set_index("participant_id")
     features = features.loc[features.index.intersection(population)]
@@ -21,8 +21,13 @@ for name, path in zip(snakemake.params.names, snakemake.input.features, strict=T
     summaries.append({"feature_set": name, **summary})
     stabilities.append(stability.assign(feature_set=name))
     assignments.append(labels.assign(feature_set=name))
+    profiles.append(subtype_profiles(features, participants[cfg["check"]], labels).assign(
+        feature_set=name))
 pd.DataFrame(summaries).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
 stability = pd.concat(stabilities)
 stability.to_csv(snakemake.output.stability, sep="\t", index=False)
 pd.concat(assignments).to_csv(snakemake.output.assignments, sep="\t", index=False)
 stability_figure(stability, snakemake.output.figure)
+profiles = pd.concat(profiles)
+profiles.to_csv(snakemake.output.profiles, sep="\t", index=False, na_rep="n/a")
+profiles_figure(profiles, snakemake.output.profiles_figure)

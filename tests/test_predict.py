@@ -349,3 +349,17 @@ def test_label_efficiency_removes_confounds_inside_the_labelled_subset():
     cleaned = predict.label_efficiency(*arguments, site_column="site",
                                        confounds=["age"]).set_index("fraction")["mean"]
     assert plain[1.0] > 0.8 and cleaned[1.0] < 0.65
+
+
+def test_combat_in_the_label_efficiency_curve_keeps_every_site_in_small_subsets():
+    """At 10 % of labels a subset stratified on diagnosis alone can leave a site with one
+    participant, which ComBat cannot fit; subsets are stratified within site instead."""
+    participants = _participants(80, seed=20)
+    curve = predict.label_efficiency({"signal": _features(participants, 2.0, 21)},
+                                     participants, "diagnosis", "patient", "ridge", 5, 3,
+                                     [0.1, 1.0], 2, 0, site_column="site", combat=True)
+    assert curve["n_train_labelled"].iloc[0] == 8  # 2 per diagnosis x site cell
+    assert curve.set_index("fraction").loc[1.0, "mean"] > 0.8
+    lonely = np.hstack([np.zeros((5, 2)), np.array([[0], [0], [0], [0], [1]])])
+    with pytest.raises(ValueError, match="site1 has 1"):
+        predict.NuisanceRemoval(1, combat=True, deconfound=False).fit(lonely)

@@ -118,6 +118,11 @@ class NuisanceRemoval(BaseEstimator, TransformerMixin):
         if self.combat:
             from neuroHarmonize import harmonizationLearn
 
+            counts = covariates["SITE"].value_counts()
+            if counts.min() < 2:
+                raise ValueError(f"ComBat needs two or more participants of every site in each "
+                                 f"training set; {counts.idxmin()} has {counts.min()}. Lower "
+                                 "downstream.outer_folds or drop that site, or set combat: false")
             self.combat_, features = harmonizationLearn(features.copy(), covariates)
         confounds = covariates.drop(columns="SITE").to_numpy()
         self.regression_ = (LinearRegression().fit(confounds, features)
@@ -596,7 +601,8 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     their label.
 
     The outer participant-grouped splits and their test sets stay fixed; inside every training
-    fold a stratified random subset (``fraction``) is kept, ``n_repeats`` times, and every
+    fold a random subset (``fraction``, stratified on the target within site, two or more
+    participants per cell) is kept, ``n_repeats`` times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean.
     """
@@ -607,7 +613,10 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
               make_splits(strata, groups, None, outer_folds, seed)["stratified_group_kfold"])
     check_splits(splits, groups)
     rng = np.random.default_rng(seed)
-    subsets = {(f, r, k): train[_stratified_subset(strata[train], f, rng)]
+    # subsets keep every class (or quintile) within every site: two or more of each
+    cells = strata if data.sites is None else np.char.add(
+        np.char.add(strata.astype(str), "@"), data.sites.astype(str))
+    subsets = {(f, r, k): train[_stratified_subset(cells[train], f, rng)]
                for f in fractions for r in range(n_repeats)
                for k, (train, _) in enumerate(splits)}
     rows = []
@@ -620,8 +629,10 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                 score = cross_validate(data.designs(frame, kept, combat), y, kept, target_,
                                        model, inner_folds, seed)
                 repeats.append(np.nanmean(_per_fold(y, score, kept, target_)[target_.primary]))
+            sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
+                     for k in range(len(splits))]
             rows.append({"target": target, "feature_set": name, "fraction": fraction,
-                         "n_train_labelled": int(round(fraction * len(y) * (1 - 1 / len(splits)))),
+                         "n_train_labelled": round(float(np.mean(sizes)), 1),
                          "metric": target_.primary, "mean": np.mean(repeats),
                          "sd": np.std(repeats),
                          "chance": target_.chance(target_.primary, y),

@@ -10,6 +10,7 @@ participant is ever both trained on and tested.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,7 +124,17 @@ class NuisanceRemoval(BaseEstimator, TransformerMixin):
                 raise ValueError(f"ComBat needs two or more participants of every site in each "
                                  f"training set; {counts.idxmin()} has {counts.min()}. Lower "
                                  "downstream.outer_folds or drop that site, or set combat: false")
-            self.combat_, features = harmonizationLearn(features.copy(), covariates)
+            # covariates constant in this training set (one sex in a small subset) are left out
+            self.combat_columns_ = ["SITE"] + [c for c in covariates.columns[1:]
+                                               if covariates[c].nunique() > 1]
+            try:
+                self.combat_, features = harmonizationLearn(
+                    features.copy(), covariates[self.combat_columns_])
+            except np.linalg.LinAlgError as err:
+                raise ValueError(f"ComBat cannot be fitted on these {len(features)} training "
+                                 "participants: sites and covariates are collinear. Use fewer "
+                                 "downstream.deconfound columns or more participants per site"
+                                 ) from err
         confounds = covariates.drop(columns="SITE").to_numpy()
         self.regression_ = (LinearRegression().fit(confounds, features)
                             if self.deconfound and confounds.shape[1] else None)
@@ -134,7 +145,8 @@ class NuisanceRemoval(BaseEstimator, TransformerMixin):
         if self.combat:
             from neuroHarmonize import harmonizationApply
 
-            features = harmonizationApply(features.copy(), covariates, self.combat_)
+            features = harmonizationApply(features.copy(), covariates[self.combat_columns_],
+                                          self.combat_)
         if self.regression_ is not None:
             confounds = covariates.drop(columns="SITE").to_numpy()
             features = features - self.regression_.predict(confounds) \
@@ -604,7 +616,8 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     fold a random subset (``fraction``, stratified on the target within site, two or more
     participants per cell) is kept, ``n_repeats`` times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
-    only. One row per feature set x fraction: mean and SD over repeats of the fold mean.
+    only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
+    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged).
     """
     data = sample(features, participants, target, positive, site_column, confounds, combat)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
@@ -626,15 +639,20 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
             for repeat in range(n_repeats):
                 kept = [(subsets[fraction, repeat, k], test)
                         for k, (_, test) in enumerate(splits)]
-                score = cross_validate(data.designs(frame, kept, combat), y, kept, target_,
-                                       model, inner_folds, seed)
+                try:
+                    score = cross_validate(data.designs(frame, kept, combat), y, kept,
+                                           target_, model, inner_folds, seed)
+                except ValueError as err:  # ComBat on a very small labelled subset
+                    logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
+                    repeats.append(np.nan)
+                    continue
                 repeats.append(np.nanmean(_per_fold(y, score, kept, target_)[target_.primary]))
             sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
                      for k in range(len(splits))]
             rows.append({"target": target, "feature_set": name, "fraction": fraction,
                          "n_train_labelled": round(float(np.mean(sizes)), 1),
-                         "metric": target_.primary, "mean": np.mean(repeats),
-                         "sd": np.std(repeats),
+                         "metric": target_.primary, "mean": np.nanmean(repeats),
+                         "sd": np.nanstd(repeats), "n_failed": int(np.isnan(repeats).sum()),
                          "chance": target_.chance(target_.primary, y),
                          "n_repeats": n_repeats})
     return pd.DataFrame(rows)

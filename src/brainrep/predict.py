@@ -578,7 +578,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                     "feature_set": name, "model": model_name(model, target_.task),
                     "metric": metric, "mean": np.nanmean(values), "sd": np.nanstd(values),
                     "ci_low": ci[metric][0], "ci_high": ci[metric][1],
-                    "chance": target_.chance(metric, y),
+                    "chance": target_.chance(metric, y[tested]),
                     "p_value": p_value, "n_permutations": len(null),
                     "n_participants": int(tested.sum()),
                     "n_folds": len(splits), "deconfound": ";".join(confounds) or "none",

@@ -397,8 +397,7 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
         if steps is None:
             designs.append((Xk[train], Xk[test]))
         else:
-            steps.fit(Xk[train])
-            designs.append((steps.transform(Xk[train]), steps.transform(Xk[test])))
+            designs.append((steps.fit_transform(Xk[train]), steps.transform(Xk[test])))
     return designs
 
 
@@ -556,7 +555,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                             "set": "test"} for p in groups[test]]
         # participants without a fixed fold (unlabelled for the target folds.tsv was made
         # from) stay in training
-        tested = np.isin(np.arange(len(y)), np.concatenate([test for _, test in splits]))
+        tested = np.zeros(len(y), dtype=bool)
+        tested[np.concatenate([test for _, test in splits])] = True
         permutations = [permute_within(y, data.sites, rng) for _ in range(n_permutations)]
         harmonized = combat and scheme != "leave_site_out"
         for name, frame in features.items():

@@ -25,6 +25,8 @@ if config["cache"]["offline"]:
 # folder on sys.path).
 OUT = f"results/{config['name']}"
 INPUTS = Inputs.from_config(config, OUT)
+for _path, _reason in INPUTS.ignored:
+    logger.warning(f"ignored {_path}: {_reason} (bids.invalid_files: ignore)")
 ATLAS = config["fmri"]["atlas"]["name"]
 KIND = config["fmri"]["connectivity"].replace(" ", "")
 CONTAINERS = "docker://ghcr.io/brainrep/brainrep-{family}:0.1.0"

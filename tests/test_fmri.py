@@ -8,6 +8,7 @@ import pytest
 from brainrep import fmri, simulate
 from brainrep.atlases import Atlas, read_labels
 from brainrep.bids import confounds_path
+from brainrep.exclusions import RecordingExcluded
 
 SPACE = "MNI152NLin2009cAsym"
 
@@ -92,8 +93,9 @@ def test_existing_timeseries_enter_at_connectivity(tmp_path):
 def test_too_short_timeseries_names_the_file(tmp_path):
     path = tmp_path / "sub-01_task-rest_seg-X_stat-mean_timeseries.tsv"
     pd.DataFrame(np.ones((5, 3))).to_csv(path, sep="\t", index=False)
-    with pytest.raises(ValueError, match=path.name):
+    with pytest.raises(RecordingExcluded, match=path.name) as caught:
         fmri.connectivity_from_timeseries(str(path), str(tmp_path / "r.tsv"), "correlation")
+    assert caught.value.reason == "too_short"
 
 
 def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
@@ -139,7 +141,7 @@ def test_real_fmriprep_confounds_drive_denoising(run_with_real_confounds):
     compcor, qc_compcor = fmri.parcellate(bold, confounds, atlas, "compcor", 0.01, None)
     assert any(c.startswith("a_comp_cor") for c in qc_compcor["confounds"])
     assert not np.allclose(simple.to_numpy(), compcor.to_numpy())
-    with pytest.raises(ValueError, match="keeps 0 of 30 volumes"):  # FD > 0.2 mm almost always
+    with pytest.raises(RecordingExcluded, match="keeps 0 of 30 volumes"):  # FD > 0.2 mm almost always
         fmri.parcellate(bold, confounds, atlas, "scrubbing", 0.01, None)
 
 

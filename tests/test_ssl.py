@@ -97,7 +97,7 @@ def test_pretrain_writes_checkpoint_and_embeddings(tmp_path, objective, encoder)
     assert len(emb) == 8 and len(per_participant) == 8
     assert set(per_participant["pretraining"]) == {"transductive"}
     assert not np.allclose(trained[emb].to_numpy(), random[emb].to_numpy())
-    state = torch.load(tmp_path / "model.pt", weights_only=False)
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert state["determinism"]["torch_deterministic_algorithms"]
     assert state["determinism"]["device"] == "cpu"
 
@@ -210,7 +210,7 @@ def test_transfer_from_a_local_checkpoint(tmp_path):
     tuned = pretrain(other, table, SETTINGS | {"init_checkpoint": str(tmp_path / "weights.pt")},
                      tmp_path / "tuned.pt")
     assert len(tuned) == 4
-    state = torch.load(tmp_path / "tuned.pt", weights_only=False)
+    state = torch.load(tmp_path / "tuned.pt", weights_only=True)
     assert state["transfer"]["loaded"] == len(source.state_dict())
     with pytest.raises(ValueError, match="less than half"):
         pretrain(other, table, SETTINGS | {"init_checkpoint": str(tmp_path / "weights.pt"),

@@ -167,7 +167,7 @@ def test_encoders_pretrained_per_fold_never_see_their_test_participants(tmp_path
         for model in (f"modality-eeg_pretrain-fold{k}", f"modality-fmri_pretrain-fold{k}",
                       f"crossmodal_pretrain-fold{k}"):
             seen = torch.load(results / f"group/ssl/{model}_model.pt",
-                              weights_only=False)["pretraining_participants"]
+                              weights_only=True)["pretraining_participants"]
             assert seen and not tested & set(seen), model
     embeddings = pd.read_parquet(results / "group/ssl/modality-eeg_encoder-ssl_participants"
                                            ".parquet")

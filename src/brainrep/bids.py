@@ -41,24 +41,68 @@ def _check_entities(name: str, path: Path | str) -> tuple[str, str]:
     return subject, "_".join(parts[1:])
 
 
+def _misplaced(path: Path, root: Path, subject: str, entities: str) -> str | None:
+    """Why ``path`` is not where its name says it belongs (None when it is): the folders
+    must be ``sub-<label>/[ses-<label>/]<datatype>/`` with the file name's labels."""
+    folders = path.relative_to(root).parts[:-1]
+    session = next((e.removeprefix("ses-") for e in entities.split("_") if e.startswith("ses-")),
+                   None)
+    expected = (f"sub-{subject}",) + ((f"ses-{session}",) if session else ())
+    if folders[:len(expected)] != expected or len(folders) != len(expected) + 1:
+        return (f"its folders {'/'.join(folders)}/ do not match its name (expected "
+                f"{'/'.join(expected)}/<datatype>/): a copy or a misplaced file")
+    return None
+
+
 def _find(root: str | Path, pattern: str, stem: Callable[[str], str | None],
-          participants: list[str]) -> list[Recording]:
-    """Files matching ``pattern``; ``stem`` strips the suffix (None skips the file)."""
+          participants: list[str], ignored: list[tuple[str, str]] | None) -> list[Recording]:
+    """Files matching ``pattern``; ``stem`` strips the suffix (None skips the file).
+
+    A file whose name is not BIDS, or whose folders do not match its labels (a stray copy
+    such as ``sub-01 copy/``), is appended to ``ignored`` as (path, reason), or refused with
+    :class:`BIDSError` when ``ignored`` is None.
+    """
     found = []
     for path in sorted(Path(root).glob(pattern)):
         if (name := stem(path.name)) is None:
             continue
-        subject, entities = _check_entities(name, path)
+        try:
+            subject, entities = _check_entities(name, path)
+        except BIDSError:
+            if ignored is None:
+                raise
+            ignored.append((str(path), "not a BIDS file name"))
+            continue
+        if reason := _misplaced(path, Path(root), subject, entities):
+            if ignored is None:
+                raise BIDSError(f"{path}: {reason}. Move or delete it, or set "
+                                "bids.invalid_files: ignore to skip such files.")
+            ignored.append((str(path), reason))
+            continue
         if not participants or subject in participants:
             found.append(Recording(subject, entities, str(path)))
+    _refuse_duplicates(found)
     return found
 
 
-def find_eeg(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
+def _refuse_duplicates(recordings: list[Recording]) -> None:
+    """One recording per key: two files with the same labels (e.g. ``.edf`` and ``.vhdr``
+    of one run) would count a participant twice."""
+    paths: dict[str, list[str]] = {}
+    for r in recordings:
+        paths.setdefault(r.key, []).append(r.path)
+    repeated = {k: v for k, v in paths.items() if len(v) > 1}
+    if repeated:
+        raise BIDSError(f"recordings with the same labels: {repeated}. Keep one file per "
+                        "subject, session, task, acquisition and run.")
+
+
+def find_eeg(root: str | Path, task: str, participants: list[str],
+             ignored: list[tuple[str, str]] | None = None) -> list[Recording]:
     """EEG recordings of ``task`` under a raw BIDS ``root`` (any MNE-BIDS format)."""
     return _find(root, f"sub-*/**/eeg/sub-*_task-{task}*_eeg.*",
                  lambda name: name.rsplit("_eeg.", 1)[0]
-                 if Path(name).suffix in EEG_EXTENSIONS else None, participants)
+                 if Path(name).suffix in EEG_EXTENSIONS else None, participants, ignored)
 
 
 def space_entities(space: str) -> str:
@@ -68,27 +112,28 @@ def space_entities(space: str) -> str:
     return "_".join([f"space-{template}", *modifiers])
 
 
-def find_raw_bold(root: str | Path, task: str, participants: list[str]) -> list[Recording]:
+def find_raw_bold(root: str | Path, task: str, participants: list[str],
+             ignored: list[tuple[str, str]] | None = None) -> list[Recording]:
     """Raw BOLD runs of ``task`` under a BIDS ``root`` (fMRIPrep's input)."""
     return _find(root, f"sub-*/**/func/sub-*_task-{task}*_bold.nii*",
-                 lambda name: name.split("_bold.nii")[0], participants)
+                 lambda name: name.split("_bold.nii")[0], participants, ignored)
 
 
-def find_bold(derivatives: str | Path, task: str, space: str,
-              participants: list[str]) -> list[Recording]:
+def find_bold(derivatives: str | Path, task: str, space: str, participants: list[str],
+              ignored: list[tuple[str, str]] | None = None) -> list[Recording]:
     """Preprocessed BOLD runs of ``task`` in ``space`` under an fMRIPrep-style derivatives root."""
     suffix = f"_{space_entities(space)}_desc-preproc_bold.nii.gz"
     return _find(derivatives, f"sub-*/**/func/sub-*_task-{task}*{suffix}",
-                 lambda name: name.removesuffix(suffix), participants)
+                 lambda name: name.removesuffix(suffix), participants, ignored)
 
 
-def find_timeseries(root: str | Path, task: str, atlas: str,
-                    participants: list[str]) -> list[Recording]:
+def find_timeseries(root: str | Path, task: str, atlas: str, participants: list[str],
+                    ignored: list[tuple[str, str]] | None = None) -> list[Recording]:
     """Parcellated time series (``*_seg-<atlas>_stat-mean_timeseries.tsv[.gz]``) of ``task``."""
     suffix = f"_seg-{atlas}_stat-mean_timeseries"
     return _find(root, f"sub-*/**/func/sub-*_task-{task}*{suffix}.tsv*",
                  lambda name: name.split(suffix)[0]
-                 if name.endswith((".tsv", ".tsv.gz")) else None, participants)
+                 if name.endswith((".tsv", ".tsv.gz")) else None, participants, ignored)
 
 
 def confounds_path(bold_path: str | Path, space: str) -> str:
@@ -110,6 +155,7 @@ class Inputs:
     atlas_image: str | None
     atlas_labels: str | None
     raw_bold: list[Recording]
+    ignored: list[tuple[str, str]]
 
     @classmethod
     def from_config(cls, config: dict, out: str) -> Inputs:
@@ -120,6 +166,8 @@ class Inputs:
         demo = config["demo"]["enabled"]
         root = f"{out}/bids" if demo else config["bids"]["root"]
         wanted = config["bids"]["participant_label"]
+        ignored: list[tuple[str, str]] | None = (
+            [] if config["bids"]["invalid_files"] == "ignore" else None)
         eeg_cfg, fmri_cfg = config["eeg"], config["fmri"]
         if demo:
             from brainrep import simulate  # the demo's layout; real datasets never need it
@@ -135,21 +183,23 @@ class Inputs:
                           f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
             timeseries, raw_bold = [], []
         else:
-            eeg = sorted((r for task in eeg_cfg["tasks"] for r in find_eeg(root, task, wanted)),
+            eeg = sorted((r for task in eeg_cfg["tasks"]
+                          for r in find_eeg(root, task, wanted, ignored)),
                          key=lambda r: r.key) if eeg_cfg["enabled"] else []
             bold, timeseries, raw_bold = [], [], []
             if fmri_cfg["enabled"] and fmri_cfg["timeseries"]:
                 timeseries = find_timeseries(fmri_cfg["timeseries"], fmri_cfg["task"],
-                                             fmri_cfg["atlas"]["name"], wanted)
+                                             fmri_cfg["atlas"]["name"], wanted, ignored)
             elif fmri_cfg["enabled"] and fmri_cfg["fmriprep"]["run"]:
                 from brainrep.fmriprep import expected_outputs
 
-                raw_bold = find_raw_bold(root, fmri_cfg["task"], wanted)
+                raw_bold = find_raw_bold(root, fmri_cfg["task"], wanted, ignored)
                 bold = expected_outputs(raw_bold, root, f"{out}/derivatives/fmriprep",
                                         fmri_cfg["space"])
             elif fmri_cfg["enabled"]:
                 derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
-                bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted)
+                bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted,
+                                 ignored)
             demo_atlas = None
             if not (eeg or bold or timeseries):
                 raise BIDSError(f"{root}: no EEG (tasks {eeg_cfg['tasks']}), BOLD "
@@ -158,7 +208,8 @@ class Inputs:
                                 "found. Check bids.root, the task names, fmri.derivatives, "
                                 "fmri.fmriprep.run and fmri.timeseries.")
         atlas = atlas_files(fmri_cfg["atlas"], demo_atlas) if bold else (None, None)
-        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas, raw_bold)
+        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas, raw_bold,
+                   ignored or [])
 
 
 def read_participants(path: str | Path) -> pd.DataFrame:
@@ -177,8 +228,11 @@ def read_participants(path: str | Path) -> pd.DataFrame:
 
 
 def write_index(participants_tsv: str, recordings: dict[str, list[Recording]],
-                out_recordings: str, out_participants: str) -> pd.DataFrame:
-    """Write the table of usable recordings and the participants that have at least one."""
+                out_recordings: str, out_participants: str,
+                ignored: list[tuple[str, str]] = (), out_ignored: str | None = None
+                ) -> pd.DataFrame:
+    """Write the table of usable recordings, the participants that have at least one, and
+    (to ``out_ignored``) the files that were found but not used, with the reason."""
     rows = [{"participant_id": f"sub-{r.subject}", "datatype": datatype, "entities": r.entities,
              "path": r.path} for datatype, recs in recordings.items() for r in recs]
     index = pd.DataFrame(rows, columns=["participant_id", "datatype", "entities", "path"])
@@ -189,5 +243,8 @@ def write_index(participants_tsv: str, recordings: dict[str, list[Recording]],
                         "row. Add them to participants.tsv.")
     participants = participants[participants["participant_id"].isin(index["participant_id"])]
     index.to_csv(out_recordings, sep="\t", index=False)
+    if out_ignored:
+        pd.DataFrame(list(ignored), columns=["path", "reason"]).to_csv(out_ignored, sep="\t",
+                                                                       index=False)
     participants.to_csv(out_participants, sep="\t", index=False, na_rep="n/a")
     return index

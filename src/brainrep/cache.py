@@ -10,7 +10,6 @@ item instead of letting a job time out on a download.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from brainrep.io import check_sha256, sha256
 
 MANIFEST = "manifest.tsv"
 COLUMNS = ["kind", "name", "file", "sha256", "bytes", "source"]
@@ -32,11 +33,12 @@ class CacheError(RuntimeError):
 class Item:
     """One thing to cache. ``kind``: ``templateflow`` (``source`` is the JSON query of
     ``fmri.atlas.templateflow``), ``container`` (a ``docker://`` URI, or a local image) or
-    ``weights`` (an http(s) URL or a local file)."""
+    ``weights`` (an http(s) URL or a local file, with its expected ``sha256``)."""
 
     kind: str
     name: str
     source: str
+    sha256: str | None = None
 
 
 def required_items(config: dict) -> list[Item]:
@@ -54,16 +56,9 @@ def required_items(config: dict) -> list[Item]:
     for modality in ("eeg", "fmri"):
         source = config["ssl"][modality]["init_checkpoint"]
         if source:
-            items.append(Item("weights", f"ssl-{modality}-init", source))
+            items.append(Item("weights", f"ssl-{modality}-init", source,
+                              config["ssl"][modality]["init_checkpoint_sha256"]))
     return items
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fetch(item: Item, folder: Path) -> list[Path]:
@@ -81,15 +76,29 @@ def _fetch(item: Item, folder: Path) -> list[Path]:
                              "(apptainer pull); or set fmri.fmriprep.image to a local .sif")
         subprocess.run(["apptainer", "pull", str(target), item.source], check=True)
         return [target]
+    key = f"ssl.{item.name.split('-')[1]}.init_checkpoint_sha256"
     if item.source.startswith(("http://", "https://")):
+        if not item.sha256:
+            raise CacheError(f"{item.source}: set {key} to the SHA-256 its publisher gives "
+                             "before brainrep downloads it; a download is never trusted "
+                             "unchecked")
         target = folder / Path(item.source.split("?")[0]).name
+        partial = target.with_name(f".{target.name}.partial")
         with urllib.request.urlopen(item.source, timeout=60) as response, \
-                open(target, "wb") as out:
+                open(partial, "wb") as out:
             shutil.copyfileobj(response, out)
+        try:
+            check_sha256(partial, item.sha256, key)
+        except ValueError as err:
+            partial.unlink()
+            raise CacheError(f"download of {item.source} refused: {err}") from err
+        partial.replace(target)
         return [target]
     source = Path(item.source.removeprefix("file://"))
     if not source.is_file():
         raise CacheError(f"{item.kind} {item.name}: {source} not found")
+    if item.kind == "weights":
+        check_sha256(source, item.sha256, key)
     return [Path(shutil.copy(source, folder / source.name))]
 
 

@@ -44,8 +44,11 @@ def load_schema(path: str | Path) -> dict:
 
 
 def _properties(schema: dict, validator: Draft202012Validator) -> dict:
-    if "$ref" in schema:
-        schema = validator.resolver.lookup(schema["$ref"]).contents
+    if "$ref" in schema:  # the schema's own definitions: "#/$defs/<name>"
+        target = validator.schema
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
     return schema.get("properties", {})
 
 
@@ -84,7 +87,25 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         problems = _cross_checks(config)
     if problems:
         raise ConfigError("Invalid brainrep configuration:\n  " + "\n  ".join(problems))
-    return config
+    return _in_schema_order(config, schema, validator)
+
+
+def _in_schema_order(instance: Any, schema: dict, validator: Draft202012Validator) -> Any:
+    """Reorder ``instance``'s keys, in place and at every level, as the schema lists them.
+
+    Two configurations that differ only in key order then give every rule the same params,
+    so Snakemake reruns nothing. Free-form mappings (e.g. ``eeg.bands``, whose order is that
+    of the output columns) keep the user's order.
+    """
+    properties = _properties(schema, validator)
+    if not isinstance(instance, dict) or not properties:
+        return instance
+    items = ([(k, instance[k]) for k in properties if k in instance]
+             + [(k, v) for k, v in instance.items() if k not in properties])
+    instance.clear()
+    for key, value in items:
+        instance[key] = _in_schema_order(value, properties.get(key, {}), validator)
+    return instance
 
 
 def _cross_checks(config: dict) -> list[str]:

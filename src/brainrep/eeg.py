@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
 import mne
@@ -10,7 +12,12 @@ import pandas as pd
 from mne_bids import BIDSPath, get_entities_from_fname, read_raw_bids
 from scipy.signal import welch
 
+from brainrep.exclusions import RecordingExcluded
 from brainrep.io import write_sidecar
+
+# Reader warnings that mean the file holds less than its header promises.
+TRUNCATION_WARNINGS = ("does not match the file size", "truncat", "number of records",
+                       "less data than")
 
 
 def read_bids_eeg(bids_root: str | Path, path: str | Path,
@@ -18,21 +25,61 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
     """Load one BIDS EEG file with channel types, bad channels, montage and line frequency.
 
     Positions come from ``electrodes.tsv`` when present, else from the standard ``montage``
-    named (e.g. ``standard_1020``). A corrupt or truncated file raises ``RuntimeError``
-    naming it.
+    named (e.g. ``standard_1020``). An empty, corrupt or truncated file, or one that differs
+    from its sidecar, raises :class:`RecordingExcluded` naming it.
     """
     path = Path(path)
+    if path.stat().st_size == 0:
+        raise RecordingExcluded(path, "unreadable", "the file is empty (0 bytes). Restore it "
+                                "from the source dataset, or remove it from the BIDS folder.")
     entities = get_entities_from_fname(path.name, on_error="ignore")
     bids_path = BIDSPath(root=bids_root, datatype="eeg", suffix="eeg", extension=path.suffix,
                          **{k: v for k, v in entities.items() if v is not None})
     try:
-        raw = read_raw_bids(bids_path, verbose="error").load_data(verbose="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = read_raw_bids(bids_path, verbose="warning").load_data(verbose="warning")
     except Exception as err:  # MNE raises many types for corrupt or truncated files
-        raise RuntimeError(f"{path}: cannot read this EEG recording ({err}). "
-                           "Check that the file is complete and matches its sidecars.") from err
+        raise RecordingExcluded(path, "unreadable", f"cannot read this EEG recording ({err}). "
+                                "Check that the file is complete and matches its sidecars, "
+                                "or remove it from the BIDS folder.") from err
+    damage = [str(w.message) for w in caught
+              if any(t in str(w.message).lower() for t in TRUNCATION_WARNINGS)]
+    if damage:
+        raise RecordingExcluded(path, "truncated", f"the reader reports a damaged file "
+                                f"({damage[0]}). Restore the complete file from the source "
+                                "dataset.")
+    check_against_sidecar(raw, path)
     if montage and raw.get_montage() is None:
         raw.set_montage(montage, match_case=False, on_missing="warn", verbose="error")
     return raw
+
+
+def check_against_sidecar(raw: mne.io.BaseRaw, path: Path) -> None:
+    """Compare what the reader returned with the recording's ``_eeg.json``: duration
+    (``RecordingDuration``, s; 1 s or 1 % tolerance), ``SamplingFrequency`` (Hz) and
+    ``EEGChannelCount``. A mismatch raises :class:`RecordingExcluded`."""
+    sidecar = path.with_name(path.name.rsplit(".", 1)[0] + ".json")
+    if not sidecar.is_file():
+        return
+    expected = json.loads(sidecar.read_text())
+    sfreq = raw.info["sfreq"]
+    if (want := expected.get("SamplingFrequency")) and abs(sfreq - float(want)) > 1e-3 * sfreq:
+        raise RecordingExcluded(path, "sidecar_mismatch", f"the file is sampled at {sfreq} Hz "
+                                f"but {sidecar.name} says SamplingFrequency {want}. Correct the "
+                                "sidecar or the file.")
+    if (want := expected.get("RecordingDuration")) not in (None, "n/a"):
+        duration = raw.n_times / sfreq
+        if abs(duration - float(want)) > max(1.0, 0.01 * float(want)):
+            reason = "truncated" if duration < float(want) else "sidecar_mismatch"
+            raise RecordingExcluded(path, reason, f"the file holds {duration:.1f} s of data but "
+                                    f"{sidecar.name} says RecordingDuration {want} s. Restore "
+                                    "the complete file, or correct the sidecar.")
+    n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude=[]))
+    if (want := expected.get("EEGChannelCount")) not in (None, "n/a") and n_eeg != int(want):
+        raise RecordingExcluded(path, "sidecar_mismatch", f"the file has {n_eeg} EEG channels "
+                                f"but {sidecar.name} says EEGChannelCount {want}. Correct the "
+                                "sidecar or the channel types in channels.tsv.")
 
 
 def detect_bad_channels(raw: mne.io.BaseRaw, criteria: list[str], seed: int = 0) -> list[str]:
@@ -164,6 +211,12 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, para
     when ``events`` is set.
     """
     original = read_bids_eeg(bids_root, path, params["montage"])
+    shortest = (params["events"]["tmax"] - params["events"]["tmin"] if params["events"]
+                else params["window_s"])
+    if original.times[-1] < shortest:
+        raise RecordingExcluded(path, "too_short", f"{original.times[-1]:.1f} s of data, "
+                                f"shorter than one {shortest} s window. Lower eeg.window_s, or "
+                                "leave this recording out.")
     raw, qc = preprocess(original, params)
     if params["events"]:
         epochs, window_qc = make_event_epochs(raw, params["events"], params["reject_uv"])
@@ -171,8 +224,8 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, para
         epochs, window_qc = make_windows(raw, params["window_s"], params["overlap_s"],
                                          params["reject_uv"])
     if len(epochs) == 0:
-        raise RuntimeError(f"{path}: every epoch was rejected. Raise eeg.reject_uv or check "
-                           "the recording's amplitude units.")
+        raise RecordingExcluded(path, "all_windows_rejected", "every epoch was rejected. Raise "
+                                "eeg.reject_uv or check the recording's amplitude units.")
     qc |= window_qc
     raw.save(out_raw, overwrite=True, verbose="error")
     epochs.save(out_epochs, overwrite=True, verbose="error")

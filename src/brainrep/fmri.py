@@ -15,7 +15,10 @@ from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from brainrep.atlases import Atlas
-from brainrep.io import write_sidecar
+from brainrep.exclusions import RecordingExcluded, exclusion, ledger
+from brainrep.io import collect_qc, write_sidecar
+
+MIN_VOLUMES = 10
 
 
 def repetition_time(bold_path: str | Path) -> float:
@@ -64,24 +67,44 @@ def parcellate(bold_path: str, confounds_path: str, atlas: Atlas, strategy: str,
     field of view) are reported in the QC record and left out.
     """
     bold = nib.load(bold_path)
-    if bold.ndim != 4 or bold.shape[3] < 10:
-        raise ValueError(f"{bold_path}: expected 4D BOLD with >= 10 volumes, got shape "
-                         f"{bold.shape}. Point fmri.derivatives at preprocessed BOLD runs.")
+    if bold.ndim != 4:
+        raise ValueError(f"{bold_path}: expected 4D BOLD, got shape {bold.shape}. Point "
+                         "fmri.derivatives at preprocessed BOLD runs.")
+    if bold.shape[3] < MIN_VOLUMES:
+        raise RecordingExcluded(bold_path, "too_short", f"{bold.shape[3]} volumes, fewer than "
+                                f"the {MIN_VOLUMES} a run needs. Leave this run out.")
+    if n_bad := int((~np.isfinite(np.asarray(bold.dataobj, dtype=np.float32))).sum()):
+        raise RecordingExcluded(bold_path, "non_finite", f"{n_bad} NaN or infinite values in "
+                                "the BOLD data. Rerun its preprocessing, or leave the run out.")
     try:
         confounds, sample_mask = load_confounds_strategy(bold_path, denoise_strategy=strategy)
     except (ValueError, FileNotFoundError) as err:
         raise ValueError(f"{bold_path}: no usable fMRIPrep confounds beside it ({err}). "
                          "Add *_desc-confounds_timeseries.tsv next to the BOLD file.") from err
+    used = (confounds if confounds is None or sample_mask is None
+            else confounds.iloc[sample_mask])  # rows the denoising keeps
+    if used is not None and (bad := [c for c in used.columns if not np.isfinite(used[c]).all()]):
+        raise RecordingExcluded(confounds_path, "non_finite", f"NaN or infinite values in "
+                                f"confound columns {bad} of the volumes kept. Rerun fMRIPrep, "
+                                "or choose an "
+                                "fmri.denoise_strategy without these columns.")
     n_volumes = bold.shape[3]
-    if sample_mask is not None and len(sample_mask) < 10:
-        raise ValueError(f"{bold_path}: denoise strategy {strategy!r} keeps {len(sample_mask)} "
-                         f"of {n_volumes} volumes (too much motion). Exclude this run or choose "
-                         "a strategy without scrubbing.")
+    if sample_mask is not None and len(sample_mask) < MIN_VOLUMES:
+        raise RecordingExcluded(bold_path, "too_short", f"denoise strategy {strategy!r} keeps "
+                                f"{len(sample_mask)} of {n_volumes} volumes (too much motion). "
+                                "Choose a strategy without scrubbing, or leave the run out.")
     masker, names, covered = _masker(atlas, bold, standardize="zscore_sample", detrend=True,
                                      high_pass=high_pass_hz, low_pass=low_pass_hz,
                                      t_r=repetition_time(bold_path))
-    series = pd.DataFrame(masker.fit_transform(bold, confounds=confounds,
-                                               sample_mask=sample_mask))
+    try:
+        series = pd.DataFrame(masker.fit_transform(bold, confounds=confounds,
+                                                   sample_mask=sample_mask))
+    except ValueError as err:
+        if "padlen" not in str(err):
+            raise
+        raise RecordingExcluded(bold_path, "too_short", f"{n_volumes} volumes are too few for "
+                                f"the temporal filter ({err}). Set fmri.high_pass_hz and "
+                                "fmri.low_pass_hz to null, or leave the run out.") from err
     if atlas.coordinates is None:  # columns follow the label values present on this grid
         series.columns = [str(atlas.labels[masker.region_ids_[i]]) for i in series.columns]
     else:
@@ -129,9 +152,18 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
     reported in the sidecar's QC record.
     """
     series = pd.read_csv(timeseries_path, sep="\t")
-    if series.shape[0] < 10 or series.shape[1] < 2:
-        raise ValueError(f"{timeseries_path}: expected volumes x parcels with >= 10 rows and "
-                         f">= 2 columns, got {series.shape}.")
+    if series.shape[1] < 2:
+        raise ValueError(f"{timeseries_path}: expected volumes x parcels with >= 2 columns, got "
+                         f"{series.shape}. Point fmri.timeseries at parcellated series.")
+    if series.shape[0] < MIN_VOLUMES:
+        raise RecordingExcluded(timeseries_path, "too_short", f"{series.shape[0]} volumes, "
+                                f"fewer than the {MIN_VOLUMES} a run needs. Leave it out.")
+    values = series.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if bad := [c for c, ok in zip(series.columns, np.isfinite(values).all(axis=0), strict=True)
+               if not ok]:
+        raise RecordingExcluded(timeseries_path, "non_finite", f"NaN, infinite or non-numeric "
+                                f"values in parcels {bad[:10]}. Regenerate the time series, or "
+                                "leave the run out.")
     constant = series.columns[series.std() == 0]
     series = series.drop(columns=constant)
     connectivity(series, kind).to_csv(out_relmat, sep="\t")
@@ -161,6 +193,42 @@ def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
             reasons[i].append(f"{column} {values[i]:.3g} {side} {limit}")
     return qc.assign(excluded=[bool(r) for r in reasons],
                      exclusion_reason=["; ".join(r) or "n/a" for r in reasons])
+
+
+def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
+                window_volumes: int) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
+    """Decide which runs enter the group stage.
+
+    ``relmats`` are the per-run outputs (their sidecars hold the QC record, or the exclusion
+    of a run that failed in a known way) and ``keys`` their recording keys. Returns the QC
+    table of the processed runs with :func:`flag_exclusions`' columns (``excluded`` also
+    marks runs with fewer kept volumes than one ``window_volumes`` crop), the exclusion ledger
+    of every run and the indices of the runs kept.
+    """
+    runs = ledger(keys, relmats, "func")
+    processed = [i for i, path in enumerate(relmats) if exclusion(path) is None]
+    qc = flag_exclusions(collect_qc([relmats[i] for i in processed],
+                                    [keys[i].split("_")[0] for i in processed]), thresholds)
+    n_kept = pd.to_numeric(qc.get("n_kept", qc.get("n_volumes")), errors="coerce")
+    kept = []
+    for row, i in enumerate(processed):
+        reason = None
+        if qc["excluded"].iloc[row]:
+            reason, message = "failed_qc", qc["exclusion_reason"].iloc[row]
+        elif n_kept.iloc[row] < window_volumes:
+            reason = "too_short"
+            message = (f"{n_kept.iloc[row]} volumes kept, fewer than fmri.window_volumes="
+                       f"{window_volumes}. Lower it to keep this run.")
+            qc.loc[qc.index[row], ["excluded", "exclusion_reason"]] = [True, message]
+        if reason:
+            runs.loc[i, ["status", "stage", "reason", "message"]] = [
+                "excluded", "fmri_windows", reason, f"{relmats[i]}: {message}"]
+        else:
+            kept.append(i)
+    if not kept:
+        raise RuntimeError(f"every one of the {len(keys)} fMRI runs was excluded; see "
+                           "group/fmri/exclusions.tsv")
+    return qc, runs, kept
 
 
 def qc_fc(edges: pd.DataFrame, motion: pd.Series) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -24,6 +25,24 @@ def software_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return versions
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_sha256(path: str | Path, expected: str | None, key: str) -> None:
+    """Refuse ``path`` when ``expected`` is set and differs from its SHA-256 (``key`` names
+    the config entry that holds the expected value)."""
+    if expected and (actual := sha256(path)) != expected.lower():
+        raise ValueError(f"{path}: SHA-256 {actual} differs from {key} = {expected}. The file "
+                         "is not the one you pinned: fetch it again from its source, or update "
+                         f"{key} if you changed it on purpose.")
 
 
 def sidecar_path(path: str | Path) -> Path:

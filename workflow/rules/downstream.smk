@@ -24,7 +24,7 @@ rule outer_folds:
 rule fmri_states:
     input:
         timeseries=FMRI_SERIES,
-        qc=f"{OUT}/group/fmri/qc.tsv",
+        runs=f"{OUT}/group/fmri/exclusions.tsv",
         folds=FOLDS,
     output:
         FMRI_STATES,

@@ -11,6 +11,7 @@ rule eeg_preprocess:
     params:
         bids_root=INPUTS.bids_root,
         settings={k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands")},
+        on_error=config["on_error"],
     log:
         f"{OUT}/logs/eeg_preprocess/sub-{{subject}}_{{entities}}.log",
     group:
@@ -31,6 +32,11 @@ rule eeg_windows:
         table=f"{OUT}/group/eeg/windows.tsv",
         sidecar=f"{OUT}/group/eeg/windows.json",
         qc=f"{OUT}/group/eeg/qc.tsv",
+        exclusions=report(
+            f"{OUT}/group/eeg/exclusions.tsv",
+            caption="../report/exclusions.rst",
+            category="1. Quality control",
+        ),
         psd=report(
             f"{OUT}/group/eeg/psd.png",
             caption="../report/eeg_psd.rst",

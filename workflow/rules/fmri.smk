@@ -10,6 +10,7 @@ if INPUTS.timeseries:
             FMRI_RELMAT,
         params:
             kind=config["fmri"]["connectivity"],
+            on_error=config["on_error"],
         log:
             f"{OUT}/logs/fmri_connectivity/sub-{{subject}}_{{entities}}.log",
         group:
@@ -74,6 +75,7 @@ else:
             relmat=FMRI_RELMAT,
         params:
             atlas=config["fmri"]["atlas"],
+            on_error=config["on_error"],
             settings={
                 k: config["fmri"][k]
                 for k in ("denoise_strategy", "high_pass_hz", "low_pass_hz", "connectivity")
@@ -100,6 +102,11 @@ rule fmri_windows:
         sidecar=f"{OUT}/group/fmri/windows.json",
         qc=f"{OUT}/group/fmri/qc.tsv",
         qcfc=f"{OUT}/group/fmri/qcfc.tsv",
+        exclusions=report(
+            f"{OUT}/group/fmri/exclusions.tsv",
+            caption="../report/exclusions.rst",
+            category="1. Quality control",
+        ),
         features=f"{OUT}/group/features/fmri_connectivity.tsv",
         covariances=f"{OUT}/group/features/fmri_tangent.parquet",
         figure=report(
@@ -108,7 +115,7 @@ rule fmri_windows:
             category="1. Quality control",
         ),
     params:
-        participants=[f"sub-{r.subject}" for r in FMRI_RUNS],
+        recordings=[r.key for r in FMRI_RUNS],
         length=config["fmri"]["window_volumes"],
         step=config["fmri"]["window_step"],
         qc_thresholds=config["fmri"]["qc"],

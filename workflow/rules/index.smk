@@ -10,7 +10,9 @@ rule bids_index:
     output:
         recordings=f"{OUT}/group/index/recordings.tsv",
         participants=f"{OUT}/group/index/participants.tsv",
+        ignored=f"{OUT}/group/index/ignored.tsv",
     params:
+        ignored=INPUTS.ignored,
         eeg=INPUTS.eeg,
         bold=INPUTS.bold,
         timeseries=INPUTS.timeseries,

@@ -1,10 +1,13 @@
 from brainrep.atlases import load_atlas
+from brainrep.exclusions import excluding
 from brainrep.fmri import run_recording
 from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
 image, labels = (list(snakemake.input.atlas) + [None, None])[:2]
-run_recording(snakemake.input.bold, snakemake.input.confounds,
-              load_atlas(dict(snakemake.params.atlas), image, labels),
-              snakemake.output.timeseries, snakemake.output.relmat,
-              dict(snakemake.params.settings))
+with excluding(snakemake.input.bold, list(snakemake.output), "fmri_parcellate",
+               snakemake.params.on_error):
+    run_recording(snakemake.input.bold, snakemake.input.confounds,
+                  load_atlas(dict(snakemake.params.atlas), image, labels),
+                  snakemake.output.timeseries, snakemake.output.relmat,
+                  dict(snakemake.params.settings))

@@ -4,8 +4,8 @@ from brainrep.io import log_to_file
 from brainrep.states import state_features
 
 log_to_file(snakemake.log[0])
-qc = pd.read_csv(snakemake.input.qc, sep="\t", keep_default_na=False)
-kept = [i for i, excluded in enumerate(qc["excluded"].astype(str)) if excluded != "True"]
+status = pd.read_csv(snakemake.input.runs, sep="\t", keep_default_na=False)["status"]
+kept = [i for i, value in enumerate(status) if value == "included"]
 runs = [pd.read_csv(snakemake.input.timeseries[i], sep="\t").to_numpy(dtype=float)
         for i in kept]
 settings = snakemake.params.settings

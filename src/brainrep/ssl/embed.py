@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from brainrep.ssl.encoders import build_encoder
+from brainrep.ssl.train import load_weights
 
 ENCODER_STATES = {"ssl": "state", "random": "initial_state"}
 
@@ -17,7 +18,7 @@ def load_encoder(checkpoint: str | Path, which: str,
                  name: str = "encoder") -> tuple[torch.nn.Module, dict]:
     """Encoder ``name`` of a checkpoint, pretrained (``ssl``) or at its initial weights
     (``random``: same architecture, same seed, no training); and its checkpoint entry."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_weights(checkpoint)
     entry = state["encoders"][name]
     spec = dict(entry["spec"])
     encoder = build_encoder(spec.pop("encoder"), spec.pop("n_channels"), spec.pop("n_times"),
@@ -36,7 +37,7 @@ def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFra
     participants the encoder saw (``transductive``: all of them, test participants included).
     """
     encoder, entry = load_encoder(checkpoint, which, name)
-    data = ((windows - entry["mean"]) / entry["std"]).astype(np.float32)
+    data = ((windows - entry["mean"].numpy()) / entry["std"].numpy()).astype(np.float32)
     vectors = np.concatenate([encoder(torch.from_numpy(data[i:i + batch_size])).numpy()
                               for i in range(0, len(data), batch_size)])
     columns = [f"emb_{i:03d}" for i in range(vectors.shape[1])]

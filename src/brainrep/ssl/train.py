@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import pickle
 import platform
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from brainrep.io import check_sha256
 from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
 from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool
@@ -46,12 +50,55 @@ def determinism(seed: int, device: torch.device) -> dict:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     return {"seed": seed, "torch_deterministic_algorithms": True, "cudnn_benchmark": False,
-            "torch": torch.__version__, "device": str(device), "python": platform.python_version()}
+            "torch": str(torch.__version__), "device": str(device), "python": platform.python_version()}
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be loaded safely; the message names the file and the fix."""
+
+
+def code_version() -> str:
+    """Hash of the SSL package's source files and the torch version: a partial checkpoint
+    written by other code is never resumed."""
+    digest = hashlib.sha256(torch.__version__.encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint as data only (``torch.load(weights_only=True)``: tensors and plain
+    containers, never code). Raises :class:`CheckpointError` naming the file when it is
+    damaged, truncated or holds anything else (e.g. pickled objects that would run code)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
+            AttributeError, TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: not a loadable weights-only checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). brainrep loads tensors "
+            "and plain containers only, never pickled code: save the weights with "
+            "torch.save(model.state_dict(), path) or as .safetensors, or replace a damaged "
+            "file.") from err
+
+
+def atomic_save(obj: dict, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a kill during the
+    save leaves the previous file (or none), never a truncated one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray], settings: dict) -> str:
-    """Hash of the training data, the settings and any initial checkpoint."""
+    """Hash of the training data, the settings, the code version and any initial
+    checkpoint."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(code_version().encode())
     for windows, ids in zip(arrays, participants, strict=True):
         digest.update(str(windows.shape).encode())
         digest.update(np.ascontiguousarray(windows).tobytes())
@@ -117,7 +164,7 @@ def load_pretrained(encoder: torch.nn.Module, path: str | Path, name: str = "enc
     Matching parameters are loaded and the rest keep their initial values (e.g. a
     foundation model's classifier head); at least one parameter must match.
     """
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_weights(path)
     if isinstance(state, dict) and "encoders" in state:
         state = state["encoders"][name]["state"]
     own = encoder.state_dict()
@@ -144,8 +191,8 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
     stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"])
     start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
-    if partial.exists():
-        state = torch.load(partial, map_location=device, weights_only=False)
+    state = _read_partial(partial, device)
+    if state is not None:
         if state["fingerprint"] == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -179,19 +226,35 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
         if val < best["loss"]:
             best = {"loss": val, "epoch": epoch, "states": _states(model)}
-        torch.save({"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "history": history, "best": best},
-                   partial)
+        atomic_save({"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "history": history, "best": best},
+                    partial)
         if epoch - best["epoch"] >= settings["patience"]:
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return history, best
 
 
+def _read_partial(partial: Path, device: torch.device) -> dict | None:
+    """The resumable state in ``partial``, or None when there is none; a damaged one (a kill
+    during an older, non-atomic save) is removed with a warning and training restarts."""
+    if not partial.exists():
+        return None
+    try:
+        return load_weights(partial, device)
+    except CheckpointError as err:
+        log.warning("discarding damaged partial checkpoint %s; training restarts: %s",
+                    partial, err)
+        partial.unlink()
+        return None
+
+
 def _encoder_entry(settings: dict, n_channels: int, n_times: int, scaling: dict,
                    state: dict, initial: dict) -> dict:
     spec = {k: settings[k] for k in SPEC_KEYS if k in settings}
-    return {"spec": spec | {"n_channels": n_channels, "n_times": n_times}, **scaling,
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(value))
+               for name, value in scaling.items()}
+    return {"spec": spec | {"n_channels": n_channels, "n_times": n_times}, **tensors,
             "state": state, "initial_state": initial}
 
 
@@ -215,8 +278,11 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: dict, checkpoin
 
     model = build_objective(settings, windows.shape[1], windows.shape[2], positions)
     initial = _states(model)
-    transfer = (load_pretrained(model.encoder, settings["init_checkpoint"])
-                if settings.get("init_checkpoint") else None)
+    transfer = None
+    if settings.get("init_checkpoint"):
+        check_sha256(settings["init_checkpoint"], settings.get("init_checkpoint_sha256"),
+                     "init_checkpoint_sha256")
+        transfer = load_pretrained(model.encoder, settings["init_checkpoint"])
     model.to(device)
     if transfer and not settings.get("fine_tune", True):
         history, best = [], {"epoch": -1, "states": _states(model)}
@@ -278,8 +344,8 @@ def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.nda
 def _save(checkpoint: Path, key: str, settings: dict, encoders: dict, best: dict,
           history: list[dict], record: dict, participants: np.ndarray,
           transfer: dict | None) -> None:
-    torch.save({"fingerprint": key, "settings": settings, "encoders": encoders,
-                "best_epoch": best["epoch"], "history": history, "determinism": record,
-                "transfer": transfer,
-                "pretraining_participants": sorted(set(participants.tolist()))}, checkpoint)
+    atomic_save({"fingerprint": key, "settings": settings, "encoders": encoders,
+                 "best_epoch": best["epoch"], "history": history, "determinism": record,
+                 "transfer": transfer,
+                 "pretraining_participants": sorted(set(participants.tolist()))}, checkpoint)
     checkpoint.with_name(checkpoint.name + ".partial").unlink(missing_ok=True)

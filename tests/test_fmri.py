@@ -141,7 +141,8 @@ def test_real_fmriprep_confounds_drive_denoising(run_with_real_confounds):
     compcor, qc_compcor = fmri.parcellate(bold, confounds, atlas, "compcor", 0.01, None)
     assert any(c.startswith("a_comp_cor") for c in qc_compcor["confounds"])
     assert not np.allclose(simple.to_numpy(), compcor.to_numpy())
-    with pytest.raises(RecordingExcluded, match="keeps 0 of 30 volumes"):  # FD > 0.2 mm almost always
+    # FD > 0.2 mm almost always
+    with pytest.raises(RecordingExcluded, match="keeps 0 of 30 volumes"):
         fmri.parcellate(bold, confounds, atlas, "scrubbing", 0.01, None)
 
 

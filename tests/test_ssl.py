@@ -81,7 +81,8 @@ def test_sensor_rotation_moves_a_spatial_pattern_with_the_head():
 
 @pytest.mark.parametrize(("objective", "encoder"), [
     ("contrastive", "conv"), ("contrastive", "transformer"), ("contrastive", "connectome"),
-    ("relative_positioning", "conv"), ("masked", "conv"), ("masked", "transformer"),
+    ("relative_positioning", "conv"), ("temporal_shuffling", "conv"), ("masked", "conv"),
+    ("masked", "transformer"),
     ("generative_contrastive", "conv"), ("generative_contrastive", "transformer")])
 def test_pretrain_writes_checkpoint_and_embeddings(tmp_path, objective, encoder):
     windows, table = _data()
@@ -127,6 +128,49 @@ def test_objectives_refuse_what_they_cannot_do(tmp_path):
                  tmp_path / "b.pt")
     with pytest.raises(ValueError, match="unknown encoder"):
         pretrain(windows, table, SETTINGS | {"encoder": "lstm"}, tmp_path / "c.pt")
+
+
+def _pool_with_two_runs_and_a_gap():
+    """Participant sub-0: run 1 with windows at 0-9 s and a gap of rejected windows (10-29 s)
+    before 30-39 s; run 2 at 0-9 s. Windows are 1 s long."""
+    onsets = np.r_[np.arange(10), np.arange(30, 40), np.arange(10)].astype(float)
+    table = pd.DataFrame({"participant_id": "sub-0", "run": ["1"] * 20 + ["2"] * 10,
+                          "window": np.r_[np.arange(20), np.arange(10)], "onset_s": onsets})
+    windows = np.random.default_rng(0).standard_normal((30, 2, 16)).astype(np.float32)
+    return train.window_pool(windows, table)[0], table
+
+
+def test_relative_positioning_pairs_respect_runs_and_gaps():
+    pool, table = _pool_with_two_runs_and_a_gap()
+    assert pool.position[10] == 30.0  # the gap keeps its length
+    objective = train.build_objective(SETTINGS | {"objective": "relative_positioning",
+                                                  "tau_neg": 5}, 2, 16)
+    generator = torch.Generator().manual_seed(0)
+    anchors, partners, labels = objective.pairs(pool, torch.arange(30).repeat(20), generator)
+    assert len(labels) > 500
+    assert (pool.recording[anchors] == pool.recording[partners]).all()  # never across runs
+    distance = np.abs(pool.position[anchors] - pool.position[partners])
+    assert (distance[labels == 1] <= 1).all() and (distance[labels == 0] >= 5).all()
+    # windows 9 and 10 are neighbours by index but 21 s apart: never a positive pair
+    across_gap = ((anchors == 9) & (partners == 10)) | ((anchors == 10) & (partners == 9))
+    assert not (across_gap & (labels == 1)).any()
+
+
+def test_temporal_shuffling_triplets_are_ordered_or_far():
+    pool, _ = _pool_with_two_runs_and_a_gap()
+    objective = train.build_objective(SETTINGS | {"objective": "temporal_shuffling",
+                                                  "tau_neg": 5}, 2, 16)
+    generator = torch.Generator().manual_seed(0)
+    first, middle, last, labels = objective.triplets(pool, torch.arange(30).repeat(20),
+                                                     generator)
+    assert len(labels) > 300 and 0.3 < labels.mean() < 0.7
+    rec = pool.recording
+    assert (rec[first] == rec[middle]).all() and (rec[middle] == rec[last]).all()
+    a, m, b = pool.position[first], pool.position[middle], pool.position[last]
+    ordered = labels.numpy() == 1
+    assert ((a[ordered] < m[ordered]) & (m[ordered] < b[ordered])).all()
+    assert (np.minimum(np.abs(m - a), np.abs(m - b))[~ordered] >= 5).all()
+    assert (b - a <= 2).all()  # tau_pos = 1: anchors 2 steps apart, no gap inside
 
 
 def test_training_is_deterministic(tmp_path):

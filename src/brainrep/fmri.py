@@ -284,11 +284,13 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str]) ->
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
-def stack_crops(timeseries_files: list[str], participant_ids: list[str], length: int,
+def stack_crops(timeseries_files: list[str], recordings: list[str], length: int,
                 step: int, out_array: str, out_table: str) -> None:
-    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length)."""
+    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length);
+    the table names each crop's participant, run (``recording``, its key) and onset."""
     crops, rows = [], []
-    for path, participant in zip(timeseries_files, participant_ids, strict=True):
+    for path, recording in zip(timeseries_files, recordings, strict=True):
+        participant = recording.split("_")[0]
         series = pd.read_csv(path, sep="\t").to_numpy(dtype=np.float32).T
         starts = range(0, series.shape[1] - length + 1, step)
         if not starts:
@@ -296,7 +298,8 @@ def stack_crops(timeseries_files: list[str], participant_ids: list[str], length:
                              f"fmri.window_volumes={length}. Lower it.")
         for window, start in enumerate(starts):
             crops.append(series[:, start:start + length])
-            rows.append({"participant_id": participant, "window": window, "onset_vol": start})
+            rows.append({"participant_id": participant, "recording": recording,
+                         "window": window, "onset_vol": start})
     np.save(out_array, np.stack(crops))
     pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
     write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step)

@@ -7,10 +7,11 @@ qc, runs, kept = select_runs(list(snakemake.input.relmat), snakemake.params.reco
                              snakemake.params.qc_thresholds, snakemake.params.length)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a")
 runs.to_csv(snakemake.output.exclusions, sep="\t", index=False)
-participants = [snakemake.params.recordings[i].split("_")[0] for i in kept]
+recordings = [snakemake.params.recordings[i] for i in kept]
+participants = [key.split("_")[0] for key in recordings]
 series = [snakemake.input.timeseries[i] for i in kept]
 relmats = [snakemake.input.relmat[i] for i in kept]
-stack_crops(series, participants, snakemake.params.length, snakemake.params.step,
+stack_crops(series, recordings, snakemake.params.length, snakemake.params.step,
             snakemake.output.array, snakemake.output.table)
 edges = edge_table(relmats, participants)
 edges.to_csv(snakemake.output.features, sep="\t", index=False)

@@ -3,6 +3,8 @@
 * contrastive: SimCLR, NT-Xent between two augmented views of each window (Chen et al. 2020);
 * relative_positioning: are two windows of one recording close in time or far apart?
   (Banville et al. 2021);
+* temporal_shuffling: is a third window between two close windows, or far from both?
+  (Banville et al. 2021);
 * masked: hide random time patches, reconstruct them from the context (MAE style);
 * generative_contrastive: one encoder trained on a weighted sum of contrastive and masked;
 * cross-modal (:class:`CrossModal`): SimCLR within EEG and within fMRI plus a CLIP-style
@@ -29,8 +31,10 @@ from brainrep.ssl.augment import Augmentation, random_view
 class WindowPool:
     """Standardized windows of one modality and where each comes from.
 
-    ``x``: (n, channels, times) float32 on the CPU; ``recording``: (n,) index of the recording;
-    ``position``: (n,) index of the window in its recording; ``participant``: (n,) labels.
+    ``x``: (n, channels, times) float32 on the CPU; ``recording``: (n,) index of the recording
+    (one run of one participant); ``position``: (n,) onset of the window in its recording, in
+    window steps (a gap left by rejected windows keeps its length); ``participant``: (n,)
+    labels.
     """
 
     x: torch.Tensor
@@ -165,23 +169,36 @@ class GenerativeContrastive(Objective):
 
 
 class RelativePositioning(Objective):
-    """Pairs of windows from one recording: positive when at most ``tau_pos`` windows apart,
-    negative when at least ``tau_neg`` apart; a linear layer on |h1 - h2| tells them
-    apart (binary cross-entropy). Half the pairs are positive."""
+    """Pairs of windows from one recording: positive when their onsets are at most
+    ``tau_pos`` window steps apart, negative when at least ``tau_neg`` apart; a linear layer
+    on |h1 - h2| tells them apart (binary cross-entropy). Half the pairs are positive. Pairs
+    never join two recordings, and distances are onset times, so windows on both sides of a
+    gap of rejected windows are not neighbours."""
+
+    n_features = 1  # embeddings the classifier reads, side by side
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
         self.tau_pos, self.tau_neg = settings["tau_pos"], settings["tau_neg"]
-        self.classifier = nn.Linear(settings["embedding_dim"], 1)
+        self.classifier = nn.Linear(self.n_features * settings["embedding_dim"], 1)
+
+    def _check(self, pool: WindowPool) -> None:
+        span = np.zeros(pool.recording.max() + 1)
+        np.maximum.at(span, pool.recording, pool.position)
+        first = np.full_like(span, np.inf)
+        np.minimum.at(first, pool.recording, pool.position)
+        if (span - first).max() < self.tau_neg:
+            raise ValueError(f"{type(self).__name__} needs windows at least tau_neg="
+                             f"{self.tau_neg} steps apart in one recording; the longest spans "
+                             f"{(span - first).max():g} steps. Lower ssl.<modality>.tau_neg.")
+
+    @staticmethod
+    def _rng(generator: torch.Generator) -> np.random.Generator:
+        return np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
 
     def pairs(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        last = np.zeros(pool.recording.max() + 1)
-        np.maximum.at(last, pool.recording, pool.position)
-        if last.max() < self.tau_neg:
-            raise ValueError(f"relative_positioning needs windows at least tau_neg="
-                             f"{self.tau_neg} apart in one recording; the longest has "
-                             f"{int(last.max()) + 1} windows. Lower ssl.<modality>.tau_neg.")
-        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
+        self._check(pool)
+        rng = self._rng(generator)
         anchors, partners, labels = [], [], []
         for anchor in index.tolist():
             same = np.flatnonzero(pool.recording == pool.recording[anchor])
@@ -203,9 +220,56 @@ class RelativePositioning(Objective):
         return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
 
 
+class TemporalShuffling(RelativePositioning):
+    """Triplets of windows from one recording (Banville et al. 2021, J Neural Eng 18:046020):
+    two anchors whose onsets are 2 to ``2 * tau_pos`` window steps apart, and a third window
+    that lies strictly between them (label 1: the triplet is in temporal order) or at least
+    ``tau_neg`` steps from both (label 0). A linear layer on
+    [|h(a) - h(m)|, |h(m) - h(b)|] tells them apart. Half the triplets are ordered."""
+
+    n_features = 2
+
+    def triplets(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        self._check(pool)
+        rng = self._rng(generator)
+        firsts, middles, lasts, labels = [], [], [], []
+        reach = max(2, 2 * self.tau_pos)
+        for anchor in index.tolist():
+            same = np.flatnonzero(pool.recording == pool.recording[anchor])
+            offset = pool.position[same] - pool.position[anchor]
+            ends = same[(offset >= 2) & (offset <= reach)]
+            if not len(ends):
+                continue
+            end = rng.choice(ends)
+            start, stop = pool.position[anchor], pool.position[end]
+            ordered = rng.random() < 0.5
+            at = pool.position[same]
+            candidates = (same[(at > start) & (at < stop)] if ordered else
+                          same[(np.abs(at - start) >= self.tau_neg)
+                               & (np.abs(at - stop) >= self.tau_neg)])
+            if len(candidates):
+                firsts.append(anchor)
+                middles.append(rng.choice(candidates))
+                lasts.append(end)
+                labels.append(float(ordered))
+        return (torch.tensor(firsts), torch.tensor(middles), torch.tensor(lasts),
+                torch.tensor(labels))
+
+    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
+        firsts, middles, lasts, labels = self.triplets(pool, index, generator)
+        if not len(labels):
+            raise ValueError("temporal_shuffling found no triplet in this batch: recordings "
+                             "need windows 2 steps apart and a window between them")
+        h = [self.encoder(pool.batch(rows, self.device)) for rows in (firsts, middles, lasts)]
+        features = torch.cat([(h[0] - h[1]).abs(), (h[1] - h[2]).abs()], dim=1)
+        logits = self.classifier(features).squeeze(-1).float()
+        return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     "contrastive": Contrastive, "relative_positioning": RelativePositioning,
-    "masked": Masked, "generative_contrastive": GenerativeContrastive}
+    "temporal_shuffling": TemporalShuffling, "masked": Masked,
+    "generative_contrastive": GenerativeContrastive}
 
 
 class CrossModal(nn.Module):

@@ -31,7 +31,8 @@ from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPo
 
 log = logging.getLogger(__name__)
 
-RECORDING_COLUMNS = ("participant_id", "session", "task", "run")
+RECORDING_COLUMNS = ("participant_id", "recording", "session", "task", "run")
+ONSET_COLUMNS = ("onset_s", "onset_vol")
 SPEC_KEYS = ("encoder", "width", "embedding_dim", "depth", "patch_size")
 USES_AUGMENTATIONS = {"contrastive", "generative_contrastive"}
 
@@ -50,7 +51,8 @@ def determinism(seed: int, device: torch.device) -> dict:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     return {"seed": seed, "torch_deterministic_algorithms": True, "cudnn_benchmark": False,
-            "torch": str(torch.__version__), "device": str(device), "python": platform.python_version()}
+            "torch": str(torch.__version__), "device": str(device),
+            "python": platform.python_version()}
 
 
 class CheckpointError(ValueError):
@@ -115,15 +117,29 @@ def held_out_participants(participants: np.ndarray, fraction: float, seed: int) 
     return np.random.default_rng(seed).choice(unique, n_held, replace=False)
 
 
+def window_positions(table: pd.DataFrame, recording: np.ndarray) -> np.ndarray:
+    """Onset of each window in its recording, in window steps (the smallest onset
+    difference within a recording), from ``onset_s`` or ``onset_vol``; a gap left by rejected
+    windows keeps its length. Without onsets, the window index."""
+    column = next((c for c in ONSET_COLUMNS if c in table), None)
+    if column is None:
+        return table["window"].to_numpy(dtype=float)
+    onset = table[column].to_numpy(dtype=float)
+    steps = np.concatenate([np.diff(np.sort(onset[recording == r]))
+                            for r in np.unique(recording)])
+    step = steps[steps > 0].min() if (steps > 0).any() else 1.0
+    return np.round(onset / step, 3)
+
+
 def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, dict]:
-    """Per-channel standardized windows with their recordings and positions in them (the
-    ``window`` column, 0, 1, ... in each recording); the scaling used."""
+    """Per-channel standardized windows with their recordings and onsets in them
+    (:func:`window_positions`); the scaling used."""
     mean = windows.mean(axis=(0, 2), keepdims=True)
     std = windows.std(axis=(0, 2), keepdims=True) + 1e-6
     columns = [c for c in RECORDING_COLUMNS if c in table]
     recording = table.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
     pool = WindowPool(torch.from_numpy(((windows - mean) / std).astype(np.float32)), recording,
-                      table["window"].to_numpy(), table["participant_id"].to_numpy())
+                      window_positions(table, recording), table["participant_id"].to_numpy())
     return pool, {"mean": mean, "std": std}
 
 

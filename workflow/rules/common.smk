@@ -72,6 +72,12 @@ MULTIVIEW = (
 CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")
 
 
+def settings_of(section, *keys):
+    """Only the ``keys`` of a config section: a rule's params (and so its reruns) change only
+    when a setting it reads changes."""
+    return {key: config[section][key] for key in keys}
+
+
 def ssl_settings(modality):
     """One modality's SSL settings with the shared seed and device."""
     return config["ssl"][modality] | {k: config["ssl"][k] for k in ("seed", "device")}

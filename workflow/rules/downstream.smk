@@ -88,7 +88,21 @@ rule predict_target:
     params:
         names=list(FEATURES),
         pretraining={n: "train_folds" if TRAIN_FOLDS else "transductive" for n in SSL_SETS},
-        settings=config["downstream"],
+        settings=settings_of(
+            "downstream",
+            "positive_class",
+            "model",
+            "site_column",
+            "deconfound",
+            "combat",
+            "outer_folds",
+            "inner_folds",
+            "n_permutations",
+            "n_bootstrap",
+            "label_fractions",
+            "label_repeats",
+            "seed",
+        ),
     threads: 2
     log:
         f"{OUT}/logs/predict/target-{{target}}.log",
@@ -121,7 +135,7 @@ rule subtype_participants:
         ),
     params:
         names=SUBTYPE_SETS,
-        settings=config["downstream"],
+        settings=settings_of("downstream", "subtyping", "seed"),
     log:
         f"{OUT}/logs/subtype.log",
     conda:
@@ -140,7 +154,7 @@ rule subtype_multiview:
         summary=f"{OUT}/group/subtype/multiview.tsv",
         scores=f"{OUT}/group/subtype/multiview_scores.tsv",
     params:
-        settings=config["downstream"],
+        settings=settings_of("downstream", "multiview", "subtyping", "seed"),
     log:
         f"{OUT}/logs/subtype_multiview.log",
     conda:

@@ -10,7 +10,9 @@ rule eeg_preprocess:
         figure=f"{OUT}/sub-{{subject}}/figures/sub-{{subject}}_{{entities}}_desc-psd_eeg.png",
     params:
         bids_root=INPUTS.bids_root,
-        settings={k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands")},
+        settings={
+            k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands", "tasks")
+        },
         on_error=config["on_error"],
     log:
         f"{OUT}/logs/eeg_preprocess/sub-{{subject}}_{{entities}}.log",

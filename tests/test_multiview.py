@@ -32,14 +32,45 @@ def test_selection_inside_the_permutations_keeps_noise_insignificant():
     assert p_value > 0.05 and held_out[:, 0].mean() < 0.3
 
 
+def _frames(X, Y):
+    ids = pd.Index([f"sub-{i:02d}" for i in range(len(X))], name="participant_id")
+    site = pd.Series(np.tile(["A", "B"], len(X) // 2), index=ids, name="site")
+    return (pd.DataFrame(X, index=ids),
+            pd.DataFrame(Y, index=ids, columns=["anhedonia", "anxiety"]), site)
+
+
 def test_clusters_in_canonical_space_recover_the_subtypes():
     X, Y, subtype = _views(1.0, seed=2)
-    ids = pd.Index([f"sub-{i:02d}" for i in range(len(X))], name="participant_id")
-    site = pd.DataFrame({"site": np.tile(["A", "B"], len(X) // 2)}, index=ids)
-    summary, scores = multiview_subtypes(pd.DataFrame(X, index=ids), pd.DataFrame(Y, index=ids),
-                                         site, MultiviewCCA(20, 2, 0.5), 5, 20, range(2, 5), 10,
-                                         20, 0)
+    features, symptoms, site = _frames(X, Y)
+    covariates = symptoms.join(site)
+    # one canonical dimension carries the subtypes (a second, of noise, would be scaled to the
+    # same variance before clustering)
+    summary, scores = multiview_subtypes(features, symptoms, covariates,
+                                         MultiviewCCA(20, 1, 0.5), 5, 20, range(2, 5), 10, 20, 0,
+                                         sites=site)
     assert summary["cca_p_value"] < 0.05 and summary["r_out_of_sample_cv1"] > 0.6
-    assert summary["cluster_k"] == 2 and summary["cluster_site_p_value"] > 0.05
+    assert summary["cluster_k"] == 2
+    # the clusters were fitted on the symptoms and site: those are never checked in-sample
+    assert "cluster_anhedonia_p_value" not in summary and "cluster_site_p_value" not in summary
+    assert "anhedonia: the CCA was fitted on it" in summary["cluster_not_tested"]
+    assert summary["cluster_anhedonia_held_out_p_value"] < 0.05  # held-out halves
     agreement = pd.crosstab(scores["subtype"], subtype).to_numpy()
     assert agreement.max(axis=1).sum() >= 0.9 * len(X)
+
+
+def test_a_link_carried_by_site_alone_is_not_significant():
+    """Site moves 6 brain features and both symptoms; within a site there is no link. With
+    site regressed out inside each fit and symptoms permuted within site, p > 0.05."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((80, 100)), rng.standard_normal((80, 2))
+    features, symptoms, site = _frames(X, Y)
+    shift = 2.0 * (site == "B").to_numpy()[:, None]
+    features.iloc[:, :6] += shift
+    symptoms += shift
+    _, naive, _ = permutation_test(features.to_numpy(), symptoms.to_numpy(),
+                                   MultiviewCCA(20, 2, 0.5), 5, 30, 0)
+    assert naive < 0.05  # ignoring site, the shared site offset looks like a link
+    summary, _ = multiview_subtypes(features, symptoms, symptoms.join(site),
+                                    MultiviewCCA(20, 2, 0.5), 5, 30, range(2, 4), 5, 5, 0,
+                                    sites=site)
+    assert summary["cca_p_value"] > 0.05

@@ -169,7 +169,7 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
     participants are never used for other folds, and a table whose folds do not match the
     splits is refused."""
     participants = _participants()
-    folds = predict.participant_folds(participants, "diagnosis", 5, 0)
+    folds = predict.participant_folds(participants, ["diagnosis"], 5, 0)
     assert folds["participant_id"].is_unique and sorted(folds["fold"].unique()) == [0, 1, 2, 3,
                                                                                      4]
     assert (folds.merge(participants).groupby("fold")["diagnosis"].nunique() == 2).all()
@@ -363,3 +363,58 @@ def test_combat_in_the_label_efficiency_curve_keeps_every_site_in_small_subsets(
     lonely = np.hstack([np.zeros((5, 2)), np.array([[0], [0], [0], [0], [1]])])
     with pytest.raises(ValueError, match="site1 has 1"):
         predict.NuisanceRemoval(1, combat=True, deconfound=False).fit(lonely)
+
+
+def test_every_interval_contains_its_estimate():
+    """The interval and its estimate are one statistic (pooled out-of-fold metric and its
+    participant bootstrap); the fold mean keeps its own spread (sd)."""
+    participants = _participants()
+    participants["severity"] = np.random.default_rng(3).normal(10, 2, len(participants))
+    features = {"signal": _features(participants, 2.0), "noise": _features(participants, 0, 1)}
+    for target in ("diagnosis", "severity"):
+        metrics, predictions, _ = predict.evaluate(features, participants, target, "patient",
+                                                   "site", "ridge", 5, 3, 0, 200, 0)
+        rows = metrics.dropna(subset=["ci_low"])
+        assert len(rows) == len(metrics)
+        assert ((rows.ci_low <= rows.estimate + 1e-12)
+                & (rows.estimate <= rows.ci_high + 1e-12)).all()
+    pooled = predictions[(predictions.cv_scheme == "stratified_group_kfold")
+                         & (predictions.feature_set == "signal")]
+    signal = metrics.set_index(["cv_scheme", "feature_set", "metric"])
+    # the estimate is the pooled R² of the out-of-fold predictions, not a fold average
+    from sklearn.metrics import r2_score
+
+    assert signal.loc[("stratified_group_kfold", "signal", "r2"), "estimate"] == pytest.approx(
+        r2_score(pooled.y_true.astype(float), pooled.y_pred.astype(float)))
+
+
+def test_chance_comes_from_a_predictor_fitted_in_the_training_folds():
+    participants = _participants(40)
+    y = np.random.default_rng(4).normal(0, 1, 40)
+    participants["severity"] = y
+    target = predict.resolve_target(participants, "severity")
+    splits = [(np.arange(10, 40), np.arange(10)), (np.arange(30), np.arange(30, 40))]
+    r2 = target.chance("r2", y, splits)
+    expected = np.mean([1 - np.sum((y[te] - y[tr].mean()) ** 2)
+                        / np.sum((y[te] - y[te].mean()) ** 2) for tr, te in splits])
+    assert r2 == pytest.approx(expected) and r2 < 0  # a mean predictor scores below 0 in CV
+    assert target.chance("mae", y, splits) == pytest.approx(
+        np.mean([np.mean(np.abs(y[te] - np.median(y[tr]))) for tr, te in splits]))
+    binary = predict.resolve_target(participants, "diagnosis", "patient")
+    labels = participants["diagnosis"].to_numpy()
+    unbalanced = [(np.arange(15, 40), np.arange(15)), (np.arange(25), np.arange(25, 40))]
+    assert binary.chance("auc_pr", labels, unbalanced) == pytest.approx((0 + 15 / 15) / 2)
+
+
+def test_every_target_is_scored_on_all_participants_that_have_it():
+    participants = _participants(40)
+    participants.loc[:7, "diagnosis"] = np.nan  # 8 participants without the first target
+    participants["severity"] = np.random.default_rng(5).normal(10, 2, 40)
+    folds = predict.participant_folds(participants, ["diagnosis", "severity"], 4, 0)
+    assert len(folds) == 40 and folds["participant_id"].is_unique
+    assert folds["fold"].value_counts().max() - folds["fold"].value_counts().min() <= 2
+    metrics, _, splits = predict.evaluate({"signal": _features(participants, 0.0)},
+                                          participants, "severity", None, "site", "ridge", 4, 3,
+                                          0, 0, 0, folds)
+    scored = splits[splits.cv_scheme == "stratified_group_kfold"]["participant_id"]
+    assert set(scored) == set(participants["participant_id"])  # the unlabelled 8 included

@@ -35,7 +35,7 @@ def test_hmm_recovers_planted_occupancy_with_one_model_per_fold():
     runs, participants, occupancy = _runs()
     frame = pd.DataFrame({"participant_id": participants,
                           "group": ["a", "b"] * (len(participants) // 2)})
-    folds = participant_folds(frame, "group", 4, 0)
+    folds = participant_folds(frame, ["group"], 4, 0)
     features = state_features(runs, participants, 2, 3, 0, folds)
     assert sorted(features["encoder_fold"].unique()) == [0, 1, 2, 3]
     for _, rows in features.groupby("encoder_fold"):

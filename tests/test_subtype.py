@@ -24,9 +24,52 @@ def test_two_planted_clusters_are_found_despite_a_site_shift():
     assert summary["k"] == 2 and summary["bootstrap_ari"] > 0.9
     assert summary["replication_ari"] > 0.9  # held-out halves agree
     assert summary["null_p_value"] < 0.05
-    assert summary["site_p_value"] > 0.05
+    assert np.isnan(summary["site_p_value"])  # regressed out: never reported as a check
+    assert summary["not_tested"] == "site: regressed out before clustering"
     assert adjusted_rand_score(truth, labels["subtype"]) > 0.9
     assert list(stability["k"]) == [2, 3, 4]
+
+
+def test_a_site_effect_that_clusters_pick_up_is_reported():
+    rng = np.random.default_rng(3)
+    site = np.repeat(["A", "B"], 15)
+    X = rng.standard_normal((30, 5)) + 4 * (site == "B")[:, None]  # site is the only structure
+    features, covariates = _frame(X, site)
+    summary, _, _ = subtype.find_subtypes(features, covariates, [], range(2, 4), 3, 5, 9, 0)
+    assert summary["site_p_value"] < 0.01 and summary["not_tested"] == "n/a"
+    summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 4), 3, 5, 9, 0)
+    assert np.isnan(summary["site_p_value"])
+    assert summary["site_before_regression_p_value"] < 0.01  # found before the regression
+
+
+def test_the_null_of_the_whole_procedure_gives_uniform_p_values():
+    """50 datasets with no clusters and a site covariate regressed out: the p-value of the
+    reported solution (k chosen by silhouette, regression, scaling and PCA repeated in every
+    null draw) falls below 0.1 about one time in ten."""
+    p_values = []
+    for seed in range(50):
+        rng = np.random.default_rng(100 + seed)
+        site = np.tile(["A", "B", "C"], 10)
+        X = rng.standard_normal((30, 4)) @ rng.standard_normal((4, 4))
+        X += (site == "B")[:, None] * rng.standard_normal(4)
+        _, p = subtype.gaussian_null_p(X, pd.DataFrame({"site": site}), range(2, 4), 3, 9,
+                                       seed, "agglomerative")
+        p_values.append(p)
+    p_values = np.array(p_values)
+    assert np.sum(p_values <= 0.1) <= 12 and 0.35 < p_values.mean() < 0.7
+
+
+def test_association_checks_are_permutation_tests_with_fdr():
+    labels = np.repeat([0, 1], 6)
+    covariates = pd.DataFrame({"sex": np.repeat(["F", "M"], 6),  # follows the subtypes
+                               "age": np.tile([20.0, 40.0, 30.0], 4)})  # does not
+    checks = subtype.association_checks(labels, covariates, 999, 0)
+    assert checks["sex_p_value"] < 0.01 and checks["age_p_value"] > 0.5
+    table = pd.DataFrame([checks, {"sex_p_value": 0.04, "age_p_value": 0.03}]).assign(
+        null_p_value=[0.5, 0.01])
+    q = subtype.add_fdr(table, exclude=("null_p_value",))
+    assert "null_q_value" not in q and (q["sex_q_value"] >= q["sex_p_value"]).all()
+    assert q.loc[1, "age_q_value"] == pytest.approx(0.04 * 4 / 3, rel=1e-6)
 
 
 def test_one_gaussian_is_not_called_clustered():

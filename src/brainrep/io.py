@@ -82,6 +82,21 @@ def read_features(path: str | Path) -> pd.DataFrame:
     return pd.concat([table[["participant_id"]], numeric], axis=1)
 
 
+def with_motion(participants: pd.DataFrame, fmri_qc: list[str]) -> pd.DataFrame:
+    """``participants`` plus ``mean_fd_mm``: each participant's mean framewise displacement
+    (mm) over the fMRI runs that entered the analysis, from ``group/fmri/qc.tsv`` (a list of
+    zero or one path). Unchanged without fMRI or without a motion estimate (parcellated
+    inputs)."""
+    if not fmri_qc:
+        return participants
+    qc = read_table(fmri_qc[0])
+    if "mean_fd_mm" not in qc:
+        return participants
+    kept = qc[qc["excluded"].astype(str) != "True"]
+    motion = kept.groupby("recording")["mean_fd_mm"].mean()
+    return participants.assign(mean_fd_mm=participants["participant_id"].map(motion))
+
+
 def collect_qc(outputs: list[str], keys: list[str]) -> pd.DataFrame:
     """One row per recording from the ``qc`` record of each output's JSON sidecar."""
     rows = []

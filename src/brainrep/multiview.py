@@ -1,11 +1,14 @@
 """Multiview subtyping after Drysdale et al. (2017): brain features x symptom scores.
 
-Brain features are screened by their rank correlation with any symptom score, the kept ones
-and the symptoms go through a regularized CCA (cca-zoo ``RidgeCCA``), and participants are
-clustered in the brain canonical space. Every fitted step (scaling, feature selection, CCA)
-is inside :class:`MultiviewCCA`, so the cross-validated canonical correlations are out of
-sample and the permutation test refits the selection for every permutation: the inflation
-that selection on the full sample gives cannot pass for signal.
+Site is regressed out of the brain features, which are then screened by their rank
+correlation with any symptom score; the kept ones and the symptoms go through a regularized
+CCA (cca-zoo ``RidgeCCA``), and participants are clustered in the brain canonical space.
+Every fitted step (site regression, scaling, feature selection, CCA) is inside
+:class:`MultiviewCCA`, so the cross-validated canonical correlations are out of sample and
+the permutation test (symptoms permuted within site) refits everything for every
+permutation: the inflation that selection on the full sample gives cannot pass for signal.
+The clusters live in a space fitted to the symptoms, so their symptom association is tested
+on held-out participants only.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import pandas as pd
 from cca_zoo.linear import RidgeCCA
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
-from brainrep.subtype import find_subtypes
+from brainrep.subtype import association_checks, cluster, find_subtypes
 
 
 def screen_features(X: np.ndarray, Y: np.ndarray, n_features: int) -> np.ndarray:
@@ -32,18 +36,32 @@ def screen_features(X: np.ndarray, Y: np.ndarray, n_features: int) -> np.ndarray
 
 
 class MultiviewCCA(BaseEstimator):
-    """Scaling + Spearman screening of brain features + ridge-regularized CCA.
+    """Site regression + scaling + Spearman screening of brain features + ridge CCA.
 
-    ``fit(X, Y)``: X (participants, brain features), Y (participants, symptom scores).
-    ``transform(X, Y)`` returns the brain and symptom canonical variates (n, n_components).
+    ``fit(X, Y)``: X (participants, brain features followed by ``n_nuisance`` nuisance
+    columns, e.g. site indicators), Y (participants, symptom scores). ``transform(X, Y)``
+    returns the brain and symptom canonical variates (n, n_components).
     """
 
-    def __init__(self, n_features: int = 100, n_components: int = 2, shrinkage: float = 0.5):
+    def __init__(self, n_features: int = 100, n_components: int = 2, shrinkage: float = 0.5,
+                 n_nuisance: int = 0):
         self.n_features = n_features
         self.n_components = n_components
         self.shrinkage = shrinkage
+        self.n_nuisance = n_nuisance
+
+    def _brain(self, X: np.ndarray) -> np.ndarray:
+        """Brain features with the training fit of the nuisance columns removed."""
+        if not self.n_nuisance:
+            return X
+        brain, nuisance = X[:, :-self.n_nuisance], X[:, -self.n_nuisance:]
+        return brain - self.nuisance_.predict(nuisance) + self.nuisance_.intercept_
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> MultiviewCCA:
+        if self.n_nuisance:
+            self.nuisance_ = LinearRegression().fit(X[:, -self.n_nuisance:],
+                                                    X[:, :-self.n_nuisance])
+        X = self._brain(X)
         self.x_scaler_ = StandardScaler().fit(X)
         self.y_scaler_ = StandardScaler().fit(Y)
         Xs, Ys = self.x_scaler_.transform(X), self.y_scaler_.transform(Y)
@@ -54,7 +72,7 @@ class MultiviewCCA(BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xs = self.x_scaler_.transform(X)[:, self.selected_]
+        Xs = self.x_scaler_.transform(self._brain(X))[:, self.selected_]
         brain, symptoms = self.cca_.transform([Xs, self.y_scaler_.transform(Y)])
         return brain, symptoms
 
@@ -78,43 +96,85 @@ def out_of_sample_correlations(X: np.ndarray, Y: np.ndarray, model: MultiviewCCA
 
 
 def permutation_test(X: np.ndarray, Y: np.ndarray, model: MultiviewCCA, n_folds: int,
-                     n_permutations: int, seed: int) -> tuple[np.ndarray, float, np.ndarray]:
+                     n_permutations: int, seed: int, blocks: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, float, np.ndarray]:
     """Held-out canonical correlations (folds x components); the p-value of their first
     component's mean against the same whole pipeline refitted on symptom rows permuted across
-    participants; and the null values."""
+    participants within each of ``blocks`` (sites); and the null values."""
+    from brainrep.predict import permute_within
+
     held_out = out_of_sample_correlations(X, Y, model, n_folds, seed)
     observed = held_out[:, 0].mean()
     rng = np.random.default_rng(seed)
-    null = np.array([out_of_sample_correlations(X, Y[rng.permutation(len(Y))], model, n_folds,
-                                                seed)[:, 0].mean()
+    rows = np.arange(len(Y))
+    null = np.array([out_of_sample_correlations(X, Y[permute_within(rows, blocks, rng)], model,
+                                                n_folds, seed)[:, 0].mean()
                      for _ in range(n_permutations)])
     return held_out, (1 + np.sum(null >= observed)) / (1 + n_permutations), null
+
+
+def held_out_symptom_checks(X: np.ndarray, Y: np.ndarray, symptoms: pd.DataFrame,
+                            model: MultiviewCCA, k: int, seed: int,
+                            method: str = "kmeans") -> dict[str, float]:
+    """Symptom association of clusters that never saw the tested participants: the model
+    and k clusters are fitted on a random half, the other half is assigned to the nearest
+    discovery centroid in the brain canonical space, and its symptoms are tested against
+    those assignments (:func:`brainrep.subtype.association_checks`)."""
+    order = np.random.default_rng(seed).permutation(len(X))
+    discovery, held = order[:len(X) // 2], order[len(X) // 2:]
+    fitted = MultiviewCCA(**model.get_params()).fit(X[discovery], Y[discovery])
+    brain = fitted.transform(X[discovery], Y[discovery])[0]
+    found = cluster(brain, k, seed, method)
+    centroids = np.stack([brain[found == c].mean(axis=0) for c in np.unique(found)])
+    tested = fitted.transform(X[held], Y[held])[0]
+    assigned = np.argmin(((tested[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    return {name.replace("_p_value", "_held_out_p_value"): p for name, p in
+            association_checks(assigned, symptoms.iloc[held], seed=seed).items()}
 
 
 def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
                        covariates: pd.DataFrame, model: MultiviewCCA, n_folds: int,
                        n_permutations: int, k_range: range, n_bootstrap: int, n_null: int,
-                       seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame]:
+                       seed: int, method: str = "kmeans",
+                       sites: pd.Series | None = None) -> tuple[dict, pd.DataFrame]:
     """The whole Drysdale analysis on participants present in ``features`` and ``symptoms``
     (both indexed by participant_id): out-of-sample canonical correlations, permutation p,
     then clusters (``method``) in the brain canonical space with their stability, the
     Gaussian-null test and the checks of :func:`brainrep.subtype.find_subtypes` against
-    ``covariates``.
+    ``covariates``. With ``sites`` (indexed by participant_id), site is regressed out inside
+    every fit and symptoms are permuted within site.
 
-    Returns the summary record and one row per participant (canonical variates, subtype).
+    Symptom scores and site are not tested against the clusters in the same participants
+    (the clusters were fitted on them); symptoms are tested on held-out participants
+    (:func:`held_out_symptom_checks`). Returns the summary record and one row per
+    participant (canonical variates, subtype).
     """
     ids = features.index.intersection(symptoms.dropna().index)
     X = features.loc[ids].to_numpy(dtype=float)
     Y = symptoms.loc[ids].to_numpy(dtype=float)
-    held_out, p_value, _ = permutation_test(X, Y, model, n_folds, n_permutations, seed)
+    blocks = None
+    if sites is not None:
+        blocks = sites.loc[ids].astype(str).to_numpy()
+        dummies = pd.get_dummies(blocks, drop_first=True, dtype=float).to_numpy()
+        X = np.hstack([X, dummies])
+        model = MultiviewCCA(**model.get_params() | {"n_nuisance": dummies.shape[1]})
+    held_out, p_value, _ = permutation_test(X, Y, model, n_folds, n_permutations, seed, blocks)
     fitted = MultiviewCCA(**model.get_params()).fit(X, Y)
     brain, symptom_scores = fitted.transform(X, Y)
     canonical = pd.DataFrame(brain, index=ids,
                              columns=[f"brain_cv{c + 1}" for c in range(brain.shape[1])])
-    summary, _, assignments = find_subtypes(canonical, covariates, [], k_range,
+    fitted_on = list(symptoms.columns) + ([sites.name] if sites is not None else [])
+    testable = [c for c in covariates.columns if c not in fitted_on]
+    summary, _, assignments = find_subtypes(canonical, covariates[testable], [], k_range,
                                             brain.shape[1], n_bootstrap, n_null, seed, method)
+    summary |= held_out_symptom_checks(X, Y, symptoms.loc[ids], model, summary["k"], seed,
+                                       method)
+    summary["not_tested"] = "; ".join(
+        [f"{c}: the CCA was fitted on it (see {c}_held_out_p_value)"
+         for c in symptoms.columns if c in covariates]
+        + ([f"{sites.name}: regressed out before the CCA"] if sites is not None else []))
     in_sample = canonical_correlations(brain, symptom_scores)
-    record = {"n_participants": len(ids), "n_brain_features": X.shape[1],
+    record = {"n_participants": len(ids), "n_brain_features": features.shape[1],
               "n_selected": len(fitted.selected_), "n_symptoms": Y.shape[1],
               **{f"r_in_sample_cv{c + 1}": r for c, r in enumerate(in_sample)},
               **{f"r_out_of_sample_cv{c + 1}": r for c, r in enumerate(held_out.mean(0))},

@@ -197,13 +197,23 @@ class Target:
         """The metric permutation p-values and the label-efficiency curve are computed on."""
         return PRIMARY[self.task]
 
-    def chance(self, metric: str, y: np.ndarray) -> float:
-        """``metric`` of an uninformative model on targets ``y`` (MAE: predicting the
-        median)."""
+    def chance(self, metric: str, y: np.ndarray, splits) -> float:
+        """Mean over the outer ``splits`` of ``metric`` for an uninformative model fitted in
+        each training fold: R² and MAE of predicting the training mean and median; AUC-PR,
+        the positive class's share of each test fold; balanced accuracy 1/classes; AUROC
+        0.5; Pearson r 0."""
+        if metric in ("r2", "mae"):
+            per_fold = []
+            for train, test in splits:
+                if metric == "r2" and len(test) > 1:
+                    per_fold.append(r2_score(y[test], np.full(len(test), y[train].mean())))
+                elif metric == "mae":
+                    per_fold.append(np.mean(np.abs(y[test] - np.median(y[train]))))
+            return float(np.mean(per_fold)) if per_fold else np.nan
+        if metric == "auc_pr":
+            return float(np.mean([np.mean(y[test] == self.positive) for _, test in splits]))
         return {"balanced_accuracy": 1 / max(len(self.classes), 1), "auroc": 0.5,
-                "auc_pr": np.mean(y == self.positive), "r2": 0.0, "pearson_r": 0.0,
-                "mae": np.mean(np.abs(y - np.median(y))) if self.task == "continuous"
-                else np.nan}[metric]
+                "pearson_r": 0.0}[metric]
 
     @property
     def positive(self) -> str | None:
@@ -324,20 +334,29 @@ def make_splits(strata: np.ndarray, groups: np.ndarray, sites: np.ndarray | None
     return schemes
 
 
-def participant_folds(participants: pd.DataFrame, target: str, n_folds: int,
+def participant_folds(participants: pd.DataFrame, targets: list[str], n_folds: int,
                       seed: int) -> pd.DataFrame:
-    """Outer test fold of every participant labelled for ``target`` (participant-grouped,
-    stratified), fixed from participants.tsv before any stage runs, so that encoders
-    pretrained per fold never see that fold's test participants. Unlabelled participants
-    get no fold: they are never tested."""
-    labelled = participants.dropna(subset=[target])
+    """Outer test fold of every participant, fixed from participants.tsv before any stage
+    runs, so that encoders pretrained per fold never see that fold's test participants, and
+    shared by every target and feature set.
+
+    Participants labelled for the first of ``targets`` are split participant-grouped and
+    stratified on it; the others are dealt over the same folds in a seeded random order, so
+    any target is scored on every participant that has it.
+    """
+    first = targets[0]
+    labelled = participants.dropna(subset=[first])
     ids = labelled["participant_id"].to_numpy()
-    column = labelled[target]
+    column = labelled[first]
     strata = (quantile_strata(column.to_numpy(dtype=float)) if is_continuous(column)
               else class_labels(column).to_numpy())
     splits = make_splits(strata, ids, None, n_folds, seed)["stratified_group_kfold"]
     rows = [{"participant_id": p, "fold": k} for k, (_, test) in enumerate(splits)
             for p in ids[test]]
+    others = participants.loc[participants[first].isna(), "participant_id"].to_numpy()
+    order = np.random.default_rng(seed).permutation(len(others))
+    rows += [{"participant_id": others[i], "fold": j % len(splits)}
+             for j, i in enumerate(order)]
     return pd.DataFrame(rows).sort_values("participant_id", ignore_index=True)
 
 
@@ -473,7 +492,8 @@ def permute_within(y: np.ndarray, blocks: np.ndarray | None, rng: np.random.Gene
 
 def bootstrap_ci(y: np.ndarray, score: np.ndarray, target: Target, n_boot: int,
                  seed: int) -> dict[str, tuple[float, float]]:
-    """95 % percentile intervals of pooled out-of-fold metrics, resampling participants."""
+    """95 % percentile intervals of the pooled out-of-fold metrics (the ``estimate`` column
+    of :func:`evaluate`), resampling participants."""
     rng = np.random.default_rng(seed)
     draws = {m: [] for m in target.metrics}
     for _ in range(n_boot):
@@ -568,6 +588,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
             null = [np.nanmean(_per_fold(y_perm, cross_validate(
                 designs, y_perm, splits, target_, model, inner_folds, seed), splits,
                 target_)[target_.primary]) for y_perm in permutations]
+            pooled = scores(y[tested], score[tested], target_)
             ci = bootstrap_ci(y[tested], score[tested], target_, n_bootstrap, seed)
             for metric, values in observed.items():
                 p_value = (np.nan if metric != target_.primary or not null else
@@ -576,9 +597,10 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                     "target": target, "task": target_.task,
                     "positive_class": target_.positive or "n/a", "cv_scheme": scheme,
                     "feature_set": name, "model": model_name(model, target_.task),
-                    "metric": metric, "mean": np.nanmean(values), "sd": np.nanstd(values),
+                    "metric": metric, "estimate": pooled[metric],
                     "ci_low": ci[metric][0], "ci_high": ci[metric][1],
-                    "chance": target_.chance(metric, y[tested]),
+                    "mean": np.nanmean(values), "sd": np.nanstd(values),
+                    "chance": target_.chance(metric, y, splits),
                     "p_value": p_value, "n_permutations": len(null),
                     "n_participants": int(tested.sum()),
                     "n_folds": len(splits), "deconfound": ";".join(confounds) or "none",
@@ -653,7 +675,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                          "n_train_labelled": round(float(np.mean(sizes)), 1),
                          "metric": target_.primary, "mean": np.nanmean(repeats),
                          "sd": np.nanstd(repeats), "n_failed": int(np.isnan(repeats).sum()),
-                         "chance": target_.chance(target_.primary, y),
+                         "chance": target_.chance(target_.primary, y, splits),
                          "n_repeats": n_repeats})
     return pd.DataFrame(rows)
 
@@ -697,7 +719,11 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",
                      "mean": balanced_accuracy_score(data.y, predicted(score, data.target)),
                      "chance": 1 / len(site_values), "n_participants": len(data.y),
-                     "deconfound": ";".join(confounds) or "none", "combat": combat})
+                     "deconfound": ";".join(confounds) or "none", "combat": combat,
+                     "note": ("after ComBat, which harmonizes each test participant with its "
+                              "true site: shows site information ComBat left, not how the "
+                              "features would transfer to an unseen site (leave-site-out "
+                              "does)") if combat else "n/a"})
     return pd.DataFrame(rows)
 
 

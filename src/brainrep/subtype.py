@@ -1,11 +1,13 @@
-"""Data-driven subtypes with their own falsification: stability, a single-Gaussian null, and
-checks against site and symptom severity."""
+"""Data-driven subtypes with their own falsification: stability, a single-Gaussian null that
+repeats the whole procedure, and checks against site, motion and symptom severity that are
+never circular (a variable regressed out, or one the method fitted on, is not tested as if it
+were independent of the clusters)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2_contingency, kruskal
+from scipy.stats import false_discovery_control, rankdata
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
@@ -42,14 +44,16 @@ def cluster(Z: np.ndarray, k: int, seed: int, method: str = "kmeans") -> np.ndar
 
 def bootstrap_stability(Z: np.ndarray, k: int, n_bootstrap: int, seed: int,
                         method: str = "kmeans") -> np.ndarray:
-    """ARI between the full-sample solution and solutions on 80 % subsamples (one per draw)."""
+    """ARI between the full-sample solution and the solution on each bootstrap sample
+    (participants drawn with replacement), over the distinct participants drawn."""
     rng = np.random.default_rng(seed)
     reference = cluster(Z, k, seed, method)
     scores = []
     for draw in range(n_bootstrap):
-        idx = rng.choice(len(Z), int(0.8 * len(Z)), replace=False)
-        scores.append(adjusted_rand_score(reference[idx],
-                                          cluster(Z[idx], k, seed + draw + 1, method)))
+        idx = rng.choice(len(Z), len(Z), replace=True)
+        labels = cluster(Z[idx], k, seed + draw + 1, method)
+        distinct, first = np.unique(idx, return_index=True)
+        scores.append(adjusted_rand_score(reference[distinct], labels[first]))
     return np.array(scores)
 
 
@@ -75,42 +79,95 @@ def replication_ari(Z: np.ndarray, k: int, seed: int, method: str = "kmeans",
     return float(np.mean(scores))
 
 
-def max_silhouette(Z: np.ndarray, ks: range, seed: int, method: str = "kmeans") -> float:
-    """Best silhouette over the k range: the statistic of the null test (k choice included)."""
-    return max(_silhouette(Z, cluster(Z, k, seed, method)) for k in ks)
+def choose_k(Z: np.ndarray, ks: range, seed: int, method: str = "kmeans") -> tuple[int, float]:
+    """The k of ``ks`` with the best silhouette, and that silhouette: the reported solution
+    and the statistic of its null test."""
+    silhouettes = {k: _silhouette(Z, cluster(Z, k, seed, method)) for k in ks}
+    best = max(silhouettes, key=silhouettes.get)
+    return best, silhouettes[best]
 
 
 def _silhouette(Z: np.ndarray, labels: np.ndarray) -> float:
     return silhouette_score(Z, labels) if len(np.unique(labels)) > 1 else 0.0
 
 
-def gaussian_null_p(Z: np.ndarray, ks: range, n_null: int, seed: int,
-                    method: str = "kmeans") -> tuple[float, float]:
-    """p-value of the observed best silhouette against one multivariate Gaussian fitted to Z."""
+def gaussian_draws(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws from the Gaussian with the mean and sample covariance of the rows of X
+    (exact, and cheap for many features: the covariance has rank n - 1 at most)."""
+    centred = X - X.mean(axis=0)
+    return X.mean(axis=0) + rng.standard_normal((n, len(X))) @ centred / np.sqrt(len(X) - 1)
+
+
+def gaussian_null_p(X: np.ndarray, nuisance: pd.DataFrame, ks: range, n_components: int,
+                    n_null: int, seed: int, method: str = "kmeans") -> tuple[float, float]:
+    """The chosen solution's silhouette and its p-value against one multivariate Gaussian
+    fitted to the features ``X`` (no clusters), each null draw going through the whole
+    procedure: nuisance regression, scaling, PCA, the choice of k and the same statistic."""
     rng = np.random.default_rng(seed)
-    observed = max_silhouette(Z, ks, seed, method)
-    mean, cov = Z.mean(axis=0), np.atleast_2d(np.cov(Z, rowvar=False))  # also for 1 column
-    null = [max_silhouette(rng.multivariate_normal(mean, cov, len(Z)), ks, seed, method)
-            for _ in range(n_null)]
+    _, observed = choose_k(reduce(X, nuisance, n_components, seed), ks, seed, method)
+    null = [choose_k(reduce(gaussian_draws(X, len(X), rng), nuisance, n_components, seed), ks,
+                     seed, method)[1] for _ in range(n_null)]
     return observed, (1 + np.sum(np.array(null) >= observed)) / (1 + n_null)
 
 
-def association_checks(labels: np.ndarray, covariates: pd.DataFrame) -> dict[str, float]:
-    """p-values of subtype vs each covariate: chi-square for categories, Kruskal-Wallis else."""
+def association_checks(labels: np.ndarray, covariates: pd.DataFrame,
+                       n_permutations: int = 999, seed: int = 0) -> dict[str, float]:
+    """Permutation p-values of subtype vs each covariate (exact under exchangeability, sound
+    for small tables): the chi-square statistic for categories, the Kruskal-Wallis H (rank
+    sums; ties leave the test unchanged) for numbers, each against ``n_permutations``
+    relabellings of the participants."""
+    rng = np.random.default_rng(seed)
     checks = {}
     for column in covariates:
         values = covariates[column].to_numpy()
         keep = pd.notna(values)
-        if keep.sum() < 3 or len(np.unique(labels[keep])) < 2:
+        groups = np.unique(labels[keep], return_inverse=True)[1]
+        if keep.sum() < 3 or groups.max() < 1:
             continue
         if pd.api.types.is_numeric_dtype(covariates[column]):
-            samples = [values[keep & (labels == g)].astype(float) for g in np.unique(labels)]
-            checks[f"{column}_p_value"] = float(kruskal(*samples).pvalue)
+            scores = rankdata(values[keep].astype(float))
         else:
-            table = pd.crosstab(labels[keep], values[keep])
-            checks[f"{column}_p_value"] = float(chi2_contingency(table)[1]) \
-                if table.shape[1] > 1 else 1.0
+            scores = np.unique(values[keep].astype(str), return_inverse=True)[1]
+        if np.ptp(scores) == 0:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(covariates[column])
+        statistic = _kruskal_h if numeric else _chi_square
+        observed = statistic(groups, scores)
+        null = np.array([statistic(rng.permutation(groups), scores)
+                         for _ in range(n_permutations)])
+        checks[f"{column}_p_value"] = float((1 + np.sum(null >= observed - 1e-9))
+                                            / (1 + n_permutations))
     return checks
+
+
+def _kruskal_h(groups: np.ndarray, ranks: np.ndarray) -> float:
+    """Kruskal-Wallis H without the tie correction (a constant under permutation)."""
+    n = len(ranks)
+    sums, counts = np.bincount(groups, ranks), np.bincount(groups)
+    return 12 / (n * (n + 1)) * np.sum(sums ** 2 / counts) - 3 * (n + 1)
+
+
+def _chi_square(groups: np.ndarray, categories: np.ndarray) -> float:
+    """Pearson's chi-square statistic of the groups x categories table."""
+    table = np.zeros((groups.max() + 1, categories.max() + 1))
+    np.add.at(table, (groups, categories), 1)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    return float(np.sum((table - expected) ** 2 / expected))
+
+
+def add_fdr(table: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Benjamini-Hochberg q-values (``<name>_q_value``) across every check p-value of the
+    table (all rows and ``*_p_value`` columns but those in ``exclude``)."""
+    columns = [c for c in table.columns if c.endswith("_p_value") and c not in exclude]
+    values = table[columns].apply(pd.to_numeric, errors="coerce")
+    flat = values.to_numpy().ravel()
+    finite = np.isfinite(flat)
+    q = np.full(flat.shape, np.nan)
+    if finite.any():
+        q[finite] = false_discovery_control(flat[finite])
+    q = q.reshape(values.shape)
+    return table.assign(**{c.replace("_p_value", "_q_value"): q[:, i]
+                           for i, c in enumerate(columns)})
 
 
 def subtype_profiles(features: pd.DataFrame, covariates: pd.DataFrame,
@@ -146,24 +203,40 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     """Cluster participants (rows of ``features``, indexed by participant_id) by ``method``
     (:func:`cluster`).
 
-    The ``regress_out`` columns of ``covariates`` are removed first; every covariate is then
-    tested against the solution. k is the most stable in ``k_range`` (mean bootstrap ARI).
+    The ``regress_out`` columns of ``covariates`` are removed first, then the features are
+    scaled and reduced by PCA; k is the best silhouette in ``k_range`` and the null
+    (:func:`gaussian_null_p`) repeats all of it. Every other covariate is tested against the
+    solution (:func:`association_checks`); a regressed-out one is not (its association is
+    removed by construction), it is tested instead against the solution found before the
+    regression (``<column>_before_regression_p_value``) and named in ``not_tested``.
     Returns the summary record, the per-k stability table and the assignments.
     """
     covariates = covariates.loc[features.index]
-    Z = reduce(features.to_numpy(dtype=float), covariates[regress_out], n_components, seed)
+    X = features.to_numpy(dtype=float)
+    nuisance = covariates[regress_out]
+    Z = reduce(X, nuisance, n_components, seed)
     stability = pd.DataFrame([{"k": k, "bootstrap_ari_mean": s.mean(), "bootstrap_ari_sd": s.std(),
                                "silhouette": _silhouette(Z, cluster(Z, k, seed, method))}
                               for k in k_range
                               for s in [bootstrap_stability(Z, k, n_bootstrap, seed, method)]])
-    best = stability.loc[stability["bootstrap_ari_mean"].idxmax()]
-    k = int(best["k"])
+    observed, p_value = gaussian_null_p(X, nuisance, k_range, n_components, n_null, seed,
+                                        method)
+    k = int(stability.loc[stability["silhouette"].idxmax(), "k"])
     labels = cluster(Z, k, seed, method)
-    observed, p_value = gaussian_null_p(Z, k_range, n_null, seed, method)
+    testable = [c for c in covariates.columns if c not in regress_out]
+    checks = association_checks(labels, covariates[testable], seed=seed)
+    regressed = [c for c in regress_out if c in covariates]
+    if regressed:
+        before = cluster(reduce(X, covariates[[]], n_components, seed), k, seed, method)
+        checks |= {name.replace("_p_value", "_before_regression_p_value"): value
+                   for name, value in association_checks(before, covariates[regressed],
+                                                         seed=seed).items()}
     summary = {"method": method, "k": k, "n_participants": len(Z),
-               "bootstrap_ari": best["bootstrap_ari_mean"],
+               "bootstrap_ari": float(stability.set_index("k").loc[k, "bootstrap_ari_mean"]),
                "replication_ari": replication_ari(Z, k, seed, method),
                "silhouette_best": observed, "null_p_value": p_value, "n_null": n_null,
-               **association_checks(labels, covariates)}
+               **{f"{c}_p_value": np.nan for c in regressed}, **checks,
+               "not_tested": "; ".join(f"{c}: regressed out before clustering" for c in
+                                       regressed) or "n/a"}
     assignments = pd.DataFrame({"participant_id": features.index, "subtype": labels + 1})
     return summary, stability, assignments

@@ -39,6 +39,9 @@ if FMRI_RUNS:
     FEATURES["fmri_tangent"] = f"{OUT}/group/features/fmri_tangent.parquet"
     if config["downstream"]["states"]["enabled"]:
         FEATURES["fmri_states"] = FMRI_STATES
+# Mean framewise displacement per participant joins the confounds and the subtype checks
+# when the fMRI QC has a motion estimate (preprocessed BOLD, not parcellated inputs).
+MOTION_QC = [f"{OUT}/group/fmri/qc.tsv"] if INPUTS.bold else []
 # Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.
 FOLDS = f"{OUT}/group/predict/folds.tsv"
 # Cross-modal pretraining needs both modalities; with one, it is skipped (and said so).

@@ -7,7 +7,7 @@ rule outer_folds:
     output:
         FOLDS,
     params:
-        target=config["downstream"]["targets"][0],
+        targets=config["downstream"]["targets"],
         n_folds=config["downstream"]["outer_folds"],
         seed=config["downstream"]["seed"],
         per_fold_encoders=TRAIN_FOLDS,
@@ -44,7 +44,8 @@ rule fmri_states:
 
 rule confound_features:
     input:
-        rules.bids_index.output.participants,
+        participants=rules.bids_index.output.participants,
+        motion=MOTION_QC,
     output:
         FEATURES["confounds"],
     params:
@@ -117,6 +118,7 @@ rule predict_target:
 rule subtype_participants:
     input:
         participants=rules.bids_index.output.participants,
+        motion=MOTION_QC,
         features=[FEATURES[n] for n in SUBTYPE_SETS],
     output:
         summary=f"{OUT}/group/subtype/summary.tsv",
@@ -149,12 +151,13 @@ rule subtype_participants:
 rule subtype_multiview:
     input:
         participants=rules.bids_index.output.participants,
+        motion=MOTION_QC,
         features=lambda wc: FEATURES[config["downstream"]["multiview"]["feature_set"]],
     output:
         summary=f"{OUT}/group/subtype/multiview.tsv",
         scores=f"{OUT}/group/subtype/multiview_scores.tsv",
     params:
-        settings=settings_of("downstream", "multiview", "subtyping", "seed"),
+        settings=settings_of("downstream", "multiview", "subtyping", "site_column", "seed"),
     log:
         f"{OUT}/logs/subtype_multiview.log",
     conda:

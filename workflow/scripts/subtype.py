@@ -1,16 +1,18 @@
 import pandas as pd
 
 from brainrep.bids import read_participants
-from brainrep.io import log_to_file, read_features
+from brainrep.io import log_to_file, read_features, with_motion
 from brainrep.plots import profiles_figure, stability_figure
-from brainrep.subtype import find_subtypes, subtype_profiles
+from brainrep.subtype import add_fdr, find_subtypes, subtype_profiles
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
 cfg = settings["subtyping"]
-participants = read_participants(snakemake.input.participants).set_index("participant_id")
+participants = with_motion(read_participants(snakemake.input.participants),
+                           list(snakemake.input.motion)).set_index("participant_id")
 population = participants.index[participants[cfg["column"]].astype(str) == cfg["value"]]
-covariates = participants[list(dict.fromkeys(cfg["regress_out"] + cfg["check"]))]
+checks = cfg["check"] + (["mean_fd_mm"] if "mean_fd_mm" in participants else [])
+covariates = participants[list(dict.fromkeys(cfg["regress_out"] + checks))]
 summaries, stabilities, assignments, profiles = [], [], [], []
 for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
     features = read_features(path).set_index("participant_id")
@@ -21,9 +23,10 @@ for name, path in zip(snakemake.params.names, snakemake.input.features, strict=T
     summaries.append({"feature_set": name, **summary})
     stabilities.append(stability.assign(feature_set=name))
     assignments.append(labels.assign(feature_set=name))
-    profiles.append(subtype_profiles(features, participants[cfg["check"]], labels).assign(
+    profiles.append(subtype_profiles(features, participants[checks], labels).assign(
         feature_set=name))
-pd.DataFrame(summaries).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
+add_fdr(pd.DataFrame(summaries), exclude=("null_p_value",)).to_csv(
+    snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
 stability = pd.concat(stabilities)
 stability.to_csv(snakemake.output.stability, sep="\t", index=False)
 pd.concat(assignments).to_csv(snakemake.output.assignments, sep="\t", index=False)

@@ -4,13 +4,15 @@ import sys
 import pandas as pd
 
 from brainrep.bids import read_participants
-from brainrep.io import log_to_file, read_features
+from brainrep.io import log_to_file, read_features, with_motion
 from brainrep.multiview import MultiviewCCA, multiview_subtypes
+from brainrep.subtype import add_fdr
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
 cfg, subtyping = settings["multiview"], settings["subtyping"]
-participants = read_participants(snakemake.input.participants).set_index("participant_id")
+participants = with_motion(read_participants(snakemake.input.participants),
+                           list(snakemake.input.motion)).set_index("participant_id")
 missing = [c for c in cfg["symptoms"] if c not in participants]
 if missing:
     raise KeyError(f"{snakemake.input.participants} has no column(s) {missing}; fix "
@@ -29,12 +31,16 @@ if len(symptoms) < 3 * cfg["n_folds"]:  # too few for held-out canonical correla
     pd.DataFrame(columns=["participant_id"]).to_csv(snakemake.output.scores, sep="\t",
                                                     index=False)
     sys.exit(0)
+checks = subtyping["check"] + (["mean_fd_mm"] if "mean_fd_mm" in participants else [])
+site = settings["site_column"]
 summary, scores = multiview_subtypes(
-    features, participants[cfg["symptoms"]], participants[subtyping["check"]],
+    features, participants[cfg["symptoms"]], participants[checks],
     MultiviewCCA(cfg["n_features"], cfg["n_components"], cfg["shrinkage"]), cfg["n_folds"],
     cfg["n_permutations"], range(subtyping["k_min"], subtyping["k_max"] + 1),
-    subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"], subtyping["method"])
+    subtyping["n_bootstrap"], subtyping["n_null"], settings["seed"], subtyping["method"],
+    participants[site] if site else None)
 summary = {"feature_set": cfg["feature_set"], "symptoms": ";".join(cfg["symptoms"]),
            "status": "done", **summary}
-pd.DataFrame([summary]).to_csv(snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
+add_fdr(pd.DataFrame([summary]), exclude=("cca_p_value", "cluster_null_p_value")).to_csv(
+    snakemake.output.summary, sep="\t", index=False, na_rep="n/a")
 scores.to_csv(snakemake.output.scores, sep="\t", index=False)

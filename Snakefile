@@ -8,7 +8,12 @@ from brainrep.bids import Inputs
 from brainrep.config import validate_config
 
 
-configfile: "config/config.yaml"
+# Without --configfile the built-in demo runs with its settings; a user's configuration starts
+# from the schema's documented defaults, never from the demo's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 report: "workflow/report/workflow.rst"
@@ -59,3 +64,4 @@ rule all:
         rules.predict.input,
         rules.embeddings.input,
         rules.subtype.input,
+        rules.resolved_config.output,

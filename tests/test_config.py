@@ -1,8 +1,10 @@
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SCHEMA
+import yaml
+from conftest import REPO, SCHEMA, copy_workflow
 
 from brainrep.config import ConfigError, validate_config
 
@@ -53,3 +55,22 @@ def test_cli_merges_config_files_like_snakemake(tmp_path, capsys):
     merged = yaml.safe_load(capsys.readouterr().out)
     assert merged["name"] == "other" and merged["eeg"]["window_s"] == 4.0
     assert merged["eeg"]["sfreq"] == 100.0 and merged["demo"]["n_subjects"] == 40
+
+
+def test_a_user_config_starts_from_the_schema_defaults_not_the_demo(small_demo, tmp_path):
+    """--configfile with only bids.root: the run uses exactly the schema's defaults (the
+    demo's tuned settings in config/config.yaml do not leak in)."""
+    root = tmp_path / "bids"
+    shutil.copytree(small_demo, root, ignore=shutil.ignore_patterns("derivatives"))
+    work = copy_workflow(tmp_path / "wf")
+    (work / "user.yaml").write_text(f"bids: {{root: {root}}}\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1",
+                          "results/demo/provenance/config.yaml", "--configfile", "user.yaml"],
+                         cwd=work,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    resolved = yaml.safe_load((work / "results/demo/provenance/config.yaml").read_text())
+    assert resolved == validate_config({"bids": {"root": str(root)}}, SCHEMA)
+    assert resolved["demo"]["enabled"] is False and resolved["ssl"]["probe"]["column"] is None
+    demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert resolved["eeg"]["bad_channel_criteria"] != demo["eeg"]["bad_channel_criteria"]

@@ -37,6 +37,15 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def write_config(config: dict, path: str | Path) -> None:
+    """Write the validated configuration, every default filled in, as YAML: what the run
+    actually used."""
+    with open(path, "w") as handle:
+        handle.write("# The resolved configuration of this run: the user's keys and every schema "
+                     "default.\n")
+        yaml.safe_dump(config, handle, sort_keys=False)
+
+
 def load_schema(path: str | Path) -> dict:
     """Read a YAML JSON-Schema file (safe load)."""
     with open(path) as handle:
@@ -84,6 +93,8 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     problems = [_describe(error, validator) for error in errors]
     if not problems:
+        if config["demo"]["enabled"] is None:  # the demo when no dataset is named
+            config["demo"]["enabled"] = config["bids"]["root"] is None
         problems = _cross_checks(config)
     if problems:
         raise ConfigError("Invalid brainrep configuration:\n  " + "\n  ".join(problems))

@@ -29,3 +29,19 @@ rule bids_index:
 rule index:
     input:
         rules.bids_index.output,
+
+
+rule resolved_config:
+    output:
+        f"{OUT}/provenance/config.yaml",
+    params:
+        config=config,
+    localrule: True
+    log:
+        f"{OUT}/logs/resolved_config.log",
+    conda:
+        "../../envs/bids.yaml"
+    container:
+        CONTAINERS.format(family="bids")
+    script:
+        "../scripts/resolved_config.py"

@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from brainrep import cache, fmriprep
-from brainrep.bids import Inputs
+from brainrep import cache, feasibility, fmriprep
+from brainrep.bids import Inputs, planning_participants
 from brainrep.config import validate_config
 
 
@@ -65,3 +65,4 @@ rule all:
         rules.embeddings.input,
         rules.subtype.input,
         rules.resolved_config.output,
+        rules.feasibility.output,

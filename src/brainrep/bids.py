@@ -212,6 +212,20 @@ class Inputs:
                    ignored or [])
 
 
+def planning_participants(config: dict, inputs: Inputs, out: str) -> pd.DataFrame:
+    """participants.tsv rows of the participants with a recording, read at planning time
+    (the demo's table is computed from its spec, since it is written by a job)."""
+    if config["demo"]["enabled"]:
+        from brainrep import simulate
+
+        spec = {k: v for k, v in config["demo"].items() if k != "enabled"}
+        table = simulate.participants_table(simulate.DemoSpec(**spec))
+    else:
+        table = read_participants(inputs.participants_tsv)
+    recorded = {f"sub-{r.subject}" for r in inputs.eeg + inputs.bold + inputs.timeseries}
+    return table[table["participant_id"].isin(recorded)].reset_index(drop=True)
+
+
 def read_participants(path: str | Path) -> pd.DataFrame:
     """``participants.tsv`` with ``n/a`` as missing; refuses a table without ``participant_id``."""
     try:

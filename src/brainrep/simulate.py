@@ -122,6 +122,14 @@ def _participants(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
     })
 
 
+def participants_table(spec: DemoSpec) -> pd.DataFrame:
+    """The demo's participants.tsv (without the planted truth), known before it is written:
+    planning reads it to decide what the demo's participants can hold."""
+    table = _participants(spec, np.random.default_rng(spec.seed))
+    return table.drop(columns=[c for c in table if c.startswith("_")]).replace(
+        {"diagnosis": {"n/a": np.nan}})
+
+
 def _band_noise(rng: np.random.Generator, n_times: int, sfreq: float, center: float,
                 width: float) -> np.ndarray:
     """Unit-variance Gaussian noise band-limited around ``center`` Hz (Gaussian spectral bump)."""

@@ -62,14 +62,25 @@ for _modality in MODALITIES:
         FEATURES[f"{_encoder}_{_modality}"] = (
             f"{OUT}/group/ssl/modality-{_modality}_encoder-{_encoder}_participants.parquet"
         )
+# What the participants with data can hold (folds per class, subtyping's k range, columns
+# that exist), decided before any job runs: a stage that cannot run is skipped with its reason
+# in the log and in group/feasibility.tsv.
+VERDICTS = feasibility.assess(config, planning_participants(config, INPUTS, OUT))
+for _verdict in VERDICTS:
+    if not _verdict.runs:
+        logger.warning(f"skipped {_verdict.stage} ({_verdict.item}): {_verdict.reason}")
+TARGETS = [v.item for v in VERDICTS if v.stage == "predict" and v.runs]
+SUBTYPING = all(v.runs for v in VERDICTS if v.stage == "subtype")
+PROBE = config["ssl"]["probe"]["column"] and all(v.runs for v in VERDICTS if v.stage == "ssl_probe")
 # Clustering has no outer folds: it uses transductive encoders only.
 SUBTYPE_SETS = [
     n
     for n in config["downstream"]["subtyping"]["feature_sets"]
-    if n in FEATURES and not (TRAIN_FOLDS and n in SSL_SETS)
+    if SUBTYPING and n in FEATURES and not (TRAIN_FOLDS and n in SSL_SETS)
 ]
 MULTIVIEW = (
-    config["downstream"]["multiview"]["enabled"]
+    SUBTYPING
+    and config["downstream"]["multiview"]["enabled"]
     and config["downstream"]["multiview"]["feature_set"] in FEATURES
 )
 CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")

@@ -7,7 +7,7 @@ rule outer_folds:
     output:
         FOLDS,
     params:
-        targets=config["downstream"]["targets"],
+        targets=TARGETS or config["downstream"]["targets"],
         n_folds=config["downstream"]["outer_folds"],
         seed=config["downstream"]["seed"],
         per_fold_encoders=TRAIN_FOLDS,
@@ -170,7 +170,7 @@ rule subtype_multiview:
 
 rule predict:
     input:
-        expand(rules.predict_target.output, target=config["downstream"]["targets"]),
+        expand(rules.predict_target.output, target=TARGETS),
 
 
 rule subtype:

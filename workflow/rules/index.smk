@@ -45,3 +45,19 @@ rule resolved_config:
         CONTAINERS.format(family="bids")
     script:
         "../scripts/resolved_config.py"
+
+
+rule feasibility:
+    output:
+        f"{OUT}/group/feasibility.tsv",
+    params:
+        verdicts=[vars(v) for v in VERDICTS],
+    localrule: True
+    log:
+        f"{OUT}/logs/feasibility.log",
+    conda:
+        "../../envs/bids.yaml"
+    container:
+        CONTAINERS.format(family="bids")
+    script:
+        "../scripts/feasibility.py"

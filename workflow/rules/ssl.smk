@@ -122,4 +122,4 @@ rule ssl:
 rule embeddings:
     input:
         expand(rules.ssl_embed.output, modality=MODALITIES, encoder=SSL_ENCODERS),
-        expand(rules.ssl_probe.output, modality=MODALITIES) if config["ssl"]["probe"]["column"] else [],
+        expand(rules.ssl_probe.output, modality=MODALITIES) if PROBE else [],

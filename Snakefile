@@ -66,3 +66,4 @@ rule all:
         rules.subtype.input,
         rules.resolved_config.output,
         rules.feasibility.output,
+        rules.exclusions.output,

@@ -256,3 +256,21 @@ def test_reordered_config_keys_give_the_same_settings():
     bands = {"theta": [4, 8], "alpha": [8, 13]}  # a free-form mapping: the columns' order
     validated = validate_config({"eeg": {"bands": bands}}, SCHEMA)
     assert list(validated["eeg"]["bands"]) == ["theta", "alpha"]
+
+
+def test_the_study_ledger_gives_every_recording_and_participant_a_status():
+    from brainrep.exclusions import study_ledger
+
+    eeg = pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-02"],
+                        "recording": ["sub-01_task-rest", "sub-02_task-rest", "sub-02_task-mat"],
+                        "datatype": "eeg", "status": ["excluded", "included", "excluded"],
+                        "stage": ["eeg_preprocess", "", "eeg_preprocess"],
+                        "reason": ["truncated", "", "unreadable"], "message": ["a", "", "b"]})
+    participants = pd.DataFrame({"participant_id": ["sub-01", "sub-02"],
+                                 "diagnosis": ["patient", None]})
+    table = study_ledger([eeg], participants, ["diagnosis"])
+    people = table[table.level == "participant"].set_index(["participant_id", "reason"])
+    assert people.loc[("sub-01", "no_recording_left"), "status"] == "excluded"
+    assert people.loc[("sub-02", ""), "status"] == "included"
+    assert people.loc[("sub-02", "missing_label"), "status"] == "not_scored"
+    assert (table.level == "recording").sum() == 3

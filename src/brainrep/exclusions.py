@@ -32,9 +32,12 @@ REASONS = {
     "all_windows_rejected": "every window was rejected by the amplitude threshold",
     "non_finite": "NaN or infinite values in the data",
     "failed_qc": "a QC metric beyond its exclusion threshold (e.g. mean framewise displacement)",
+    "no_recording_left": "every recording of the participant was excluded",
+    "missing_label": "no value for a prediction target in participants.tsv",
 }
 LEDGER_COLUMNS = ["participant_id", "recording", "datatype", "status", "stage", "reason",
                   "message"]
+STUDY_COLUMNS = ["level", *LEDGER_COLUMNS]
 
 
 class RecordingExcluded(RuntimeError):
@@ -92,3 +95,26 @@ def included(keys: list[str], outputs: list[str]) -> tuple[list[str], list[str]]
         raise RuntimeError(f"every one of the {len(keys)} recordings was excluded; see the "
                            "reasons in the job logs and in the exclusions table")
     return [k for k, _ in kept], [o for _, o in kept]
+
+
+def study_ledger(ledgers: list[pd.DataFrame], participants: pd.DataFrame,
+                 targets: list[str]) -> pd.DataFrame:
+    """One table for the study (``group/exclusions.tsv``): every recording of the modality
+    ``ledgers``, then every participant: excluded when no recording is left, and one
+    ``missing_label`` row per target it has no value for (it is still preprocessed,
+    embedded and used without labels, but never scored for that target)."""
+    recordings = pd.concat(ledgers, ignore_index=True).assign(level="recording")
+    rows = []
+    for participant, own in recordings.groupby("participant_id", sort=True):
+        kept = (own["status"] == "included").any()
+        rows.append({"participant_id": participant, "status": "included" if kept else
+                     "excluded", "stage": "" if kept else "group",
+                     "reason": "" if kept else "no_recording_left",
+                     "message": "" if kept else REASONS["no_recording_left"]})
+        labels = participants.set_index("participant_id").reindex([participant])
+        rows += [{"participant_id": participant, "status": "not_scored", "stage": "predict",
+                  "reason": "missing_label", "message": f"no {target} in participants.tsv"}
+                 for target in targets
+                 if target in labels and labels[target].isna().all()]
+    people = pd.DataFrame(rows).assign(level="participant", recording="", datatype="")
+    return pd.concat([recordings, people], ignore_index=True)[STUDY_COLUMNS]

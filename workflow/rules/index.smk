@@ -61,3 +61,26 @@ rule feasibility:
         CONTAINERS.format(family="bids")
     script:
         "../scripts/feasibility.py"
+
+
+rule exclusions:
+    input:
+        participants=rules.bids_index.output.participants,
+        ledgers=[f"{OUT}/group/{m}/exclusions.tsv" for m in MODALITIES],
+    output:
+        report(
+            f"{OUT}/group/exclusions.tsv",
+            caption="../report/exclusions.rst",
+            category="1. Quality control",
+        ),
+    params:
+        targets=config["downstream"]["targets"],
+    localrule: True
+    log:
+        f"{OUT}/logs/exclusions.log",
+    conda:
+        "../../envs/bids.yaml"
+    container:
+        CONTAINERS.format(family="bids")
+    script:
+        "../scripts/exclusions.py"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from scipy.signal import welch
 from brainrep.exclusions import RecordingExcluded
 from brainrep.io import write_sidecar
 
+log = logging.getLogger(__name__)
 # Reader warnings that mean the file holds less than its header promises.
 TRUNCATION_WARNINGS = ("does not match the file size", "truncat", "number of records",
                        "less data than")
@@ -58,7 +60,9 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
 def check_against_sidecar(raw: mne.io.BaseRaw, path: Path) -> None:
     """Compare what the reader returned with the recording's ``_eeg.json``: duration
     (``RecordingDuration``, s; 1 s or 1 % tolerance), ``SamplingFrequency`` (Hz) and
-    ``EEGChannelCount``. A mismatch raises :class:`RecordingExcluded`."""
+    ``EEGChannelCount``. Less data than the sidecar says (truncation), another sampling
+    rate or channel count raise :class:`RecordingExcluded`; more data than it says is
+    logged and used."""
     sidecar = path.with_name(path.name.rsplit(".", 1)[0] + ".json")
     if not sidecar.is_file():
         return
@@ -69,12 +73,15 @@ def check_against_sidecar(raw: mne.io.BaseRaw, path: Path) -> None:
                                 f"but {sidecar.name} says SamplingFrequency {want}. Correct the "
                                 "sidecar or the file.")
     if (want := expected.get("RecordingDuration")) not in (None, "n/a"):
-        duration = raw.n_times / sfreq
-        if abs(duration - float(want)) > max(1.0, 0.01 * float(want)):
-            reason = "truncated" if duration < float(want) else "sidecar_mismatch"
-            raise RecordingExcluded(path, reason, f"the file holds {duration:.1f} s of data but "
-                                    f"{sidecar.name} says RecordingDuration {want} s. Restore "
-                                    "the complete file, or correct the sidecar.")
+        duration, tolerance = raw.n_times / sfreq, max(1.0, 0.01 * float(want))
+        if duration < float(want) - tolerance:
+            raise RecordingExcluded(path, "truncated", f"the file holds {duration:.1f} s of "
+                                    f"data but {sidecar.name} says RecordingDuration {want} s. "
+                                    "Restore the complete file, or correct the sidecar.")
+        if duration > float(want) + tolerance:  # more data than promised: not damage
+            log.warning("%s holds %.1f s of data, more than %s's RecordingDuration %s s; "
+                        "using the data. Correct the sidecar.", path, duration, sidecar.name,
+                        want)
     n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude=[]))
     if (want := expected.get("EEGChannelCount")) not in (None, "n/a") and n_eeg != int(want):
         raise RecordingExcluded(path, "sidecar_mismatch", f"the file has {n_eeg} EEG channels "

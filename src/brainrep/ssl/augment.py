@@ -9,6 +9,7 @@ the set braindecode ships); fMRI: temporal crops, ROI (channel) dropout and Gaus
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -138,14 +139,16 @@ def sidecar_positions(sidecar: str | Path) -> np.ndarray | None:
 
 def build_augmentations(names: Sequence[str],
                         positions: np.ndarray | None = None) -> list[Augmentation]:
-    """Augmentations by name; ``sensor_rotation`` needs channel positions (n_channels, 3) in m."""
+    """Augmentations by name; ``sensor_rotation`` needs channel positions (n_channels, 3) in
+    m, and is left out with a warning when a channel has none."""
     chosen = []
     for name in names:
         if name == "sensor_rotation":
             if positions is None or not np.isfinite(positions).all():
-                raise ValueError("augmentation 'sensor_rotation' needs a position for every "
-                                 "channel: give electrodes.tsv or set eeg.montage, or drop it "
-                                 "from ssl.eeg.augmentations")
+                logging.getLogger(__name__).warning(
+                    "augmentation 'sensor_rotation' left out: some channels have no position. "
+                    "Give electrodes.tsv or set eeg.montage to use it.")
+                continue
             chosen.append(SensorRotation(positions))
         elif name in SIMPLE:
             chosen.append(SIMPLE[name])

@@ -15,7 +15,7 @@ import torch
 from conftest import SCHEMA
 from test_eeg import eeg_params
 from test_fmri import _args
-from test_ssl import SETTINGS, _data
+from test_ssl import SETTINGS, _data, interrupt_in_second_epoch
 
 from brainrep import cache, eeg, fmri, simulate
 from brainrep.bids import BIDSError, find_eeg
@@ -85,19 +85,7 @@ def test_a_damaged_partial_is_discarded_and_training_restarts(tmp_path, caplog):
 
 def test_a_partial_from_other_code_is_not_resumed(tmp_path, monkeypatch):
     windows, table = _data()
-    calls = {"n": 0}
-    batches = train._batches
-
-    def dies_in_second_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return batches(*args, **kwargs)
-
-    monkeypatch.setattr(train, "_batches", dies_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(windows, table, SETTINGS, tmp_path / "model.pt")
-    monkeypatch.setattr(train, "_batches", batches)
+    interrupt_in_second_epoch(monkeypatch, windows, table, tmp_path / "model.pt")
     monkeypatch.setattr(train, "code_version", lambda: "another-version")
     messages = []
     monkeypatch.setattr(train.log, "info", lambda msg, *a: messages.append(msg % a))

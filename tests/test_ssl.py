@@ -212,21 +212,26 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):
     assert np.allclose(trained[emb], uninterrupted[emb], atol=1e-5)
 
 
-def test_partial_checkpoint_of_other_data_is_not_resumed(tmp_path, monkeypatch):
-    windows, table = _data()
+def interrupt_in_second_epoch(monkeypatch, windows, table, checkpoint) -> None:
+    """Run :func:`pretrain` and kill it during its second epoch, leaving its partial."""
     batches = train._batches
     calls = {"n": 0}
 
     def dies_in_second_epoch(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 3:  # epoch 0 calls it twice (train, validation)
             raise KeyboardInterrupt
         return batches(*args, **kwargs)
 
     monkeypatch.setattr(train, "_batches", dies_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(windows, table, SETTINGS, tmp_path / "m.pt")
+        pretrain(windows, table, SETTINGS, checkpoint)
     monkeypatch.setattr(train, "_batches", batches)
+
+
+def test_partial_checkpoint_of_other_data_is_not_resumed(tmp_path, monkeypatch):
+    windows, table = _data()
+    interrupt_in_second_epoch(monkeypatch, windows, table, tmp_path / "m.pt")
     assert (tmp_path / "m.pt.partial").exists()
 
     other, _ = _data(seed=1)

@@ -158,3 +158,22 @@ def test_run_recording_writes_outputs_and_the_window_store(small_demo, tmp_path)
     assert list(table.columns) == ["participant_id", "session", "task", "run", "window",
                                    "onset_s", "label"]
     assert set(table["label"]) == {"rest"} and table["participant_id"].nunique() == 2
+
+
+def test_channel_names_are_matched_to_the_montage_after_normalisation():
+    """BCI2000-style names (``Fc5.``, ``T3``, ``EEG Cz-REF``) get their standard positions;
+    a channel the montage lacks is listed."""
+    import mne
+
+    names = ["Fc5.", "T3", "EEG Cz-REF", "oz", "X1"]
+    raw = mne.io.RawArray(np.zeros((5, 100)), mne.create_info(names, 100.0, "eeg"),
+                          verbose="error")
+    missing = eeg.set_standard_montage(raw, "standard_1020")
+    assert missing == ["X1"] and raw.ch_names == names
+    reference = mne.io.RawArray(np.zeros((4, 100)), mne.create_info(
+        ["FC5", "T7", "Cz", "Oz"], 100.0, "eeg"), verbose="error")
+    reference.set_montage("standard_1020", verbose="error")
+    ours = raw.get_montage().get_positions()["ch_pos"]
+    theirs = reference.get_montage().get_positions()["ch_pos"]
+    for name, standard in zip(names[:4], ["FC5", "T7", "Cz", "Oz"], strict=True):
+        assert np.allclose(ours[name], theirs[standard])

@@ -53,8 +53,40 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
                                 "dataset.")
     check_against_sidecar(raw, path)
     if montage and raw.get_montage() is None:
-        raw.set_montage(montage, match_case=False, on_missing="warn", verbose="error")
+        if missing := set_standard_montage(raw, montage):
+            log.warning("%s: no position in montage %s for channels %s (after normalising "
+                        "their names); they are not interpolated, and sensor_rotation is left "
+                        "out.", path, montage, missing)
     return raw
+
+
+# Old 10-20 names and the ones standard montages use.
+CHANNEL_ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+
+
+def normalise_channel(name: str) -> str:
+    """A channel name as montages spell it, for matching only: case folded, an ``EEG ``
+    prefix, a ``-REF``-style suffix and trailing dots (BCI2000's ``Fc5.``) removed, old
+    10-20 names mapped to new ones (``T3`` -> ``T7``)."""
+    core = name.strip().upper().removeprefix("EEG ").split("-")[0].rstrip(".").strip()
+    return CHANNEL_ALIASES.get(core, core)
+
+
+def set_standard_montage(raw: mne.io.BaseRaw, montage: str) -> list[str]:
+    """Give the EEG channels of ``raw`` the positions of the standard ``montage`` (e.g.
+    ``standard_1020``), matching names after :func:`normalise_channel`; the channel names
+    stay as recorded. Returns the EEG channels left without a position."""
+    positions = mne.channels.make_standard_montage(montage).get_positions()
+    known = {normalise_channel(ch): ch for ch in positions["ch_pos"]}
+    eeg = [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True, exclude=[])]
+    found = {ch: positions["ch_pos"][known[normalise_channel(ch)]] for ch in eeg
+             if normalise_channel(ch) in known}
+    if found:
+        raw.set_montage(mne.channels.make_dig_montage(
+            ch_pos=found, nasion=positions["nasion"], lpa=positions["lpa"],
+            rpa=positions["rpa"], coord_frame=positions["coord_frame"]),
+            on_missing="ignore", verbose="error")
+    return [ch for ch in eeg if ch not in found]
 
 
 def check_against_sidecar(raw: mne.io.BaseRaw, path: Path) -> None:

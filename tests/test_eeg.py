@@ -177,3 +177,28 @@ def test_channel_names_are_matched_to_the_montage_after_normalisation():
     theirs = reference.get_montage().get_positions()["ch_pos"]
     for name, standard in zip(names[:4], ["FC5", "T7", "Cz", "Oz"], strict=True):
         assert np.allclose(ours[name], theirs[standard])
+
+
+def test_events_epoch_their_tasks_and_the_other_tasks_are_windowed(small_demo, tmp_path):
+    """A dataset mixing paradigms: eeg.events.tasks gets event-locked epochs, every other
+    task fixed windows of the same span, and both enter one window store."""
+    import mne
+
+    events = {"tasks": ["oddball"], "trial_types": [], "tmin": -0.2, "tmax": 0.8,
+              "baseline": [None, 0]}
+    path = small_demo / simulate.eeg_relpath("001")
+    outputs = []
+    for name, tasks in (("windowed", ["oddball"]), ("epoched", ["rest"])):
+        params = eeg_params(window_s=1.0, events=events | {"tasks": tasks})
+        eeg.run_recording(small_demo, path, tmp_path / f"{name}_raw.fif",
+                          tmp_path / f"{name}_epo.fif", params)
+        outputs.append(str(tmp_path / f"{name}_epo.fif"))
+    windowed, epoched = (mne.read_epochs(f, verbose="error") for f in outputs)
+    assert "trial_type" not in windowed.metadata and len(windowed) == 20  # 20 s, 1-s windows
+    assert set(epoched.metadata["trial_type"]) <= {"eyes_closed", "eyes_open"}
+    assert len(epoched.times) == len(windowed.times) + 1
+    eeg.stack_windows(outputs, ["sub-001_task-rest", "sub-001_task-rest"], tmp_path / "w.npy",
+                      tmp_path / "w.tsv")
+    assert np.load(tmp_path / "w.npy").shape == (len(windowed) + len(epoched), 19, 100)
+    with pytest.raises(ValueError, match="eeg.window_s.*= 1"):
+        validate_config({"eeg": {"tasks": ["rest", "oddball"], "events": events}}, SCHEMA)

@@ -140,6 +140,14 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("config key 'eeg.sfreq': must exceed twice eeg.h_freq (Nyquist).")
     if eeg["overlap_s"] >= eeg["window_s"]:
         problems.append("config key 'eeg.overlap_s': must be shorter than eeg.window_s.")
+    events = eeg["events"]
+    if events and events["tasks"] and set(eeg["tasks"]) - set(events["tasks"]) and abs(
+            eeg["window_s"] - (events["tmax"] - events["tmin"])) > 1e-9:
+        windowed = sorted(set(eeg["tasks"]) - set(events["tasks"]))
+        problems.append(f"config key 'eeg.window_s': tasks {windowed} get fixed windows and "
+                        f"{events['tasks']} event-locked epochs, which "
+                        "share one window store: set eeg.window_s to eeg.events.tmax - "
+                        f"eeg.events.tmin = {events['tmax'] - events['tmin']:g}.")
     fmriprep = config["fmri"]["fmriprep"]
     if fmriprep["image"] is None:
         fmriprep["image"] = f"docker://nipreps/fmriprep:{fmriprep['version']}"

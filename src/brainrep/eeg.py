@@ -247,18 +247,24 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, para
     if ``out_figure`` is given, its PSD before and after preprocessing.
 
     ``params`` is the ``eeg`` config section: fixed-length windows, or event-locked epochs
-    when ``events`` is set.
+    when ``events`` is set (for the tasks in ``events.tasks``, or every task when it is empty).
     """
     original = read_bids_eeg(bids_root, path, params["montage"])
-    shortest = (params["events"]["tmax"] - params["events"]["tmin"] if params["events"]
-                else params["window_s"])
+    events = params["events"]
+    task = get_entities_from_fname(Path(path).name, on_error="ignore").get("task")
+    if events and events.get("tasks") and task not in events["tasks"]:
+        events = None  # this task is windowed
+    shortest = events["tmax"] - events["tmin"] if events else params["window_s"]
     if original.times[-1] < shortest:
         raise RecordingExcluded(path, "too_short", f"{original.times[-1]:.1f} s of data, "
                                 f"shorter than one {shortest} s window. Lower eeg.window_s, or "
                                 "leave this recording out.")
     raw, qc = preprocess(original, params)
-    if params["events"]:
-        epochs, window_qc = make_event_epochs(raw, params["events"], params["reject_uv"])
+    if events:
+        try:
+            epochs, window_qc = make_event_epochs(raw, events, params["reject_uv"])
+        except RuntimeError as err:
+            raise RuntimeError(f"{path}: {err}") from err
     else:
         epochs, window_qc = make_windows(raw, params["window_s"], params["overlap_s"],
                                          params["reject_uv"])
@@ -282,16 +288,19 @@ def stack_windows(epochs_files: list[str], keys: list[str], out_array: str,
     """Concatenate every recording's windows into one float32 array (µV) and a metadata table.
 
     The array has shape (n_windows, n_channels, n_times); channels are the ones common to every
-    recording, in the order of the first. The SSL stage reads these without MNE.
+    recording, in the order of the first, and n_times the shortest recording's. The SSL
+    stage reads these without MNE.
     """
     infos = [mne.read_epochs(f, preload=False, verbose="error") for f in epochs_files]
     common = [ch for ch in infos[0].ch_names if all(ch in e.ch_names for e in infos)]
     n_windows = sum(len(e) for e in infos)
+    # event-locked epochs hold one sample more than windows of the same span: keep the shortest
+    n_times = min(len(e.times) for e in infos)
     store = np.lib.format.open_memmap(out_array, mode="w+", dtype=np.float32,
-                                      shape=(n_windows, len(common), len(infos[0].times)))
+                                      shape=(n_windows, len(common), n_times))
     rows, start = [], 0
     for key, epochs in zip(keys, infos, strict=True):
-        data = epochs.get_data(picks=common, units="uV", verbose="error")
+        data = epochs.get_data(picks=common, units="uV", verbose="error")[..., :n_times]
         store[start:start + len(data)] = data
         start += len(data)
         entities = dict(part.split("-", 1) for part in key.split("_"))

@@ -17,7 +17,8 @@ from conftest import copy_workflow
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 SMALL_DEMO = {"name": "clusterdemo", "demo": {"n_subjects": 12},
-              "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3}, "crossmodal": {"epochs": 3}},
+              "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3},
+                      "crossmodal": {"enabled": True, "epochs": 3}},
               "downstream": {"n_permutations": 10, "n_bootstrap": 50,
                              "subtyping": {"k_max": 3, "n_bootstrap": 5, "n_null": 10}}}
 # The CI cluster has no slurmdbd (no sacct): the plugin asks squeue.

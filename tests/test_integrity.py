@@ -5,6 +5,10 @@ import json
 import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -262,3 +266,40 @@ def test_the_study_ledger_gives_every_recording_and_participant_a_status():
     assert people.loc[("sub-02", ""), "status"] == "included"
     assert people.loc[("sub-02", "missing_label"), "status"] == "not_scored"
     assert (table.level == "recording").sum() == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_a_job_stops_when_its_snakemake_is_killed(tmp_path):
+    """A job (child of Snakemake) whose parent is killed with SIGKILL is stopped by the
+    kernel before it writes its output."""
+    job = ("from brainrep.io import stop_with_parent; import time, pathlib, os; "
+           "stop_with_parent(); pathlib.Path('pid').write_text(str(os.getpid())); "
+           "time.sleep(6); pathlib.Path('output').write_text('late')")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                               f"{job!r}])"], cwd=tmp_path)
+    for _ in range(100):
+        if (tmp_path / "pid").exists():
+            break
+        time.sleep(0.1)
+    pid = int((tmp_path / "pid").read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    time.sleep(1)
+    time.sleep(6)
+    assert not Path(f"/proc/{pid}").exists()
+    assert not (tmp_path / "output").exists()
+
+
+def test_a_store_is_renamed_into_place_only_when_complete(tmp_path):
+    from brainrep.io import atomic_output
+
+    target = tmp_path / "windows.npy"
+    np.save(target, np.zeros(3))  # the previous run's store
+    with pytest.raises(KeyboardInterrupt), atomic_output(target) as temporary:
+        np.save(temporary, np.ones(10))
+        raise KeyboardInterrupt  # killed before the store was complete
+    assert np.load(target).tolist() == [0, 0, 0] and os.listdir(tmp_path) == ["windows.npy"]
+    with atomic_output(target) as temporary:
+        np.save(temporary, np.ones(10))
+    assert np.load(target).sum() == 10 and os.listdir(tmp_path) == ["windows.npy"]

@@ -14,7 +14,7 @@ from mne_bids import BIDSPath, get_entities_from_fname, read_raw_bids
 from scipy.signal import welch
 
 from brainrep.exclusions import RecordingExcluded
-from brainrep.io import write_sidecar
+from brainrep.io import atomic_output, write_sidecar
 
 log = logging.getLogger(__name__)
 # Reader warnings that mean the file holds less than its header promises.
@@ -296,30 +296,37 @@ def stack_windows(epochs_files: list[str], keys: list[str], out_array: str,
     n_windows = sum(len(e) for e in infos)
     # event-locked epochs hold one sample more than windows of the same span: keep the shortest
     n_times = min(len(e.times) for e in infos)
-    store = np.lib.format.open_memmap(out_array, mode="w+", dtype=np.float32,
-                                      shape=(n_windows, len(common), n_times))
     rows, start = [], 0
-    for key, epochs in zip(keys, infos, strict=True):
-        data = epochs.get_data(picks=common, units="uV", verbose="error")[..., :n_times]
-        store[start:start + len(data)] = data
-        start += len(data)
-        entities = dict(part.split("-", 1) for part in key.split("_"))
-        labels = (epochs.metadata["trial_type"] if "trial_type" in epochs.metadata
-                  else [entities.get("task")] * len(epochs))
-        for window, (onset, label) in enumerate(zip(epochs.metadata["onset_s"], labels,
-                                                    strict=True)):
-            rows.append({"participant_id": f"sub-{entities['sub']}",
-                         "session": entities.get("ses", "n/a"), "task": entities.get("task"),
-                         "run": entities.get("run", "n/a"), "window": window, "onset_s": onset,
-                         "label": label})
-    store.flush()
-    pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
+    with atomic_output(out_array) as temporary:
+        store = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32,
+                                          shape=(n_windows, len(common), n_times))
+        for key, epochs in zip(keys, infos, strict=True):
+            data = epochs.get_data(picks=common, units="uV", verbose="error")[..., :n_times]
+            store[start:start + len(data)] = data
+            start += len(data)
+            rows += _window_rows(key, epochs)
+        store.flush()
+        del store
+    with atomic_output(out_table) as temporary:
+        pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
     montage = infos[0].get_montage()
     positions = montage.get_positions()["ch_pos"] if montage is not None else {}
     write_sidecar(out_array, sources=epochs_files, channels=common,
                   sfreq_hz=infos[0].info["sfreq"], units="uV",
                   positions_m={ch: positions[ch].tolist() if ch in positions else None
                                for ch in common})
+
+
+def _window_rows(key: str, epochs: mne.BaseEpochs) -> list[dict]:
+    """The window table's rows of one recording (``key``: ``sub-<label>_<entities>``)."""
+    entities = dict(part.split("-", 1) for part in key.split("_"))
+    labels = (epochs.metadata["trial_type"] if "trial_type" in epochs.metadata
+              else [entities.get("task")] * len(epochs))
+    return [{"participant_id": f"sub-{entities['sub']}", "session": entities.get("ses", "n/a"),
+             "task": entities.get("task"), "run": entities.get("run", "n/a"), "window": window,
+             "onset_s": onset, "label": label}
+            for window, (onset, label) in enumerate(zip(epochs.metadata["onset_s"], labels,
+                                                        strict=True))]
 
 
 def band_power(windows: np.ndarray, sfreq: float, bands: dict[str, list[float]]) -> np.ndarray:

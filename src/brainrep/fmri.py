@@ -16,7 +16,7 @@ from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from brainrep.atlases import Atlas
 from brainrep.exclusions import RecordingExcluded, exclusion, ledger
-from brainrep.io import collect_qc, write_sidecar
+from brainrep.io import atomic_output, collect_qc, write_sidecar
 
 MIN_VOLUMES = 10
 
@@ -300,6 +300,8 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], length: int,
             crops.append(series[:, start:start + length])
             rows.append({"participant_id": participant, "recording": recording,
                          "window": window, "onset_vol": start})
-    np.save(out_array, np.stack(crops))
-    pd.DataFrame(rows).to_csv(out_table, sep="\t", index=False)
+    with atomic_output(out_array) as temporary:
+        np.save(temporary, np.stack(crops))
+    with atomic_output(out_table) as temporary:
+        pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
     write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step)

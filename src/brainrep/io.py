@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -43,6 +46,19 @@ def check_sha256(path: str | Path, expected: str | None, key: str) -> None:
         raise ValueError(f"{path}: SHA-256 {actual} differs from {key} = {expected}. The file "
                          "is not the one you pinned: fetch it again from its source, or update "
                          f"{key} if you changed it on purpose.")
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed to ``path`` when the block ends
+    without error, removed otherwise: a kill or a crash never leaves a half-written store."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -107,8 +123,25 @@ def collect_qc(outputs: list[str], keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def stop_with_parent() -> None:
+    """On Linux, have the kernel send this process SIGTERM when the process that started it
+    (Snakemake) dies, even by ``kill -9``, so that no orphaned job goes on writing outputs
+    while the user reruns or unlocks; exits at once when that parent is already gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:
+        sys.exit("the Snakemake process that started this job is gone")
+
+
 def log_to_file(path: str) -> None:
-    """Send this job's warnings, logging and stderr to its Snakemake log file."""
+    """Send this job's warnings, logging and stderr to its Snakemake log file, and stop
+    the job with its Snakemake process (:func:`stop_with_parent`)."""
+    stop_with_parent()
     stream = open(path, "w")  # kept open for the life of the job
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO,

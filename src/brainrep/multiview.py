@@ -170,7 +170,7 @@ def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
     summary |= held_out_symptom_checks(X, Y, symptoms.loc[ids], model, summary["k"], seed,
                                        method)
     summary["not_tested"] = "; ".join(
-        [f"{c}: the CCA was fitted on it (see {c}_held_out_p_value)"
+        [f"{c}: the CCA was fitted on it (tested on held-out participants instead)"
          for c in symptoms.columns if c in covariates]
         + ([f"{sites.name}: regressed out before the CCA"] if sites is not None else []))
     in_sample = canonical_correlations(brain, symptom_scores)

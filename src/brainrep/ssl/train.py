@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import platform
+import re
 import sys
 import time
 import zipfile
@@ -74,14 +75,19 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
     damaged, truncated or holds anything else (e.g. pickled objects that would run code)."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile,
-            AttributeError, TypeError, ValueError) as err:
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
         raise CheckpointError(
-            f"{path}: not a loadable weights-only checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). brainrep loads tensors "
-            "and plain containers only, never pickled code: save the weights with "
-            "torch.save(model.state_dict(), path) or as .safetensors, or replace a damaged "
-            "file.") from err
+            f"{path}: not a weights-only checkpoint: it holds pickled Python objects"
+            f"{f' ({found.group(1)})' if found else ''}, which could run code, and brainrep "
+            "never loads them. Save plain weights with torch.save(model.state_dict(), path), "
+            "or get the file from its publisher again.") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, AttributeError, TypeError,
+            ValueError) as err:
+        raise CheckpointError(
+            f"{path}: damaged or truncated checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). Replace the file; a "
+            "damaged .partial is removed and training restarts.") from err
 
 
 def atomic_save(obj: dict, path: str | Path) -> None:

@@ -165,11 +165,11 @@ def test_channel_names_are_matched_to_the_montage_after_normalisation():
     a channel the montage lacks is listed."""
     import mne
 
-    names = ["Fc5.", "T3", "EEG Cz-REF", "oz", "X1"]
-    raw = mne.io.RawArray(np.zeros((5, 100)), mne.create_info(names, 100.0, "eeg"),
+    names = ["Fc5.", "T3", "EEG Cz-REF", "oz", "X1", "FP1-F7"]
+    raw = mne.io.RawArray(np.zeros((6, 100)), mne.create_info(names, 100.0, "eeg"),
                           verbose="error")
     missing = eeg.set_standard_montage(raw, "standard_1020")
-    assert missing == ["X1"] and raw.ch_names == names
+    assert missing == ["X1", "FP1-F7"] and raw.ch_names == names  # bipolar: no one position
     reference = mne.io.RawArray(np.zeros((4, 100)), mne.create_info(
         ["FC5", "T7", "Cz", "Oz"], 100.0, "eeg"), verbose="error")
     reference.set_montage("standard_1020", verbose="error")

@@ -74,3 +74,19 @@ def test_a_link_carried_by_site_alone_is_not_significant():
                                     MultiviewCCA(20, 2, 0.5), 5, 30, range(2, 4), 5, 5, 0,
                                     sites=site)
     assert summary["cca_p_value"] > 0.05
+
+
+def test_site_is_regressed_out_inside_the_fit():
+    """The brain features the CCA sees hold no site mean of the training participants, and
+    held-out participants are cleaned with the training fit."""
+    rng = np.random.default_rng(6)
+    site = np.tile([0.0, 1.0], 40)
+    X = rng.standard_normal((80, 30)) + 3 * site[:, None]
+    Y = rng.standard_normal((80, 2))
+    design = np.c_[X, site]
+    model = MultiviewCCA(10, 1, 0.5, n_nuisance=1).fit(design[:60], Y[:60])
+    cleaned = model._brain(design)
+    gaps = [cleaned[rows][site[rows] == 1].mean(0) - cleaned[rows][site[rows] == 0].mean(0)
+            for rows in (slice(0, 60), slice(60, 80))]
+    assert np.abs(gaps[0]).max() < 1e-9  # training: removed exactly
+    assert np.abs(gaps[1]).mean() < 0.8  # held out: noise only (it was 3 in every feature)

@@ -157,6 +157,24 @@ def test_relative_positioning_pairs_respect_runs_and_gaps():
     assert not (across_gap & (labels == 1)).any()
 
 
+def test_jittered_event_onsets_keep_their_typical_spacing():
+    """Event-locked epochs 2 s apart on average (jittered), in a recording that also has two
+    events 10 ms apart: positions are in that recording's median step, so neighbours stay
+    close and positive pairs exist."""
+    rng = np.random.default_rng(0)
+    onsets = np.r_[np.cumsum(rng.uniform(1.7, 2.3, 30)), 100.0, 100.01]
+    table = pd.DataFrame({"participant_id": "sub-0", "window": np.arange(32),
+                          "onset_s": onsets})
+    windows = rng.standard_normal((32, 2, 16)).astype(np.float32)
+    pool = train.window_pool(windows, table)[0]
+    assert 0.8 < np.median(np.diff(pool.position[:30])) < 1.2
+    objective = train.build_objective(SETTINGS | {"objective": "relative_positioning",
+                                                  "tau_pos": 1, "tau_neg": 5}, 2, 16)
+    _, _, labels = objective.pairs(pool, torch.arange(30).repeat(10),
+                                   torch.Generator().manual_seed(0))
+    assert 0.3 < labels.float().mean() < 0.7
+
+
 def test_temporal_shuffling_triplets_are_ordered_or_far():
     pool, _ = _pool_with_two_runs_and_a_gap()
     objective = train.build_objective(SETTINGS | {"objective": "temporal_shuffling",

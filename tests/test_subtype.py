@@ -51,7 +51,7 @@ def test_the_null_of_the_whole_procedure_gives_uniform_p_values():
         rng = np.random.default_rng(100 + seed)
         site = np.tile(["A", "B", "C"], 10)
         X = rng.standard_normal((30, 4)) @ rng.standard_normal((4, 4))
-        X += (site == "B")[:, None] * rng.standard_normal(4)
+        X += 3 * (site == "B")[:, None] * rng.standard_normal(4)  # a strong site effect
         _, p = subtype.gaussian_null_p(X, pd.DataFrame({"site": site}), range(2, 4), 3, 9,
                                        seed, "agglomerative")
         p_values.append(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -62,14 +63,16 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
 
 # Old 10-20 names and the ones standard montages use.
 CHANNEL_ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+REFERENCE_SUFFIX = re.compile(r"-(REF|LE|AR|AVG|A1|A2|M1|M2|CAR)$")
 
 
 def normalise_channel(name: str) -> str:
     """A channel name as montages spell it, for matching only: case folded, an ``EEG ``
-    prefix, a ``-REF``-style suffix and trailing dots (BCI2000's ``Fc5.``) removed, old
-    10-20 names mapped to new ones (``T3`` -> ``T7``)."""
-    core = name.strip().upper().removeprefix("EEG ").split("-")[0].rstrip(".").strip()
-    return CHANNEL_ALIASES.get(core, core)
+    prefix, a reference suffix (``-REF``, ``-LE``, ``-AR``, ``-A1``...) and trailing dots
+    (BCI2000's ``Fc5.``) removed, old 10-20 names mapped to new ones (``T3`` -> ``T7``).
+    Bipolar names (``FP1-F7``) keep both ends and so match no single position."""
+    core = REFERENCE_SUFFIX.sub("", name.strip().upper().removeprefix("EEG ")).rstrip(".")
+    return CHANNEL_ALIASES.get(core.strip(), core.strip())
 
 
 def set_standard_montage(raw: mne.io.BaseRaw, montage: str) -> list[str]:

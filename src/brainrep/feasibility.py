@@ -96,6 +96,18 @@ def subtyping_verdict(participants: pd.DataFrame, subtyping: dict) -> Verdict:
     return Verdict("subtype", "subtyping", True)
 
 
+def multiview_verdict(participants: pd.DataFrame, downstream: dict) -> Verdict:
+    """Do the multiview symptom columns and the site column exist?"""
+    wanted = downstream["multiview"]["symptoms"] + ([downstream["site_column"]]
+                                                    if downstream["site_column"] else [])
+    missing = [c for c in wanted if c not in participants]
+    if missing:
+        return Verdict("multiview", "multiview", False, f"downstream.multiview.symptoms / "
+                       f"site_column: participants.tsv has no column(s) {missing}. Name them, "
+                       "or set downstream.multiview.enabled: false.")
+    return Verdict("multiview", "multiview", True)
+
+
 def probe_verdict(participants: pd.DataFrame, probe: dict) -> Verdict:
     """Does the probe's column exist, with enough participants for its grouped splits?"""
     column = probe["column"]
@@ -116,6 +128,8 @@ def assess(config: dict, participants: pd.DataFrame) -> list[Verdict]:
     verdicts = [target_verdict(participants, t, downstream) for t in downstream["targets"]]
     if downstream["subtyping"]["feature_sets"] or downstream["multiview"]["enabled"]:
         verdicts.append(subtyping_verdict(participants, downstream["subtyping"]))
+    if downstream["multiview"]["enabled"]:
+        verdicts.append(multiview_verdict(participants, downstream))
     if config["ssl"]["probe"]["column"]:
         verdicts.append(probe_verdict(participants, config["ssl"]["probe"]))
     return verdicts

@@ -132,9 +132,10 @@ def stop_with_parent() -> None:
     import ctypes
     import signal
 
+    parent = os.getppid()  # Snakemake (PID 1 itself in some containers)
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() == 1:
+    if os.getppid() != parent:  # it died before the request took effect
         sys.exit("the Snakemake process that started this job is gone")
 
 

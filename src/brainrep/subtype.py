@@ -22,10 +22,18 @@ def reduce(X: np.ndarray, nuisance: pd.DataFrame, n_components: int, seed: int) 
     PCA keeps at most ``n_components`` (and n - 1) dimensions.
     """
     if nuisance.shape[1]:
-        design = pd.get_dummies(nuisance, drop_first=True, dtype=float).to_numpy()
-        X = X - LinearRegression().fit(design, X).predict(design) + X.mean(axis=0)
+        X = X - nuisance_fit(X, nuisance) + X.mean(axis=0)
     n_components = min(n_components, X.shape[0] - 1, X.shape[1])
     return PCA(n_components, random_state=seed).fit_transform(StandardScaler().fit_transform(X))
+
+
+def nuisance_fit(X: np.ndarray, nuisance: pd.DataFrame) -> np.ndarray:
+    """The part of X (participants, features) the nuisance covariates explain (categories
+    one-hot), intercept included; the feature means when there are none."""
+    if not nuisance.shape[1]:
+        return np.broadcast_to(X.mean(axis=0), X.shape)
+    design = pd.get_dummies(nuisance, drop_first=True, dtype=float).to_numpy()
+    return LinearRegression().fit(design, X).predict(design)
 
 
 def cluster(Z: np.ndarray, k: int, seed: int, method: str = "kmeans") -> np.ndarray:
@@ -100,13 +108,15 @@ def gaussian_draws(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
 
 def gaussian_null_p(X: np.ndarray, nuisance: pd.DataFrame, ks: range, n_components: int,
                     n_null: int, seed: int, method: str = "kmeans") -> tuple[float, float]:
-    """The chosen solution's silhouette and its p-value against one multivariate Gaussian
-    fitted to the features ``X`` (no clusters), each null draw going through the whole
-    procedure: nuisance regression, scaling, PCA, the choice of k and the same statistic."""
+    """The chosen solution's silhouette and its p-value against data without clusters: the
+    part of ``X`` the nuisance covariates explain plus one multivariate Gaussian fitted to
+    the rest. Each null draw goes through the whole procedure: nuisance regression, scaling,
+    PCA, the choice of k and the same statistic."""
     rng = np.random.default_rng(seed)
     _, observed = choose_k(reduce(X, nuisance, n_components, seed), ks, seed, method)
-    null = [choose_k(reduce(gaussian_draws(X, len(X), rng), nuisance, n_components, seed), ks,
-                     seed, method)[1] for _ in range(n_null)]
+    explained = nuisance_fit(X, nuisance)
+    null = [choose_k(reduce(explained + gaussian_draws(X - explained, len(X), rng), nuisance,
+                            n_components, seed), ks, seed, method)[1] for _ in range(n_null)]
     return observed, (1 + np.sum(np.array(null) >= observed)) / (1 + n_null)
 
 

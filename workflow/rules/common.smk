@@ -80,6 +80,7 @@ SUBTYPE_SETS = [
 ]
 MULTIVIEW = (
     SUBTYPING
+    and all(v.runs for v in VERDICTS if v.stage == "multiview")
     and config["downstream"]["multiview"]["enabled"]
     and config["downstream"]["multiview"]["feature_set"] in FEATURES
 )

@@ -13,7 +13,6 @@ rule eeg_preprocess:
         settings={
             k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands", "tasks")
         },
-        on_error=config["on_error"],
     log:
         f"{OUT}/logs/eeg_preprocess/sub-{{subject}}_{{entities}}.log",
     group:

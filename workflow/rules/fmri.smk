@@ -10,8 +10,7 @@ if INPUTS.timeseries:
             FMRI_RELMAT,
         params:
             kind=config["fmri"]["connectivity"],
-            on_error=config["on_error"],
-        log:
+            log:
             f"{OUT}/logs/fmri_connectivity/sub-{{subject}}_{{entities}}.log",
         group:
             "fmri_recording"
@@ -75,8 +74,7 @@ else:
             relmat=FMRI_RELMAT,
         params:
             atlas=config["fmri"]["atlas"],
-            on_error=config["on_error"],
-            settings={
+                settings={
                 k: config["fmri"][k]
                 for k in ("denoise_strategy", "high_pass_hz", "low_pass_hz", "connectivity")
             },

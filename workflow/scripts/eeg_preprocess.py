@@ -4,7 +4,7 @@ from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
 with excluding(snakemake.input[0], list(snakemake.output), "eeg_preprocess",
-               snakemake.params.on_error):
+               snakemake.config["on_error"]):
     run_recording(snakemake.params.bids_root, snakemake.input[0], snakemake.output.raw,
                   snakemake.output.epochs, dict(snakemake.params.settings),
                   snakemake.output.figure)

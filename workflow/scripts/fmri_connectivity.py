@@ -4,5 +4,5 @@ from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
 with excluding(snakemake.input[0], list(snakemake.output), "fmri_connectivity",
-               snakemake.params.on_error):
+               snakemake.config["on_error"]):
     connectivity_from_timeseries(snakemake.input[0], snakemake.output[0], snakemake.params.kind)

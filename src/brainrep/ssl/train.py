@@ -80,8 +80,9 @@ def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> 
         raise CheckpointError(
             f"{path}: not a weights-only checkpoint: it holds pickled Python objects"
             f"{f' ({found.group(1)})' if found else ''}, which could run code, and brainrep "
-            "never loads them. Save plain weights with torch.save(model.state_dict(), path), "
-            "or get the file from its publisher again.") from err
+            "never loads them. Save plain weights with torch.save(model.state_dict(), path) "
+            "where you trust the file (a checkpoint of an older brainrep: retrain it), or get "
+            "the file from its publisher again.") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, AttributeError, TypeError,
             ValueError) as err:
         raise CheckpointError(
@@ -124,17 +125,21 @@ def held_out_participants(participants: np.ndarray, fraction: float, seed: int) 
 
 
 def window_positions(table: pd.DataFrame, recording: np.ndarray) -> np.ndarray:
-    """Onset of each window in its recording, in window steps (the smallest onset
-    difference within a recording), from ``onset_s`` or ``onset_vol``; a gap left by rejected
-    windows keeps its length. Without onsets, the window index."""
+    """Onset of each window in its recording, in that recording's window steps (the median
+    onset difference, so a gap left by rejected windows keeps its length and jittered
+    event onsets keep their typical spacing), from ``onset_s`` or ``onset_vol``. Without
+    onsets, the window index."""
     column = next((c for c in ONSET_COLUMNS if c in table), None)
     if column is None:
         return table["window"].to_numpy(dtype=float)
     onset = table[column].to_numpy(dtype=float)
-    steps = np.concatenate([np.diff(np.sort(onset[recording == r]))
-                            for r in np.unique(recording)])
-    step = steps[steps > 0].min() if (steps > 0).any() else 1.0
-    return np.round(onset / step, 3)
+    positions = np.empty(len(onset))
+    for r in np.unique(recording):
+        rows = recording == r
+        steps = np.diff(np.sort(onset[rows]))
+        step = np.median(steps[steps > 0]) if (steps > 0).any() else 1.0
+        positions[rows] = np.round(onset[rows] / step, 3)
+    return positions
 
 
 def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, dict]:

@@ -10,7 +10,7 @@ if INPUTS.timeseries:
             FMRI_RELMAT,
         params:
             kind=config["fmri"]["connectivity"],
-            log:
+        log:
             f"{OUT}/logs/fmri_connectivity/sub-{{subject}}_{{entities}}.log",
         group:
             "fmri_recording"
@@ -74,7 +74,7 @@ else:
             relmat=FMRI_RELMAT,
         params:
             atlas=config["fmri"]["atlas"],
-                settings={
+            settings={
                 k: config["fmri"][k]
                 for k in ("denoise_strategy", "high_pass_hz", "low_pass_hz", "connectivity")
             },

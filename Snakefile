@@ -16,9 +16,6 @@ if not workflow.overwrite_configfiles:
 
 
 
-report: "workflow/report/workflow.rst"
-
-
 validate_config(config, Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 # Items a job would download (fetched by the `prefetch` rule), before any offline rewrite.
 CACHE_ITEMS = cache.required_items(config)
@@ -29,6 +26,14 @@ if config["cache"]["offline"]:
 # fall back to workflow/scripts/brainrep, a link to src/brainrep (Snakemake puts a script's
 # folder on sys.path).
 OUT = f"results/{config['name']}"
+# The report's first page: the verdict written from the result tables once the `verdict`
+# rule has run, the workflow description before.
+FRONT_PAGE = f"{OUT}/report/front_page.rst"
+
+
+report: os.path.abspath(FRONT_PAGE) if os.path.exists(FRONT_PAGE) else "workflow/report/workflow.rst"
+
+
 INPUTS = Inputs.from_config(config, OUT)
 for _path, _reason in INPUTS.ignored:
     logger.warning(f"ignored {_path}: {_reason} (bids.invalid_files: ignore)")
@@ -56,6 +61,7 @@ include: "workflow/rules/fmri.smk"
 include: "workflow/rules/ssl.smk"
 include: "workflow/rules/downstream.smk"
 include: "workflow/rules/prefetch.smk"
+include: "workflow/rules/report.smk"  # last: it lists every rule's environment
 
 
 rule all:
@@ -67,3 +73,5 @@ rule all:
         rules.resolved_config.output,
         rules.feasibility.output,
         rules.exclusions.output,
+        rules.verdict.output,
+        rules.qc_pages.output,

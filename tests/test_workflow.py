@@ -71,6 +71,42 @@ def test_demo_writes_every_stage_and_the_report(workdir):
     assert (results / "report.html").stat().st_size > 10_000
 
 
+def _rendered_text(page: Path) -> str:
+    """The text headless Chromium displays for ``page`` once its scripts have run."""
+    import html
+    import re
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium here (apt-get install chromium)")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=180, check=True).stdout
+    dom = re.sub(r"<script.*?</script>|<style.*?</style>", "", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+
+def test_report_first_page_shows_the_verdict_in_a_browser(workdir):
+    results = workdir / "results" / "demo"
+    snakemake(workdir, "--report", "results/demo/report.html")
+    text = _rendered_text(results / "report.html")
+    verdicts = pd.read_csv(results / "group/verdict.tsv", sep="\t")
+    scheme = verdicts[verdicts.cv_scheme == "stratified_group_kfold"]
+    above = int(scheme["beats_chance"].astype(str).eq("True").sum())
+    assert f"diagnosis (stratified group kfold, auroc): {above} of {len(scheme)} feature " \
+           "sets beat chance" in text
+    assert "does not beat its random-init twin" in text or "beats its random-init twin" in text
+    assert "the best classical baseline" in text and "confound-only model" in text
+    assert "80 of 80 recordings included" in text  # the exclusion summary
+    assert "Reproduce: snakemake --cores all" in text  # provenance
+    pages = sorted((results / "qc").glob("sub-*.html"))
+    assert len(pages) == 40
+    page = _rendered_text(pages[0])
+    assert "Recordings and their status" in page and "framewise displacement" in page
+    assert 'href="sub-001.html"' in (results / "qc/group.html").read_text()
+
+
 def test_second_run_has_nothing_to_do(workdir):
     run = snakemake(workdir, "-n")
     assert "Nothing to be done" in run.stdout + run.stderr
@@ -192,6 +228,9 @@ def test_null_demo_finds_nothing(null_results):
     assert (_subtype_agreement(null_results).abs() < 0.3).all()
     multiview = pd.read_csv(null_results / "group/subtype/multiview.tsv", sep="\t").iloc[0]
     assert multiview["cca_p_value"] > 0.05
+    page = (null_results / "report/front_page.rst").read_text()
+    assert page.count("This solution does not hold.") == len(summary)
+    assert "This solution holds." not in page
 
 
 @pytest.mark.shared_data

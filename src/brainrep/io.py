@@ -39,6 +39,19 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def file_hashes(paths: list[str]) -> pd.DataFrame:
+    """Size (bytes) and SHA-256 of every file in ``paths`` (a BrainVision or EEGLAB recording's
+    companion files included), a row each."""
+    companions = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}
+    files = []
+    for path in map(Path, paths):
+        files.append(path)
+        files += [c for suffix in companions.get(path.suffix, ())
+                  if (c := path.with_suffix(suffix)).exists()]
+    return pd.DataFrame([{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256(f)}
+                         for f in dict.fromkeys(files)])
+
+
 def check_sha256(path: str | Path, expected: str | None, key: str) -> None:
     """Refuse ``path`` when ``expected`` is set and differs from its SHA-256 (``key`` names
     the config entry that holds the expected value)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import matplotlib
 
@@ -13,6 +14,31 @@ import pandas as pd  # noqa: E402
 from scipy.signal import welch  # noqa: E402
 
 from brainrep.io import sidecar_path  # noqa: E402
+
+#: Feature sets in a fixed order: each keeps its colour in every figure of every run.
+FEATURE_SETS = ("confounds", "eeg_bandpower", "eeg_riemann", "fmri_connectivity", "fmri_tangent",
+                "fmri_states", "ssl_eeg", "random_eeg", "crossmodal_eeg", "ssl_fmri",
+                "random_fmri", "crossmodal_fmri")
+#: The range each metric can take: intervals are clipped to it.
+METRIC_RANGE = {"auroc": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "auc_pr": (0.0, 1.0),
+                "pearson_r": (-1.0, 1.0), "r2": (-np.inf, 1.0), "mae": (0.0, np.inf),
+                "bootstrap_ari": (-1.0, 1.0)}
+
+
+def feature_set_colour(name: str):
+    """The colour of a feature set: tab20 in :data:`FEATURE_SETS` order, tab20b by a stable
+    hash of the name for any other."""
+    if name in FEATURE_SETS:
+        return plt.cm.tab20(FEATURE_SETS.index(name) / 19.999)
+    return plt.cm.tab20b((zlib.crc32(name.encode()) % 20) / 19.999)
+
+
+def clipped_error(centre, low, high, metric: str) -> np.ndarray:
+    """Asymmetric error bars (2, n) from ``centre`` to ``low``/``high``, clipped to the
+    range of ``metric``."""
+    lo, hi = METRIC_RANGE.get(metric, (-np.inf, np.inf))
+    centre = np.asarray(centre, dtype=float)
+    return np.stack([centre - np.clip(low, lo, hi), np.clip(high, lo, hi) - centre]).clip(0)
 
 
 def _save(fig, path: str) -> None:
@@ -88,16 +114,27 @@ def loss_figure(history: pd.DataFrame, objective: str, out: str) -> None:
     _save(fig, out)
 
 
-def metrics_figure(metrics: pd.DataFrame, metric: str, out: str) -> None:
-    """``metric`` (mean ± SD over folds) per feature set and CV scheme; chance dashed."""
+def metrics_figure(metrics: pd.DataFrame, metric: str, out: str, alpha: float = 0.05) -> None:
+    """``metric`` (pooled out-of-fold estimate with its bootstrap interval, clipped to the
+    metric's range) per feature set and CV scheme; chance dashed, ``*`` where the
+    permutation p-value is below ``alpha``."""
     primary = metrics[metrics["metric"] == metric]
     schemes = list(primary["cv_scheme"].unique())
     fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 3.5), squeeze=False)
     for ax, scheme in zip(axes[0], schemes, strict=True):
         rows = primary[primary["cv_scheme"] == scheme]
-        ax.barh(rows["feature_set"], rows["mean"], xerr=rows["sd"], color="C0")
-        ax.axvline(rows["chance"].iloc[0], color="k", ls="--", lw=1)
-        ax.set(xlabel=metric, title=scheme)
+        position = np.arange(len(rows))
+        ax.barh(position, rows["estimate"],
+                xerr=clipped_error(rows["estimate"], rows["ci_low"], rows["ci_high"], metric),
+                color=[feature_set_colour(n) for n in rows["feature_set"]])
+        ax.set_yticks(position, rows["feature_set"])
+        for y, p_value in enumerate(rows["p_value"]):
+            if pd.notna(p_value) and p_value < alpha:
+                ax.annotate("*", (0, y), xytext=(4, -4), textcoords="offset points",
+                            fontsize=12, color="k")
+        ax.axvline(rows["chance"].iloc[0], color="k", ls="--", lw=1, label="chance")
+        ax.set(xlabel=f"{metric} (95% CI; * p < {alpha})", title=scheme)
+        ax.legend(fontsize=7, loc="lower right")
     _save(fig, out)
 
 
@@ -110,16 +147,14 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
     from sklearn.preprocessing import label_binarize
 
     schemes = list(predictions["cv_scheme"].unique())
-    names = list(predictions["feature_set"].unique())
-    colors = dict(zip(names, plt.cm.tab20(np.linspace(0, 1, 20))[:len(names)], strict=True))
     fig, axes = plt.subplots(1, len(schemes), figsize=(5 * len(schemes), 4.2), squeeze=False)
     for ax, scheme in zip(axes[0], schemes, strict=True):
         for name, rows in predictions[predictions["cv_scheme"] == scheme].groupby(
                 "feature_set", sort=False):
             style = "--" if name.startswith(("random_", "confounds")) else "-"
             if task == "continuous":
-                ax.scatter(rows["y_true"], rows["y_pred"], s=8, alpha=0.6, color=colors[name],
-                           label=name)
+                ax.scatter(rows["y_true"], rows["y_pred"], s=8, alpha=0.6,
+                           color=feature_set_colour(name), label=name)
                 continue
             if task == "binary":
                 truth = (rows["y_true"].astype(str) == positive).to_numpy(dtype=int)
@@ -131,7 +166,7 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
                 score = rows[columns].to_numpy().ravel()
             if len(np.unique(truth)) == 2:
                 fpr, tpr, _ = roc_curve(truth, score)
-                ax.plot(fpr, tpr, ls=style, color=colors[name], label=name)
+                ax.plot(fpr, tpr, ls=style, color=feature_set_colour(name), label=name)
         if task == "continuous":
             ax.set(xlabel="observed", ylabel="predicted (out of fold)", title=scheme)
         else:
@@ -142,25 +177,31 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
 
 
 def label_efficiency_figure(curve: pd.DataFrame, out: str) -> None:
-    """The primary metric against the fraction of labelled training participants, per
-    feature set; chance dotted."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    """The primary metric (mean ± SD over repeats, clipped to its range) against the fraction
+    of labelled training participants, per feature set; chance dotted."""
+    metric = curve["metric"].iloc[0]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     for name, rows in curve.groupby("feature_set", sort=False):
-        ax.errorbar(rows["fraction"], rows["mean"], yerr=rows["sd"], marker="o", capsize=2,
-                    label=name, ls="--" if name.startswith(("random_", "confounds")) else "-")
-    ax.axhline(curve["chance"].iloc[0], color="k", lw=0.8, ls=":")
-    ax.set(xlabel="fraction of training participants labelled", ylabel=curve["metric"].iloc[0],
+        ax.errorbar(rows["fraction"], rows["mean"], capsize=2, marker="o", label=name,
+                    yerr=clipped_error(rows["mean"], rows["mean"] - rows["sd"],
+                                       rows["mean"] + rows["sd"], metric),
+                    color=feature_set_colour(name),
+                    ls="--" if name.startswith(("random_", "confounds")) else "-")
+    ax.axhline(curve["chance"].iloc[0], color="k", lw=0.8, ls=":", label="chance")
+    ax.set(xlabel="fraction of training participants labelled", ylabel=metric,
            title="label efficiency")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     _save(fig, out)
 
 
 def stability_figure(stability: pd.DataFrame, out: str) -> None:
-    """Bootstrap ARI per k for every feature set."""
+    """Bootstrap ARI (mean ± SD, clipped to [-1, 1]) per k for every feature set."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, rows in stability.groupby("feature_set"):
-        ax.errorbar(rows["k"], rows["bootstrap_ari_mean"], yerr=rows["bootstrap_ari_sd"],
-                    marker="o", label=name, capsize=3)
+        mean, sd = rows["bootstrap_ari_mean"], rows["bootstrap_ari_sd"]
+        ax.errorbar(rows["k"], mean, yerr=clipped_error(mean, mean - sd, mean + sd,
+                                                         "bootstrap_ari"),
+                    marker="o", label=name, capsize=3, color=feature_set_colour(name))
     ax.set(xlabel="k", ylabel="bootstrap ARI", ylim=(-0.1, 1.05), title="subtype stability")
     ax.legend(fontsize=7)
     _save(fig, out)

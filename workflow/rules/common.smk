@@ -20,6 +20,9 @@ def recording(records, wildcards):
 
 
 EEG_EPOCHS = f"{OUT}/sub-{{subject}}/eeg/sub-{{subject}}_{{entities}}_epo.fif"
+EEG_PSD_FIGURE = (
+    f"{OUT}/sub-{{subject}}/figures/sub-{{subject}}_{{entities}}_desc-psd_eeg.png"
+)
 FMRI_RELMAT = (
     f"{OUT}/sub-{{subject}}/func/sub-{{subject}}_{{entities}}_seg-{ATLAS}_stat-{KIND}_relmat.tsv"
 )

@@ -7,7 +7,7 @@ rule eeg_preprocess:
     output:
         raw=f"{OUT}/sub-{{subject}}/eeg/sub-{{subject}}_{{entities}}_proc-clean_raw.fif",
         epochs=EEG_EPOCHS,
-        figure=f"{OUT}/sub-{{subject}}/figures/sub-{{subject}}_{{entities}}_desc-psd_eeg.png",
+        figure=EEG_PSD_FIGURE,
     params:
         bids_root=INPUTS.bids_root,
         settings={

@@ -17,10 +17,13 @@ from conftest import copy_workflow
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 SMALL_DEMO = {"name": "clusterdemo", "demo": {"n_subjects": 12},
+              "eeg": {"bad_channel_criteria": ["nan_flat", "deviation"]},
               "ssl": {"eeg": {"epochs": 3}, "fmri": {"epochs": 3},
                       "crossmodal": {"enabled": True, "epochs": 3}},
-              "downstream": {"n_permutations": 10, "n_bootstrap": 50,
-                             "subtyping": {"k_max": 3, "n_bootstrap": 5, "n_null": 10}}}
+              "downstream": {"n_permutations": 10, "n_bootstrap": 50, "label_repeats": 1,
+                             "label_fractions": [0.5, 1.0],
+                             "subtyping": {"k_max": 3, "n_bootstrap": 5, "n_null": 10},
+                             "multiview": {"n_permutations": 10}}}
 # The CI cluster has no slurmdbd (no sacct): the plugin asks squeue.
 CLUSTER_ARGS = ["--profile", "profiles/slurm", "--slurm-status-command", "squeue",
                 "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "5",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.special import softmax
 from scipy.stats import pearsonr
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -547,7 +548,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
              positive: str | dict[str, str] | None, site_column: str | None, model: str,
              outer_folds: int, inner_folds: int, n_permutations: int, n_bootstrap: int,
              seed: int, folds: pd.DataFrame | None = None, confounds: list[str] = (),
-             combat: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+             combat: bool = False, n_jobs: int = 1
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one target.
 
     ``positive`` is the scored class of a binary target (:func:`resolve_target`). ``folds``
@@ -556,7 +558,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     (participants.tsv columns) are regressed out of the features and ``combat`` harmonizes
     sites (ComBat), both inside each training fold (:class:`NuisanceRemoval`); ComBat is
     off in leave-site-out, where the test site is never seen in training. Labels are permuted
-    within site in both schemes; the p-value is on the target's primary metric.
+    within site in both schemes; the p-value is on the target's primary metric. The
+    permutation refits run in ``n_jobs`` processes (the same numbers for any ``n_jobs``).
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.
@@ -585,9 +588,9 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
             designs = data.designs(frame, splits, harmonized)
             score = cross_validate(designs, y, splits, target_, model, inner_folds, seed)
             observed = _per_fold(y, score, splits, target_)
-            null = [np.nanmean(_per_fold(y_perm, cross_validate(
-                designs, y_perm, splits, target_, model, inner_folds, seed), splits,
-                target_)[target_.primary]) for y_perm in permutations]
+            null = Parallel(n_jobs=n_jobs)(
+                delayed(_permuted_metric)(designs, y_perm, splits, target_, model,
+                                          inner_folds, seed) for y_perm in permutations)
             pooled = scores(y[tested], score[tested], target_)
             ci = bootstrap_ci(y[tested], score[tested], target_, n_bootstrap, seed)
             for metric, values in observed.items():
@@ -609,6 +612,14 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                                                      score[tested], target_))
     return (pd.DataFrame(metric_rows), pd.concat(prediction_rows, ignore_index=True),
             pd.DataFrame(split_rows))
+
+
+def _permuted_metric(designs, y_perm: np.ndarray, splits, target: Target, model: str,
+                     inner_folds: int, seed: int) -> float:
+    """The primary metric (mean over folds) of a model refitted on permuted labels."""
+    return np.nanmean(_per_fold(y_perm, cross_validate(designs, y_perm, splits, target, model,
+                                                       inner_folds, seed), splits,
+                                target)[target.primary])
 
 
 def _prediction_table(scheme: str, name: str, groups: np.ndarray, y: np.ndarray,

@@ -15,7 +15,8 @@ metrics, predictions, splits = evaluate(
     features, participants, snakemake.wildcards.target, settings["positive_class"],
     settings["site_column"], settings["model"], settings["outer_folds"],
     settings["inner_folds"], settings["n_permutations"], settings["n_bootstrap"],
-    settings["seed"], folds, settings["deconfound"], settings["combat"])
+    settings["seed"], folds, settings["deconfound"], settings["combat"],
+    n_jobs=snakemake.threads)
 # which participants each encoder was pretrained on; n/a for features with no pretraining
 metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining).fillna("n/a")
 for frame, path in ((metrics, snakemake.output.metrics),

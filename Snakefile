@@ -3,9 +3,9 @@
 import os
 from pathlib import Path
 
-from brainrep import cache, feasibility, fmriprep
-from brainrep.bids import Inputs, planning_participants
+from brainrep import cache, fmriprep
 from brainrep.config import validate_config
+from brainrep.plan import build_plan
 
 
 # Without --configfile the built-in demo runs with its settings; a user's configuration starts
@@ -34,7 +34,8 @@ FRONT_PAGE = f"{OUT}/report/front_page.rst"
 report: os.path.abspath(FRONT_PAGE) if os.path.exists(FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
-INPUTS = Inputs.from_config(config, OUT)
+PLAN = build_plan(config, OUT)
+INPUTS = PLAN.inputs
 for _path, _reason in INPUTS.ignored:
     logger.warning(f"ignored {_path}: {_reason} (bids.invalid_files: ignore)")
 ATLAS = config["fmri"]["atlas"]["name"]

@@ -2,8 +2,9 @@ import pytest
 from conftest import SCHEMA
 
 from brainrep import simulate
-from brainrep.bids import BIDSError, Inputs, find_bold, find_eeg, read_participants, write_index
+from brainrep.bids import BIDSError, find_bold, find_eeg, read_participants, write_index
 from brainrep.config import validate_config
+from brainrep.plan import Inputs
 
 
 def test_find_recordings_and_index(small_demo, tmp_path):

@@ -1,0 +1,190 @@
+"""The plan: everything the DAG needs, decided from the validated config and the BIDS
+dataset before any job runs, without Snakemake.
+
+:func:`build_plan` resolves the inputs (:class:`Inputs`), the modalities, the feature sets and
+their paths, the SSL encoders and where they are pretrained, and what each downstream stage
+can run on (:mod:`brainrep.feasibility`), with the reason for whatever is skipped. The
+Snakefile and the rules read only the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from brainrep import feasibility, simulate
+from brainrep.atlases import atlas_files
+from brainrep.bids import (
+    BIDSError,
+    Recording,
+    find_bold,
+    find_eeg,
+    find_raw_bold,
+    find_timeseries,
+    read_participants,
+)
+from brainrep.fmriprep import expected_outputs
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the DAG reads, resolved from the validated config before any job runs."""
+
+    bids_root: str
+    participants_tsv: str
+    eeg: list[Recording]
+    bold: list[Recording]
+    timeseries: list[Recording]
+    atlas_image: str | None
+    atlas_labels: str | None
+    raw_bold: list[Recording]
+    ignored: list[tuple[str, str]]
+
+    @classmethod
+    def from_config(cls, config: dict, out: str) -> Inputs:
+        """Resolve every input; with ``fmri.fmriprep.run``, ``bold`` lists the runs fMRIPrep
+        will write under ``<out>/derivatives/fmriprep`` from ``raw_bold``."""
+        demo = config["demo"]["enabled"]
+        root = f"{out}/bids" if demo else config["bids"]["root"]
+        wanted = config["bids"]["participant_label"]
+        ignored: list[tuple[str, str]] | None = (
+            [] if config["bids"]["invalid_files"] == "ignore" else None)
+        eeg_cfg, fmri_cfg = config["eeg"], config["fmri"]
+        if demo:
+            subjects = [s for s in simulate.subject_labels(config["demo"]["n_subjects"])
+                        if not wanted or s in wanted]
+            eeg = [Recording(s, f"task-{simulate.EEG_TASK}", f"{root}/{simulate.eeg_relpath(s)}")
+                   for s in subjects] if eeg_cfg["enabled"] else []
+            bold = [Recording(s, f"task-{simulate.BOLD_TASK}",
+                              f"{root}/{simulate.bold_relpath(s)}")
+                    for s in subjects] if fmri_cfg["enabled"] else []
+            demo_atlas = (f"{root}/{simulate.ATLAS_RELPATH}",
+                          f"{root}/{simulate.ATLAS_LABELS_RELPATH}")
+            timeseries, raw_bold = [], []
+        else:
+            eeg = sorted((r for task in eeg_cfg["tasks"]
+                          for r in find_eeg(root, task, wanted, ignored)),
+                         key=lambda r: r.key) if eeg_cfg["enabled"] else []
+            bold, timeseries, raw_bold = [], [], []
+            if fmri_cfg["enabled"] and fmri_cfg["timeseries"]:
+                timeseries = find_timeseries(fmri_cfg["timeseries"], fmri_cfg["task"],
+                                             fmri_cfg["atlas"]["name"], wanted, ignored)
+            elif fmri_cfg["enabled"] and fmri_cfg["fmriprep"]["run"]:
+                raw_bold = find_raw_bold(root, fmri_cfg["task"], wanted, ignored)
+                bold = expected_outputs(raw_bold, root, f"{out}/derivatives/fmriprep",
+                                        fmri_cfg["space"])
+            elif fmri_cfg["enabled"]:
+                derivatives = fmri_cfg["derivatives"] or f"{root}/derivatives/fmriprep"
+                bold = find_bold(derivatives, fmri_cfg["task"], fmri_cfg["space"], wanted,
+                                 ignored)
+            demo_atlas = None
+            if not (eeg or bold or timeseries):
+                raise BIDSError(f"{root}: no EEG (tasks {eeg_cfg['tasks']}), BOLD "
+                                f"(task-{fmri_cfg['task']}, space-{fmri_cfg['space']}) or "
+                                f"parcellated time series (seg-{fmri_cfg['atlas']['name']}) "
+                                "found. Check bids.root, the task names, fmri.derivatives, "
+                                "fmri.fmriprep.run and fmri.timeseries.")
+        atlas = atlas_files(fmri_cfg["atlas"], demo_atlas) if bold else (None, None)
+        return cls(root, f"{root}/participants.tsv", eeg, bold, timeseries, *atlas, raw_bold,
+                   ignored or [])
+
+
+def planning_participants(config: dict, inputs: Inputs, out: str) -> pd.DataFrame:
+    """participants.tsv rows of the participants with a recording, read at planning time
+    (the demo's table is computed from its spec, since it is written by a job)."""
+    if config["demo"]["enabled"]:
+        spec = {k: v for k, v in config["demo"].items() if k != "enabled"}
+        table = simulate.participants_table(simulate.DemoSpec(**spec))
+    else:
+        table = read_participants(inputs.participants_tsv)
+    recorded = {f"sub-{r.subject}" for r in inputs.eeg + inputs.bold + inputs.timeseries}
+    return table[table["participant_id"].isin(recorded)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The workflow's decisions for one configuration (paths relative to the run's root)."""
+
+    out: str
+    inputs: Inputs
+    modalities: list[str]
+    #: feature set name -> its table, in the order every table and figure lists them
+    features: dict[str, str]
+    ssl_encoders: list[str]
+    ssl_sets: list[str]
+    crossmodal: bool
+    train_folds: bool
+    pretrain: list[str]
+    verdicts: list[feasibility.Verdict]
+    targets: list[str]
+    probe: bool
+    subtype_sets: list[str]
+    multiview: bool
+    motion_qc: list[str]
+    crossmodal_requested: bool = False
+
+    @property
+    def fmri_runs(self) -> list[Recording]:
+        """fMRI runs enter as preprocessed BOLD (parcellated here) or as parcellated time
+        series."""
+        return self.inputs.bold or self.inputs.timeseries
+
+    @property
+    def skipped(self) -> list[str]:
+        """One line per stage that cannot run, with the reason."""
+        lines = [f"{v.stage} ({v.item}): {v.reason}" for v in self.verdicts if not v.runs]
+        if self.crossmodal_requested and not self.crossmodal:
+            lines.append(f"ssl.crossmodal: it needs EEG and fMRI, found only {self.modalities}")
+        return lines
+
+
+def build_plan(config: dict, out: str) -> Plan:
+    """The plan of a validated ``config`` writing under ``out`` (``results/<name>``)."""
+    inputs = Inputs.from_config(config, out)
+    fmri_runs = inputs.bold or inputs.timeseries
+    modalities = [m for m, recs in (("eeg", inputs.eeg), ("fmri", fmri_runs)) if recs]
+    group = f"{out}/group"
+    features = {"confounds": f"{group}/features/confounds.tsv"}
+    if inputs.eeg:
+        features["eeg_bandpower"] = f"{group}/features/eeg_bandpower.tsv"
+        features["eeg_riemann"] = f"{group}/features/eeg_riemann.tsv"
+    if fmri_runs:
+        features["fmri_connectivity"] = f"{group}/features/fmri_connectivity.tsv"
+        # shrunk covariances, projected to the tangent space inside each training fold
+        features["fmri_tangent"] = f"{group}/features/fmri_tangent.parquet"
+        if config["downstream"]["states"]["enabled"]:
+            features["fmri_states"] = f"{group}/features/fmri_states.tsv"
+    requested = config["ssl"]["crossmodal"]["enabled"]
+    crossmodal = requested and len(modalities) == 2
+    encoders = ["ssl", "random"] + (["crossmodal"] if crossmodal else [])
+    # Pretraining on every participant (transductive), or one encoder per outer fold trained
+    # without that fold's test participants.
+    train_folds = config["ssl"]["pretrain_participants"] == "train_folds"
+    pretrain = ([f"fold{k}" for k in range(config["downstream"]["outer_folds"])]
+                if train_folds else ["all"])
+    ssl_sets = []
+    for modality in modalities:
+        for encoder in encoders:
+            ssl_sets.append(f"{encoder}_{modality}")
+            features[f"{encoder}_{modality}"] = (
+                f"{group}/ssl/modality-{modality}_encoder-{encoder}_participants.parquet")
+    verdicts = feasibility.assess(config, planning_participants(config, inputs, out))
+    subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
+    multiview_cfg = config["downstream"]["multiview"]
+    return Plan(
+        out=out, inputs=inputs, modalities=modalities, features=features,
+        ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
+        train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
+        targets=[v.item for v in verdicts if v.stage == "predict" and v.runs],
+        probe=bool(config["ssl"]["probe"]["column"])
+        and all(v.runs for v in verdicts if v.stage == "ssl_probe"),
+        # Clustering has no outer folds: it uses transductive encoders only.
+        subtype_sets=[n for n in config["downstream"]["subtyping"]["feature_sets"]
+                      if subtyping and n in features and not (train_folds and n in ssl_sets)],
+        multiview=(subtyping and all(v.runs for v in verdicts if v.stage == "multiview")
+                   and multiview_cfg["enabled"] and multiview_cfg["feature_set"] in features),
+        # Mean framewise displacement per participant joins the confounds and the subtype
+        # checks when the fMRI QC has a motion estimate (preprocessed BOLD, not time series).
+        motion_qc=[f"{group}/fmri/qc.tsv"] if inputs.bold else [],
+        crossmodal_requested=requested)

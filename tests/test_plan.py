@@ -1,0 +1,44 @@
+"""The plan is built from the validated config and the dataset, without Snakemake."""
+
+from conftest import SCHEMA
+
+from brainrep.config import validate_config
+from brainrep.plan import build_plan
+
+
+def test_the_demo_plan_lists_every_feature_set_and_encoder():
+    config = validate_config({"demo": {"enabled": True},
+                              "ssl": {"crossmodal": {"enabled": True}}}, SCHEMA)
+    plan = build_plan(config, "results/demo")
+    assert plan.modalities == ["eeg", "fmri"]
+    assert len(plan.inputs.eeg) == len(plan.inputs.bold) == 40
+    assert list(plan.features) == [
+        "confounds", "eeg_bandpower", "eeg_riemann", "fmri_connectivity", "fmri_tangent",
+        "fmri_states", "ssl_eeg", "random_eeg", "crossmodal_eeg", "ssl_fmri", "random_fmri",
+        "crossmodal_fmri"]
+    assert plan.features["ssl_eeg"] == (
+        "results/demo/group/ssl/modality-eeg_encoder-ssl_participants.parquet")
+    assert plan.pretrain == ["all"] and plan.targets == ["diagnosis"]
+    assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity", "ssl_eeg", "ssl_fmri"]
+    assert plan.multiview and plan.motion_qc == ["results/demo/group/fmri/qc.tsv"]
+    assert plan.skipped == []
+
+
+def test_encoders_pretrained_per_fold_are_not_clustered():
+    config = validate_config({"demo": {"enabled": True},
+                              "ssl": {"pretrain_participants": "train_folds"}}, SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert plan.pretrain == ["fold0", "fold1", "fold2", "fold3", "fold4"]
+    assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]
+
+
+def test_one_modality_skips_crossmodal_and_a_small_cohort_skips_subtyping_saying_why():
+    config = validate_config({"demo": {"enabled": True, "n_subjects": 12},
+                              "fmri": {"enabled": False},
+                              "ssl": {"crossmodal": {"enabled": True}}}, SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert plan.modalities == ["eeg"] and not plan.crossmodal
+    assert plan.ssl_encoders == ["ssl", "random"]
+    assert plan.subtype_sets == [] and not plan.multiview
+    assert any(line.startswith("ssl.crossmodal: it needs EEG and fMRI") for line in plan.skipped)
+    assert any("downstream.subtyping" in line for line in plan.skipped)

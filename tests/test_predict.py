@@ -4,6 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from brainrep import predict
+from brainrep.predict.curves import _stratified_subset
 
 
 def _participants(n=40, seed=0):
@@ -159,7 +160,7 @@ def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
     assert all(abs(curve["noise", f] - 0.5) < 0.15 for f in (0.1, 0.5, 1.0))
     rng = np.random.default_rng(0)
     y = np.array(["a"] * 30 + ["b"] * 10)
-    subset = predict._stratified_subset(y, 0.1, rng)
+    subset = _stratified_subset(y, 0.1, rng)
     assert sorted(np.unique(y[subset], return_counts=True)[1]) == [2, 3]  # every class kept
 
 

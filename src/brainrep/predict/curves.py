@@ -1,0 +1,130 @@
+"""Beyond one score per feature set: the label-efficiency curve, the site probe and the
+confound-only baseline's table."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    balanced_accuracy_score,
+)
+
+from brainrep.predict.evaluate import cross_validate, per_fold_scores, predicted, sample
+from brainrep.predict.models import FOLD_COLUMN
+from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
+
+
+def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
+                     target: str, positive: str | dict[str, str] | None, model: str,
+                     outer_folds: int, inner_folds: int, fractions: list[float],
+                     n_repeats: int, seed: int, folds: pd.DataFrame | None = None,
+                     site_column: str | None = None, confounds: list[str] = (),
+                     combat: bool = False) -> pd.DataFrame:
+    """The primary metric when only a fraction of each training fold's participants keep
+    their label.
+
+    The outer participant-grouped splits and their test sets stay fixed; inside every training
+    fold a random subset (``fraction``, stratified on the target within site, two or more
+    participants per cell) is kept, ``n_repeats`` times, and every
+    fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
+    only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
+    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged).
+    """
+    data = sample(features, participants, target, positive, site_column, confounds, combat)
+    target_, y, groups = data.target, data.y, np.asarray(data.participants)
+    strata = target_.strata(y)
+    splits = (splits_from_folds(folds, groups) if folds is not None else
+              make_splits(strata, groups, None, outer_folds, seed)["stratified_group_kfold"])
+    check_splits(splits, groups)
+    rng = np.random.default_rng(seed)
+    # subsets keep every class (or quintile) within every site: two or more of each
+    cells = strata if data.sites is None else np.char.add(
+        np.char.add(strata.astype(str), "@"), data.sites.astype(str))
+    subsets = {(f, r, k): train[_stratified_subset(cells[train], f, rng)]
+               for f in fractions for r in range(n_repeats)
+               for k, (train, _) in enumerate(splits)}
+    rows = []
+    for name, frame in features.items():
+        for fraction in fractions:
+            repeats = []
+            for repeat in range(n_repeats):
+                kept = [(subsets[fraction, repeat, k], test)
+                        for k, (_, test) in enumerate(splits)]
+                try:
+                    score = cross_validate(data.designs(frame, kept, combat), y, kept,
+                                           target_, model, inner_folds, seed)
+                except ValueError as err:  # ComBat on a very small labelled subset
+                    logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
+                    repeats.append(np.nan)
+                    continue
+                repeats.append(np.nanmean(
+                    per_fold_scores(y, score, kept, target_)[target_.primary]))
+            sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
+                     for k in range(len(splits))]
+            rows.append({"target": target, "feature_set": name, "fraction": fraction,
+                         "n_train_labelled": round(float(np.mean(sizes)), 1),
+                         "metric": target_.primary, "mean": np.nanmean(repeats),
+                         "sd": np.nanstd(repeats), "n_failed": int(np.isnan(repeats).sum()),
+                         "chance": target_.chance(target_.primary, y, splits),
+                         "n_repeats": n_repeats})
+    return pd.DataFrame(rows)
+
+
+def _stratified_subset(strata: np.ndarray, fraction: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Indices of a random ``fraction`` of ``strata`` with every stratum kept (at least 2
+    each)."""
+    keep = []
+    for label in np.unique(strata):
+        members = np.flatnonzero(strata == label)
+        n = max(2, int(round(fraction * len(members))))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
+               site_column: str, model: str, n_folds: int, inner_folds: int,
+               seed: int, folds: pd.DataFrame | None = None, confounds: list[str] = (),
+               combat: bool = False) -> pd.DataFrame:
+    """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k),
+    after the same deconfounding and ComBat as :func:`evaluate` (fitted in training folds).
+
+    Tables embedded per fold are probed on their pretraining ``folds``."""
+    table = participants.dropna(subset=[site_column])
+    site_values = sorted(table[site_column].astype(str).unique())
+    if len(site_values) < 2:
+        return pd.DataFrame()
+    site_labels = table.assign(**{site_column: table[site_column].astype(str)})
+    positive = {site_column: site_values[-1]}
+    rows = []
+    for name, frame in features.items():
+        data = sample({name: frame}, site_labels, site_column, positive, site_column,
+                      confounds, combat)
+        groups = np.asarray(data.participants)
+        splits = (splits_from_folds(folds, groups) if FOLD_COLUMN in frame else
+                  make_splits(data.y, groups, None, n_folds, seed)["stratified_group_kfold"])
+        score = cross_validate(data.designs(frame, splits, combat), data.y, splits,
+                               data.target, model, inner_folds, seed)
+        rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
+                     "feature_set": name, "model": model, "metric": "balanced_accuracy",
+                     "mean": balanced_accuracy_score(data.y, predicted(score, data.target)),
+                     "chance": 1 / len(site_values), "n_participants": len(data.y),
+                     "deconfound": ";".join(confounds) or "none", "combat": combat,
+                     "note": ("after ComBat, which harmonizes each test participant with its "
+                              "true site: shows site information ComBat left, not how the "
+                              "features would transfer to an unseen site (leave-site-out "
+                              "does)") if combat else "n/a"})
+    return pd.DataFrame(rows)
+
+
+def confound_table(participants: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Confound-only features (numeric as is, categorical one-hot); rows with gaps dropped."""
+    missing = [c for c in columns if c not in participants]
+    if missing:
+        raise KeyError(f"participants.tsv has no column(s) {missing}; fix downstream.confounds")
+    table = participants[["participant_id", *columns]].dropna()
+    return pd.get_dummies(table, columns=[c for c in columns
+                                          if not pd.api.types.is_numeric_dtype(table[c])],
+                          drop_first=True, dtype=float)

@@ -1,6 +1,6 @@
 """Atlas registry: label images with their names, or coordinate atlases read as spheres.
 
-Sources (``fmri.atlas.source`` in the config):
+Sources (``fmri.atlas.source`` in the config; :data:`ATLAS_SOURCES`):
 
 * ``demo``: the demo dataset's 16-parcel atlas;
 * ``file``: a user label image plus a labels file (TSV with ``index`` and ``name`` columns, as
@@ -15,6 +15,7 @@ Sources (``fmri.atlas.source`` in the config):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,29 +101,66 @@ def templateflow_files(spec: dict) -> tuple[str, str]:
     return str(image), str(labels)
 
 
+@dataclass(frozen=True)
+class AtlasSource:
+    """Where an atlas comes from. ``files(spec, demo_files)`` returns the label image and
+    labels file it reads (``(None, None)`` when it reads none), checked at planning;
+    ``load(spec, image, labels)`` builds the :class:`Atlas` inside the parcellation job."""
+
+    files: Callable[[dict, tuple[str, str] | None], tuple[str | None, str | None]]
+    load: Callable[[dict, str | None, str | None], Atlas]
+
+
+def _label_image(spec: dict, image: str | None, labels: str | None) -> Atlas:
+    return Atlas(spec["name"], read_labels(labels), image=image)
+
+
+#: ``fmri.atlas.source`` -> :class:`AtlasSource`; :func:`register_atlas_source` adds one.
+ATLAS_SOURCES: dict[str, AtlasSource] = {}
+
+
+def register_atlas_source(name: str, files: Callable, load: Callable = _label_image) -> None:
+    """Add an atlas source; ``load`` defaults to a label image with its labels file."""
+    ATLAS_SOURCES[name] = AtlasSource(files, load)
+
+
+def _demo_files(spec: dict, demo_files: tuple[str, str] | None) -> tuple[str, str]:
+    if demo_files is None:
+        raise AtlasError("fmri.atlas.source is 'demo' but demo.enabled is false: choose "
+                         "'file', 'coordinates' or 'templateflow'.")
+    return demo_files
+
+
+def _user_files(spec: dict, demo_files: tuple[str, str] | None) -> tuple[str, str]:
+    if not (spec.get("image") and spec.get("labels")):
+        raise AtlasError("fmri.atlas.source 'file' needs fmri.atlas.image and "
+                         "fmri.atlas.labels.")
+    for path in (spec["image"], spec["labels"]):
+        if not Path(path).is_file():
+            raise AtlasError(f"{path}: atlas file not found. Fix fmri.atlas.image/labels.")
+    return spec["image"], spec["labels"]
+
+
+register_atlas_source("demo", _demo_files)
+register_atlas_source("file", _user_files)
+register_atlas_source("templateflow", lambda spec, _: templateflow_files(spec["templateflow"]))
+register_atlas_source("coordinates", lambda spec, _: (None, None),
+                      lambda spec, image, labels: coordinate_atlas(spec["name"],
+                                                                   spec["sphere_radius_mm"]))
+
+
+def _source(spec: dict) -> AtlasSource:
+    if spec["source"] not in ATLAS_SOURCES:
+        raise AtlasError(f"fmri.atlas.source {spec['source']!r} is not one of "
+                         f"{sorted(ATLAS_SOURCES)}; add one with register_atlas_source.")
+    return ATLAS_SOURCES[spec["source"]]
+
+
 def atlas_files(spec: dict, demo_files: tuple[str, str] | None) -> tuple[str | None, str | None]:
     """The image and labels files an atlas spec reads (None, None for coordinate atlases)."""
-    source = spec["source"]
-    if source == "demo":
-        if demo_files is None:
-            raise AtlasError("fmri.atlas.source is 'demo' but demo.enabled is false: choose "
-                             "'file', 'coordinates' or 'templateflow'.")
-        return demo_files
-    if source == "file":
-        if not (spec.get("image") and spec.get("labels")):
-            raise AtlasError("fmri.atlas.source 'file' needs fmri.atlas.image and "
-                             "fmri.atlas.labels.")
-        for path in (spec["image"], spec["labels"]):
-            if not Path(path).is_file():
-                raise AtlasError(f"{path}: atlas file not found. Fix fmri.atlas.image/labels.")
-        return spec["image"], spec["labels"]
-    if source == "templateflow":
-        return templateflow_files(spec["templateflow"])
-    return None, None
+    return _source(spec).files(spec, demo_files)
 
 
 def load_atlas(spec: dict, image: str | None, labels: str | None) -> Atlas:
     """The atlas a spec names, from the files :func:`atlas_files` resolved."""
-    if spec["source"] == "coordinates":
-        return coordinate_atlas(spec["name"], spec["sphere_radius_mm"])
-    return Atlas(spec["name"], read_labels(labels), image=image)
+    return _source(spec).load(spec, image, labels)

@@ -118,8 +118,26 @@ class MaskedHead(nn.Module):
         return error.sum() / (mask.sum() * channels).clamp(min=1)
 
 
+#: name -> objective class; ``ssl.<modality>.objective`` names one, :func:`register_objective`
+#: adds one.
+OBJECTIVES: dict[str, type[Objective]] = {}
+
+
+def register_objective(name: str):
+    """Class decorator adding an :class:`Objective` subclass to :data:`OBJECTIVES`. The class is
+    built as ``cls(encoder, n_channels, settings, augmentations)`` and defines
+    ``loss(pool, index, generator)`` (a scalar tensor for the windows ``pool.batch(index)``)."""
+    def add(cls):
+        OBJECTIVES[name] = cls
+        return cls
+    return add
+
+
 class Objective(nn.Module):
-    """An encoder and the heads of one self-supervised objective."""
+    """An encoder and the heads of one self-supervised objective. ``uses_augmentations``:
+    whether it receives the configured augmentations (views of a window)."""
+
+    uses_augmentations = False
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -133,7 +151,10 @@ class Objective(nn.Module):
         return next(self.parameters()).device
 
 
+@register_objective("contrastive")
 class Contrastive(Objective):
+    uses_augmentations = True
+
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
         self.simclr = SimCLRHead(settings["embedding_dim"], augmentations,
@@ -143,6 +164,7 @@ class Contrastive(Objective):
         return self.simclr.loss(self.encoder, pool.batch(index, self.device), generator)
 
 
+@register_objective("masked")
 class Masked(Objective):
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
@@ -152,8 +174,11 @@ class Masked(Objective):
         return self.masked.loss(self.encoder, pool.batch(index, self.device), generator)
 
 
+@register_objective("generative_contrastive")
 class GenerativeContrastive(Objective):
     """``w`` x contrastive + (1 - ``w``) x masked, ``w = contrastive_weight``, one encoder."""
+
+    uses_augmentations = True
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
@@ -168,6 +193,7 @@ class GenerativeContrastive(Objective):
                 + (1 - self.weight) * self.masked.loss(self.encoder, x, generator))
 
 
+@register_objective("relative_positioning")
 class RelativePositioning(Objective):
     """Pairs of windows from one recording: positive when their onsets are at most
     ``tau_pos`` window steps apart, negative when at least ``tau_neg`` apart; a linear layer
@@ -220,6 +246,7 @@ class RelativePositioning(Objective):
         return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
 
 
+@register_objective("temporal_shuffling")
 class TemporalShuffling(RelativePositioning):
     """Triplets of windows from one recording (Banville et al. 2021, J Neural Eng 18:046020):
     two anchors whose onsets are 2 to ``2 * tau_pos`` window steps apart, and a third window
@@ -264,12 +291,6 @@ class TemporalShuffling(RelativePositioning):
         features = torch.cat([(h[0] - h[1]).abs(), (h[1] - h[2]).abs()], dim=1)
         logits = self.classifier(features).squeeze(-1).float()
         return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
-
-
-OBJECTIVES: dict[str, type[Objective]] = {
-    "contrastive": Contrastive, "relative_positioning": RelativePositioning,
-    "temporal_shuffling": TemporalShuffling, "masked": Masked,
-    "generative_contrastive": GenerativeContrastive}
 
 
 class CrossModal(nn.Module):

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 RECORDING_COLUMNS = ("participant_id", "recording", "session", "task", "run")
 ONSET_COLUMNS = ("onset_s", "onset_vol")
 SPEC_KEYS = ("encoder", "width", "embedding_dim", "depth", "patch_size")
-USES_AUGMENTATIONS = {"contrastive", "generative_contrastive"}
 
 
 def choose_device(requested: str) -> torch.device:
@@ -180,9 +179,10 @@ def build_objective(settings: dict, n_channels: int, n_times: int,
     torch.manual_seed(settings["seed"])
     encoder = build_encoder(settings["encoder"], n_channels, n_times,
                             **{k: settings[k] for k in SPEC_KEYS[1:] if k in settings})
+    objective = OBJECTIVES[settings["objective"]]
     augmentations = (build_augmentations(settings["augmentations"], positions)
-                     if settings["objective"] in USES_AUGMENTATIONS else [])
-    return OBJECTIVES[settings["objective"]](encoder, n_channels, settings, augmentations)
+                     if objective.uses_augmentations else [])
+    return objective(encoder, n_channels, settings, augmentations)
 
 
 def load_pretrained(encoder: torch.nn.Module, path: str | Path, name: str = "encoder") -> dict:

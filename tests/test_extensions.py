@@ -1,0 +1,120 @@
+"""Extension points: the schema's choices are the registries' names, and a new atlas source,
+model or SSL objective is added from a user's module without editing the package (the worked
+examples of CONTRIBUTING.md)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import SCHEMA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from brainrep import atlases, predict
+from brainrep.ssl import pretrain
+from brainrep.ssl.augment import NAMES as AUGMENTATIONS
+from brainrep.ssl.embed import load_encoder
+from brainrep.ssl.objectives import OBJECTIVES, Objective, register_objective
+
+
+def _enum(*path):
+    node = yaml.safe_load(SCHEMA.read_text())
+    for key in path:
+        node = node[key]
+    return set(node["enum"])
+
+
+def test_the_schema_offers_exactly_what_the_registries_hold():
+    assert _enum("properties", "downstream", "properties", "model") == set(predict.MODELS)
+    assert _enum("$defs", "ssl_modality", "properties", "objective") == set(OBJECTIVES)
+    assert _enum("properties", "fmri", "properties", "atlas", "properties",
+                 "source") == set(atlases.ATLAS_SOURCES)
+    assert _enum("$defs", "ssl_modality", "properties", "augmentations",
+                 "items") == set(AUGMENTATIONS)
+
+
+@pytest.fixture
+def registered():
+    """Names a test adds to a registry, removed afterwards."""
+    added = []
+    yield added
+    for registry, name in added:
+        registry.pop(name, None)
+
+
+def test_add_a_model(registered):
+    @predict.register_model("shrinkage_lda")
+    def shrinkage_lda(task, inner_folds, seed):
+        if task == "continuous":
+            return make_pipeline(StandardScaler(), Ridge())
+        return make_pipeline(StandardScaler(),
+                             LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+    registered.append((predict.MODELS, "shrinkage_lda"))
+
+    rng = np.random.default_rng(0)
+    ids = [f"sub-{i:02d}" for i in range(40)]
+    label = np.repeat(["control", "patient"], 20)
+    participants = pd.DataFrame({"participant_id": ids, "diagnosis": label,
+                                 "site": np.tile(["A", "B"], 20)})
+    features = pd.DataFrame(rng.normal(size=(40, 5)) + 1.5 * (label == "patient")[:, None],
+                            columns=[f"f{i}" for i in range(5)]).assign(participant_id=ids)
+    metrics, _, _ = predict.evaluate({"mine": features}, participants, "diagnosis", "patient",
+                                     "site", "shrinkage_lda", 4, 3, 9, 20, 0)
+    auroc = metrics[(metrics.metric == "auroc") & (metrics.cv_scheme == "stratified_group_kfold")]
+    assert (auroc["model"] == "shrinkage_lda").all() and auroc["estimate"].iloc[0] > 0.9
+
+
+@register_objective("log_variance")
+class LogVariance(Objective):
+    """Predict each channel's log-variance in the window from its embedding."""
+
+    def __init__(self, encoder, n_channels, settings, augmentations):
+        super().__init__(encoder)
+        self.head = nn.Linear(settings["embedding_dim"], n_channels)
+
+    def loss(self, pool, index, generator):
+        x = pool.batch(index, self.device)
+        return nn.functional.mse_loss(self.head(self.encoder(x)),
+                                      x.var(dim=-1).clamp(min=1e-6).log())
+
+
+OBJECTIVES.pop("log_variance")  # registered again by the test, removed after it
+
+
+def test_add_an_ssl_objective(registered, tmp_path):
+    register_objective("log_variance")(LogVariance)
+    registered.append((OBJECTIVES, "log_variance"))
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.5, 3, (48, 3, 1)).astype(np.float32)
+    windows = rng.standard_normal((48, 3, 64)).astype(np.float32) * scale
+    table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i}" for i in range(8)], 6),
+                          "window": np.tile(np.arange(6), 8)})
+    settings = {"objective": "log_variance", "encoder": "conv", "embedding_dim": 8,
+                "width": 8, "depth": 1, "patch_size": 8, "epochs": 8, "patience": 10,
+                "batch_size": 16, "learning_rate": 1e-2, "seed": 0, "device": "cpu",
+                "augmentations": []}
+    history = pretrain(windows, table, settings, tmp_path / "model.pt")
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    encoder, _ = load_encoder(tmp_path / "model.pt", "ssl")
+    assert encoder(torch.from_numpy(windows[:2])).shape == (2, 8)
+
+
+def test_add_an_atlas_source(registered):
+    def three_spheres(spec, image, labels):
+        return atlases.Atlas(spec["name"], pd.Series(["left", "mid", "right"], index=[1, 2, 3]),
+                             coordinates=np.array([[-40.0, 0, 0], [0, 0, 0], [40, 0, 0]]),
+                             radius_mm=spec["sphere_radius_mm"])
+    atlases.register_atlas_source("three_spheres", lambda spec, demo: (None, None),
+                                  three_spheres)
+    registered.append((atlases.ATLAS_SOURCES, "three_spheres"))
+    spec = {"source": "three_spheres", "name": "mine", "sphere_radius_mm": 6.0}
+    files = atlases.atlas_files(spec, None)
+    atlas = atlases.load_atlas(spec, *files)
+    assert files == (None, None) and atlas.coordinates.shape == (3, 3)
+    assert list(atlas.labels) == ["left", "mid", "right"] and atlas.radius_mm == 6.0
+    with pytest.raises(atlases.AtlasError, match="register_atlas_source"):
+        atlases.atlas_files({"source": "nowhere"}, None)

@@ -202,3 +202,30 @@ def test_events_epoch_their_tasks_and_the_other_tasks_are_windowed(small_demo, t
     assert np.load(tmp_path / "w.npy").shape == (len(windowed) + len(epoched), 19, 100)
     with pytest.raises(ValueError, match="eeg.window_s.*= 1"):
         validate_config({"eeg": {"tasks": ["rest", "oddball"], "events": events}}, SCHEMA)
+
+
+def test_electrodes_in_two_coordinate_systems_give_positions_from_one(tmp_path):
+    """Two electrodes.tsv (as mne-bids' tiny_bids): the head-frame one is used, in metres."""
+    import json
+
+    from brainrep.eeg import electrode_positions
+
+    folder = tmp_path / "sub-01" / "ses-1" / "eeg"
+    folder.mkdir(parents=True)
+    rows = "name\tx\ty\tz\nCz\t0\t0\t90\nFz\t0\t60\t60\nBad\tn/a\tn/a\tn/a\n"
+    (folder / "sub-01_ses-1_space-fsaverage_electrodes.tsv").write_text(rows)
+    (folder / "sub-01_ses-1_space-fsaverage_coordsystem.json").write_text(json.dumps(
+        {"EEGCoordinateSystem": "fsaverage", "EEGCoordinateUnits": "mm"}))
+    recording = folder / "sub-01_ses-1_task-rest_eeg.vhdr"
+    chosen, montage = electrode_positions(recording)
+    assert chosen.name == "sub-01_ses-1_space-fsaverage_electrodes.tsv"
+    assert np.allclose(montage.get_positions()["ch_pos"]["Cz"], [0, 0, 0.09])  # mm -> m
+    assert "Bad" not in montage.get_positions()["ch_pos"]
+    (folder / "sub-01_ses-1_space-CapTrak_electrodes.tsv").write_text(
+        "name\tx\ty\tz\nCz\t0\t0\t0.1\n")
+    (folder / "sub-01_ses-1_space-CapTrak_coordsystem.json").write_text(json.dumps(
+        {"EEGCoordinateSystem": "CapTrak", "EEGCoordinateUnits": "m"}))
+    chosen, montage = electrode_positions(recording)
+    assert chosen.name == "sub-01_ses-1_space-CapTrak_electrodes.tsv"
+    assert montage.get_positions()["coord_frame"] == "head"
+    assert electrode_positions(tmp_path / "sub-02_task-rest_eeg.vhdr") is None

@@ -27,8 +27,10 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
                   montage: str | None = None) -> mne.io.BaseRaw:
     """Load one BIDS EEG file with channel types, bad channels, montage and line frequency.
 
-    Positions come from ``electrodes.tsv`` when present, else from the standard ``montage``
-    named (e.g. ``standard_1020``). An empty, corrupt or truncated file, or one that differs
+    Positions come from the file format itself (EEGLAB) or ``electrodes.tsv`` as MNE-BIDS
+    reads them; where it reads none (e.g. ``electrodes.tsv`` in two coordinate systems), from
+    :func:`electrode_positions`; else from the standard ``montage`` named (e.g.
+    ``standard_1020``). An empty, corrupt or truncated file, or one that differs
     from its sidecar, raises :class:`RecordingExcluded` naming it.
     """
     path = Path(path)
@@ -53,6 +55,10 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
                                 f"({damage[0]}). Restore the complete file from the source "
                                 "dataset.")
     check_against_sidecar(raw, path)
+    if raw.get_montage() is None and (chosen := electrode_positions(path)):
+        electrodes, dig = chosen
+        raw.set_montage(dig, on_missing="ignore", verbose="error")
+        log.info("%s: positions from %s", path, electrodes)
     if montage and raw.get_montage() is None:
         if missing := set_standard_montage(raw, montage):
             log.warning("%s: no position in montage %s for channels %s (after normalising "
@@ -90,6 +96,52 @@ def set_standard_montage(raw: mne.io.BaseRaw, montage: str) -> list[str]:
             rpa=positions["rpa"], coord_frame=positions["coord_frame"]),
             on_missing="ignore", verbose="error")
     return [ch for ch in eeg if ch not in found]
+
+
+#: Coordinate systems whose axes are MNE's head frame (RAS from the fiducials), preferred
+#: when a recording has electrodes.tsv in several systems.
+HEAD_FRAME_SYSTEMS = ("CapTrak", "EEGLAB-HJ", "ElektaNeuromag")
+UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+
+
+def electrode_positions(path: str | Path) -> tuple[Path, mne.channels.DigMontage] | None:
+    """Channel positions from the ``*_electrodes.tsv`` beside an EEG recording (its
+    participant and session), in any BIDS coordinate system: with several, the first in a
+    head-frame system (:data:`HEAD_FRAME_SYSTEMS`), else the first by name. Units come from
+    the matching ``*_coordsystem.json`` (m, cm or mm; m when absent), fiducials from its
+    ``AnatomicalLandmarkCoordinates``. Returns the file chosen and the montage, or None."""
+    path = Path(path)
+    entities = get_entities_from_fname(path.name, on_error="ignore")
+    prefix = "_".join(f"{key}-{entities[name]}" for name, key in
+                      (("subject", "sub"), ("session", "ses")) if entities.get(name))
+    candidates = sorted(path.parent.glob(f"{prefix}*_electrodes.tsv"))
+
+    def system(electrodes: Path) -> dict:
+        sidecar = electrodes.with_name(electrodes.name.replace("_electrodes.tsv",
+                                                               "_coordsystem.json"))
+        return json.loads(sidecar.read_text()) if sidecar.exists() else {}
+
+    if not candidates:
+        return None
+    chosen = next((c for c in candidates if system(c).get("EEGCoordinateSystem")
+                   in HEAD_FRAME_SYSTEMS), candidates[0])
+    if len(candidates) > 1:
+        log.warning("%s: electrodes in %d files; using %s (%s)", path, len(candidates),
+                    chosen.name, system(chosen).get("EEGCoordinateSystem", "no coordsystem"))
+    info = system(chosen)
+    scale = UNITS_M.get(info.get("EEGCoordinateUnits", "m"), 1.0)
+    table = pd.read_csv(chosen, sep="\t", na_values=["n/a"], encoding="utf-8-sig")
+    table = table.dropna(subset=["x", "y", "z"])
+    ch_pos = {row.name: np.array([row.x, row.y, row.z]) * scale
+              for row in table.itertuples(index=False)}
+    landmarks = {k.lower(): np.asarray(v) * UNITS_M.get(
+        info.get("AnatomicalLandmarkCoordinateUnits", "m"), 1.0)
+        for k, v in info.get("AnatomicalLandmarkCoordinates", {}).items()
+        if k in ("NAS", "LPA", "RPA")}
+    head = info.get("EEGCoordinateSystem") in HEAD_FRAME_SYSTEMS
+    return chosen, mne.channels.make_dig_montage(
+        ch_pos=ch_pos, nasion=landmarks.get("nas"), lpa=landmarks.get("lpa"),
+        rpa=landmarks.get("rpa"), coord_frame="head" if head else "unknown")
 
 
 def check_against_sidecar(raw: mne.io.BaseRaw, path: Path) -> None:

@@ -107,8 +107,17 @@ def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
         series = pd.DataFrame(rng.standard_normal((30, len(columns))), columns=columns)
         paths.append(tmp_path / f"r{i}.tsv")
         fmri.connectivity(series, "correlation").to_csv(paths[-1], sep="\t")
-    edges = fmri.edge_table([str(p) for p in paths], ["sub-1", "sub-2"])
-    assert list(edges.columns) == ["participant_id", "A__C"]  # A__B, B__C missing for sub-2
+    coverage = fmri.parcel_coverage([str(p) for p in paths], 0.1)
+    assert coverage.set_index("parcel")["n_runs_missing"].to_dict() == {"A": 0, "B": 1, "C": 0}
+    kept = coverage.loc[coverage["kept"], "parcel"].tolist()
+    assert kept == ["A", "C"]  # B is missing in half the runs
+    edges = fmri.edge_table([str(p) for p in paths], ["sub-1", "sub-2"], kept)
+    assert list(edges.columns) == ["participant_id", "A__C"] and edges.notna().all().all()
+    tolerant = fmri.parcel_coverage([str(p) for p in paths], 0.5)
+    edges = fmri.edge_table([str(p) for p in paths], ["sub-1", "sub-2"],
+                            tolerant.loc[tolerant["kept"], "parcel"].tolist())
+    assert list(edges.columns) == ["participant_id", "A__B", "A__C", "B__C"]
+    assert edges[["A__B", "B__C"]].isna().sum().tolist() == [1, 1]  # imputed in training folds
     connectivity_figure([str(p) for p in paths], None, str(tmp_path / "fig.png"))
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
@@ -191,14 +200,23 @@ def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_p
         files.append(str(path))
         ids.append(f"sub-{i:02d}")
         labels.append("patient" if patient else "control")
-    table = fmri.covariance_table(files, ids)
-    assert is_spd(table) and table.shape == (24, 1 + 29 * 30 // 2)
-    first = table.iloc[0, 1:].to_numpy()
-    matrix = np.zeros((29, 29))
-    matrix[np.triu_indices(29)] = first
-    matrix = matrix + np.triu(matrix, 1).T
-    assert np.linalg.eigvalsh(matrix).min() > 0.05
+    table = fmri.covariance_table(files, ids, [f"p{j}" for j in range(30)])
+    assert is_spd(table) and table.shape == (24, 1 + 30 * 31 // 2)
+    for row in (0, 3):  # sub-03 has no signal in p29: unit variance, independent
+        matrix = np.zeros((30, 30))
+        matrix[np.triu_indices(30)] = table.iloc[row, 1:].to_numpy()
+        matrix = matrix + np.triu(matrix, 1).T
+        assert np.linalg.eigvalsh(matrix).min() > 0.05
+    assert matrix[29, 29] == 1.0 and not matrix[29, :29].any()
     participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
     metrics, _, _ = evaluate({"fmri_tangent": table}, participants, "diagnosis", "patient",
                              None, "ridge", 4, 3, 0, 0, 0)
     assert metrics.query("metric == 'auroc'")["mean"].item() > 0.9
+
+
+def test_a_run_with_too_many_empty_parcels_is_excluded():
+    qc = pd.DataFrame({"recording": ["sub-1", "sub-2"], "fraction_empty_parcels": [0.02, 0.3]})
+    flagged = fmri.flag_exclusions(qc, {"max_fraction_empty_parcels": 0.1})
+    assert flagged["excluded"].tolist() == [False, True]
+    assert flagged["exclusion_reason"].iloc[1] == "fraction_empty_parcels 0.3 > 0.1"
+

@@ -419,3 +419,12 @@ def test_every_target_is_scored_on_all_participants_that_have_it():
                                           0, 0, 0, folds)
     scored = splits[splits.cv_scheme == "stratified_group_kfold"]["participant_id"]
     assert set(scored) == set(participants["participant_id"])  # the unlabelled 8 included
+
+
+def test_missing_values_are_imputed_from_the_training_rows_only():
+    """Edges of a parcel some runs lack are NaN; each fold imputes them with its training
+    rows' means, so a test participant's own values never fill its gaps."""
+    X = np.array([[1.0], [np.nan], [3.0], [100.0]])
+    splits = [(np.array([0, 2]), np.array([1, 3]))]
+    ((train, test),) = predict.fold_designs(X, splits)
+    assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]

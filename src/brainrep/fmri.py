@@ -176,12 +176,14 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
 def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
     """Add ``excluded`` and ``exclusion_reason`` to a per-run QC table.
 
-    ``thresholds`` holds ``max_mean_fd_mm``, ``max_fraction_censored`` and ``min_tsnr`` (None
-    disables one); a metric the table lacks (e.g. motion for parcellated inputs) excludes no one.
+    ``thresholds`` holds ``max_mean_fd_mm``, ``max_fraction_censored``, ``min_tsnr`` and
+    ``max_fraction_empty_parcels`` (None disables one); a metric the table lacks (e.g. motion
+    for parcellated inputs) excludes no one.
     """
     checks = (("mean_fd_mm", "max_mean_fd_mm", ">"),
               ("fraction_censored", "max_fraction_censored", ">"),
-              ("tsnr", "min_tsnr", "<"))
+              ("tsnr", "min_tsnr", "<"),
+              ("fraction_empty_parcels", "max_fraction_empty_parcels", ">"))
     reasons = pd.Series([[] for _ in range(len(qc))], index=qc.index)
     for column, key, side in checks:
         limit = thresholds.get(key)
@@ -207,8 +209,14 @@ def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
     """
     runs = ledger(keys, relmats, "func")
     processed = [i for i, path in enumerate(relmats) if exclusion(path) is None]
-    qc = flag_exclusions(collect_qc([relmats[i] for i in processed],
-                                    [keys[i].split("_")[0] for i in processed]), thresholds)
+    qc = collect_qc([relmats[i] for i in processed], [keys[i].split("_")[0] for i in processed])
+    if "empty_parcels" in qc:
+        n_empty = qc["empty_parcels"].fillna("").astype(str).map(
+            lambda names: len([n for n in names.split(";") if n]))
+        n_present = [len(pd.read_csv(relmats[i], sep="\t", index_col=0, nrows=0).columns)
+                     for i in processed]
+        qc["fraction_empty_parcels"] = n_empty / (n_empty + np.array(n_present)).clip(min=1)
+    qc = flag_exclusions(qc, thresholds)
     n_kept = pd.to_numeric(qc.get("n_kept", qc.get("n_volumes")), errors="coerce")
     kept = []
     for row, i in enumerate(processed):
@@ -244,54 +252,82 @@ def qc_fc(edges: pd.DataFrame, motion: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["edge", "r", "p_value"])
 
 
-def edge_table(relmat_files: list[str], participant_ids: list[str]) -> pd.DataFrame:
-    """Fisher-z upper triangle of each participant's matrix, one column per ``a__b`` edge.
+def parcel_coverage(relmat_files: list[str], max_fraction_missing: float) -> pd.DataFrame:
+    """One row per parcel present in any run (in order of first appearance): in how many runs
+    it is missing (no signal), that fraction, and whether it is ``kept`` (missing in at most
+    ``max_fraction_missing`` of the runs). The kept parcels no longer shrink with the cohort:
+    one run without a parcel does not remove it for everyone."""
+    labels = [pd.read_csv(path, sep="\t", index_col=0, nrows=0).columns.astype(str)
+              for path in relmat_files]
+    parcels = list(dict.fromkeys(label for run in labels for label in run))
+    missing = pd.Series(0, index=parcels)
+    for run in labels:
+        missing[[p for p in parcels if p not in set(run)]] += 1
+    fraction = missing / max(len(relmat_files), 1)
+    return pd.DataFrame({"parcel": parcels, "n_runs_missing": missing.to_numpy(),
+                         "fraction_runs_missing": fraction.to_numpy(),
+                         "kept": (fraction <= max_fraction_missing).to_numpy()})
 
-    Edges missing for any participant (a parcel without signal) are left out for all.
-    """
+
+def edge_table(relmat_files: list[str], participant_ids: list[str],
+               parcels: list[str]) -> pd.DataFrame:
+    """Fisher-z upper triangle of each participant's matrix over ``parcels``, one column per
+    ``a__b`` edge; an edge of a parcel the run lacks is NaN (imputed inside each training
+    fold downstream). Runs of one participant are averaged."""
+    upper = np.triu_indices(len(parcels), k=1)
+    columns = [f"{parcels[i]}__{parcels[j]}" for i, j in zip(*upper, strict=True)]
     rows = []
     for path in relmat_files:
         matrix = pd.read_csv(path, sep="\t", index_col=0)
-        upper = np.triu_indices(len(matrix), k=1)
-        values = np.arctanh(np.clip(matrix.to_numpy()[upper], -0.999999, 0.999999))
-        rows.append(pd.Series(values, index=[f"{matrix.index[i]}__{matrix.columns[j]}"
-                                             for i, j in zip(*upper, strict=True)]))
-    frame = pd.DataFrame(rows).dropna(axis=1)
+        matrix.index, matrix.columns = matrix.index.astype(str), matrix.columns.astype(str)
+        values = matrix.reindex(index=parcels, columns=parcels).to_numpy()[upper]
+        rows.append(np.arctanh(np.clip(values, -0.999999, 0.999999)))
+    frame = pd.DataFrame(rows, columns=columns)
     frame.insert(0, "participant_id", participant_ids)
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
-def covariance_table(timeseries_files: list[str], participant_ids: list[str]) -> pd.DataFrame:
+def covariance_table(timeseries_files: list[str], participant_ids: list[str],
+                     parcels: list[str]) -> pd.DataFrame:
     """Per-participant Ledoit-Wolf covariance of the z-scored parcel series (SPD, so a
     correlation-like matrix even with fewer volumes than parcels), one column per upper-
-    triangle entry ``cov__<a>__<b>`` (diagonal included); runs of one participant averaged.
+    triangle entry ``cov__<a>__<b>`` of ``parcels`` (diagonal included); runs of one
+    participant averaged.
 
-    Only parcels with signal in every run are kept, so all matrices share one space. The
-    tangent-space projection (Varoquaux et al. 2010; Abraham et al. 2017) is fitted
-    downstream, inside each training fold (``predict.TangentSpaceFeatures``).
+    A parcel without signal in a run enters that run's matrix as independent unit-variance
+    noise (1 on the diagonal, 0 elsewhere): the matrix stays SPD and nothing is fitted across
+    participants. The tangent-space projection (Varoquaux et al. 2010; Abraham et al. 2017)
+    is fitted downstream, inside each training fold (``predict.TangentSpaceFeatures``).
     """
-    series = [pd.read_csv(path, sep="\t") for path in timeseries_files]
-    parcels = [c for c in series[0].columns
-               if all(c in s and s[c].std() > 0 for s in series)]
     measure = ConnectivityMeasure(cov_estimator=LedoitWolf(), kind="covariance",
                                   standardize="zscore_sample")
-    matrices = measure.fit_transform([s[parcels].to_numpy(dtype=float) for s in series])
     upper = np.triu_indices(len(parcels))
-    frame = pd.DataFrame(matrices[:, upper[0], upper[1]],
-                         columns=[f"cov__{parcels[i]}__{parcels[j]}"
-                                  for i, j in zip(*upper, strict=True)])
+    rows = []
+    for path in timeseries_files:
+        series = pd.read_csv(path, sep="\t")
+        series.columns = series.columns.astype(str)
+        present = [i for i, p in enumerate(parcels) if p in series and series[p].std() > 0]
+        full = np.eye(len(parcels))
+        full[np.ix_(present, present)] = measure.fit_transform(
+            [series[[parcels[i] for i in present]].to_numpy(dtype=float)])[0]
+        rows.append(full[upper])
+    frame = pd.DataFrame(rows, columns=[f"cov__{parcels[i]}__{parcels[j]}"
+                                        for i, j in zip(*upper, strict=True)])
     frame.insert(0, "participant_id", participant_ids)
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
 def stack_crops(timeseries_files: list[str], recordings: list[str], length: int,
-                step: int, out_array: str, out_table: str) -> None:
-    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length);
-    the table names each crop's participant, run (``recording``, its key) and onset."""
+                step: int, out_array: str, out_table: str, parcels: list[str]) -> None:
+    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length),
+    over ``parcels`` (a parcel a run lacks is 0, its z-scored mean); the table names each
+    crop's participant, run (``recording``, its key) and onset."""
     crops, rows = [], []
     for path, recording in zip(timeseries_files, recordings, strict=True):
         participant = recording.split("_")[0]
-        series = pd.read_csv(path, sep="\t").to_numpy(dtype=np.float32).T
+        series = pd.read_csv(path, sep="\t")
+        series.columns = series.columns.astype(str)
+        series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
         starts = range(0, series.shape[1] - length + 1, step)
         if not starts:
             raise ValueError(f"{path}: {series.shape[1]} volumes kept, fewer than "

@@ -51,13 +51,17 @@ class MultiviewCCA(BaseEstimator):
         self.n_nuisance = n_nuisance
 
     def _brain(self, X: np.ndarray) -> np.ndarray:
-        """Brain features with the training fit of the nuisance columns removed."""
+        """Brain features with missing values set to the training means and the training fit
+        of the nuisance columns removed."""
+        X = np.where(np.isnan(X), self.means_, X)
         if not self.n_nuisance:
             return X
         brain, nuisance = X[:, :-self.n_nuisance], X[:, -self.n_nuisance:]
         return brain - self.nuisance_.predict(nuisance) + self.nuisance_.intercept_
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> MultiviewCCA:
+        self.means_ = np.nan_to_num(np.nanmean(X, axis=0))  # gaps: a parcel a run lacks
+        X = np.where(np.isnan(X), self.means_, X)
         if self.n_nuisance:
             self.nuisance_ = LinearRegression().fit(X[:, -self.n_nuisance:],
                                                     X[:, :-self.n_nuisance])

@@ -213,7 +213,8 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     """Cluster participants (rows of ``features``, indexed by participant_id) by ``method``
     (:func:`cluster`).
 
-    The ``regress_out`` columns of ``covariates`` are removed first, then the features are
+    Missing feature values take the feature's mean. The ``regress_out`` columns of
+    ``covariates`` are removed first, then the features are
     scaled and reduced by PCA; k is the best silhouette in ``k_range`` and the null
     (:func:`gaussian_null_p`) repeats all of it. Every other covariate is tested against the
     solution (:func:`association_checks`); a regressed-out one is not (its association is
@@ -223,6 +224,8 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     """
     covariates = covariates.loc[features.index]
     X = features.to_numpy(dtype=float)
+    if np.isnan(X).any():  # gaps (a parcel a run lacks): the feature's mean, label-free
+        X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
     nuisance = covariates[regress_out]
     Z = reduce(X, nuisance, n_components, seed)
     stability = pd.DataFrame([{"k": k, "bootstrap_ari_mean": s.mean(), "bootstrap_ari_sd": s.std(),

@@ -100,6 +100,7 @@ rule fmri_windows:
         sidecar=f"{OUT}/group/fmri/windows.json",
         qc=f"{OUT}/group/fmri/qc.tsv",
         qcfc=f"{OUT}/group/fmri/qcfc.tsv",
+        parcels=f"{OUT}/group/fmri/parcels.tsv",
         exclusions=report(
             f"{OUT}/group/fmri/exclusions.tsv",
             caption="../report/exclusions.rst",
@@ -117,6 +118,7 @@ rule fmri_windows:
         length=config["fmri"]["window_volumes"],
         step=config["fmri"]["window_step"],
         qc_thresholds=config["fmri"]["qc"],
+        max_fraction_runs_missing_parcel=config["fmri"]["max_fraction_runs_missing_parcel"],
     log:
         f"{OUT}/logs/fmri_windows.log",
     conda:

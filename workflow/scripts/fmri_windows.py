@@ -1,4 +1,11 @@
-from brainrep.fmri import covariance_table, edge_table, qc_fc, select_runs, stack_crops
+from brainrep.fmri import (
+    covariance_table,
+    edge_table,
+    parcel_coverage,
+    qc_fc,
+    select_runs,
+    stack_crops,
+)
 from brainrep.io import log_to_file
 from brainrep.plots import connectivity_figure
 
@@ -11,11 +18,15 @@ recordings = [snakemake.params.recordings[i] for i in kept]
 participants = [key.split("_")[0] for key in recordings]
 series = [snakemake.input.timeseries[i] for i in kept]
 relmats = [snakemake.input.relmat[i] for i in kept]
+coverage = parcel_coverage(relmats, snakemake.params.max_fraction_runs_missing_parcel)
+coverage.to_csv(snakemake.output.parcels, sep="\t", index=False)
+parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
 stack_crops(series, recordings, snakemake.params.length, snakemake.params.step,
-            snakemake.output.array, snakemake.output.table)
-edges = edge_table(relmats, participants)
+            snakemake.output.array, snakemake.output.table, parcels)
+edges = edge_table(relmats, participants, parcels)
 edges.to_csv(snakemake.output.features, sep="\t", index=False)
-covariance_table(series, participants).to_parquet(snakemake.output.covariances, index=False)
+covariance_table(series, participants, parcels).to_parquet(snakemake.output.covariances,
+                                                     index=False)
 included = qc[~qc["excluded"]]
 qcfc = qc_fc(edges, included.groupby("recording")["mean_fd_mm"].mean()) \
     if "mean_fd_mm" in qc and len(kept) > 2 else None

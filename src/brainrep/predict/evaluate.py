@@ -58,6 +58,7 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
     reuses them (the inner tuning loop sees them fitted on the whole outer training fold).
 
     ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
+    Missing values (NaN) are imputed by the training rows' means.
     """
     if isinstance(X, list) and len(X) != len(splits):
         raise LeakageError(f"features come from {len(X)} per-fold encoders but there are "
@@ -65,7 +66,7 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
     designs = []
     for k, (train, test) in enumerate(splits):
         Xk = X[k] if isinstance(X, list) else X
-        steps = label_free_steps(spd, n_nuisance, combat)
+        steps = label_free_steps(spd, n_nuisance, combat, impute=bool(np.isnan(Xk).any()))
         if steps is None:
             designs.append((Xk[train], Xk[test]))
         else:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV, RidgeCV
 from sklearn.model_selection import (
     GridSearchCV,
@@ -151,11 +152,15 @@ def is_spd(frame: pd.DataFrame) -> bool:
                if c not in ("participant_id", FOLD_COLUMN))
 
 
-def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = False):
-    """The steps fitted without labels: tangent-space projection of SPD features, then
+def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = False,
+                     impute: bool = False):
+    """The steps fitted without labels: mean imputation of missing values with ``impute``
+    (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features, then
     removal of the last ``n_nuisance`` columns (a :func:`nuisance_design` block) by
     :class:`NuisanceRemoval`, ComBat across sites with ``combat``. None when there are none."""
-    steps = [TangentSpaceFeatures(n_nuisance)] if spd else []
+    steps = [SimpleImputer(strategy="mean")] if impute else []
+    if spd:
+        steps.append(TangentSpaceFeatures(n_nuisance))
     if n_nuisance:
         steps.append(NuisanceRemoval(n_nuisance, combat=combat))
     return make_pipeline(*steps) if steps else None

@@ -245,7 +245,14 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"leave_site_out", "stratified_group_kfold"} <= set(metrics["cv_scheme"])
     assert {"fmri_connectivity", "ssl_fmri", "random_fmri"} <= set(metrics["feature_set"])
-    assert (metrics["n_participants"] == 163).all()
+    ledger = pd.read_csv(results / "group/fmri/exclusions.tsv", sep="\t")
+    excluded = ledger[ledger.status == "excluded"]
+    # 3 runs have no signal in 13 to 59 % of the CC200 parcels (max 10 %)
+    assert len(excluded) == 3 and excluded["message"].str.contains("fraction_empty_parcels").all()
+    assert (metrics["n_participants"] == 160).all()
+    parcels = pd.read_csv(results / "group/fmri/parcels.tsv", sep="\t")
+    # a parcel empty in a few of the runs left is kept (imputed in training folds)
+    assert parcels["kept"].sum() > 190 and (parcels["n_runs_missing"] > 0).any()
     probe = pd.read_csv(results / "group/predict/target-diagnosis_siteprobe.tsv",
                         sep="\t").set_index("feature_set")
     assert probe.loc["fmri_connectivity", "mean"] > 0.6  # 4 sites: chance is 0.25

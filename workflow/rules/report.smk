@@ -55,9 +55,9 @@ rule qc_pages:
     log:
         f"{OUT}/logs/qc_pages.log",
     conda:
-        "../../envs/eeg.yaml"
+        "../../envs/bids.yaml"
     container:
-        CONTAINERS.format(family="eeg")
+        CONTAINERS.format(family="bids")
     script:
         "../scripts/qc_pages.py"
 

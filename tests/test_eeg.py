@@ -214,9 +214,15 @@ def test_electrodes_in_two_coordinate_systems_give_positions_from_one(tmp_path):
     folder.mkdir(parents=True)
     rows = "name\tx\ty\tz\nCz\t0\t0\t90\nFz\t0\t60\t60\nBad\tn/a\tn/a\tn/a\n"
     (folder / "sub-01_ses-1_space-fsaverage_electrodes.tsv").write_text(rows)
-    (folder / "sub-01_ses-1_space-fsaverage_coordsystem.json").write_text(json.dumps(
-        {"EEGCoordinateSystem": "fsaverage", "EEGCoordinateUnits": "mm"}))
+    system = {"EEGCoordinateSystem": "fsaverage", "EEGCoordinateUnits": "mm"}
+    sidecar = folder / "sub-01_ses-1_space-fsaverage_coordsystem.json"
+    sidecar.write_text(json.dumps(system))
     recording = folder / "sub-01_ses-1_task-rest_eeg.vhdr"
+    assert electrode_positions(recording) is None  # not the head frame, no fiducials
+    sidecar.write_text(json.dumps(system | {
+        "AnatomicalLandmarkCoordinates": {"NAS": [0, 100, 0], "LPA": [-80, 0, 0],
+                                          "RPA": [80, 0, 0]},
+        "AnatomicalLandmarkCoordinateUnits": "mm"}))
     chosen, montage = electrode_positions(recording)
     assert chosen.name == "sub-01_ses-1_space-fsaverage_electrodes.tsv"
     assert np.allclose(montage.get_positions()["ch_pos"]["Cz"], [0, 0, 0.09])  # mm -> m

@@ -220,3 +220,14 @@ def test_a_run_with_too_many_empty_parcels_is_excluded():
     assert flagged["excluded"].tolist() == [False, True]
     assert flagged["exclusion_reason"].iloc[1] == "fraction_empty_parcels 0.3 > 0.1"
 
+
+def test_edges_with_gaps_survive_the_feature_table_round_trip(tmp_path):
+    from brainrep.io import read_features
+
+    edges = pd.DataFrame({"participant_id": ["sub-1", "sub-2"], "A__B": [0.5, np.nan],
+                          "A__C": [0.1, 0.2]})
+    edges.to_csv(tmp_path / "edges.tsv", sep="\t", index=False, na_rep="n/a")
+    back = read_features(tmp_path / "edges.tsv")
+    assert list(back.columns) == ["participant_id", "A__B", "A__C"]
+    assert back["A__B"].isna().tolist() == [False, True]
+

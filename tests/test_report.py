@@ -114,11 +114,15 @@ def test_subtypes_hold_only_past_their_null_and_free_of_nuisance():
 def test_first_page_renders_as_rst_without_errors():
     metrics, predictions = _tables({"confounds": 0.0, "eeg_bandpower": 1.0, "random_": 0.0})
     verdicts = prediction_verdicts(metrics, predictions, 99, 0)
-    ledger = pd.DataFrame({"level": ["recording", "recording", "participant"],
-                           "status": ["included", "excluded", "included"],
-                           "stage": ["", "eeg_preprocess", ""],
-                           "reason": ["", "truncated", ""]})
-    page = front_page("brainrep: what holds in x", 'run on **{{ snakemake.config["name"] }}**',
+    ledger = pd.DataFrame({"level": ["recording", "recording", "participant", "participant"],
+                           "participant_id": ["sub-1", "sub-1", "sub-1", "sub-1"],
+                           "recording": ["sub-1_task-a", "sub-1_task-b", "", ""],
+                           "datatype": ["eeg", "eeg", "", ""],
+                           "status": ["included", "excluded", "included", "not_scored"],
+                           "stage": ["", "eeg_preprocess", "", "predict"],
+                           "reason": ["", "truncated", "", "missing_label"],
+                           "message": ["", "", "", "no diagnosis in participants.tsv"]})
+    page = front_page("brainrep: what holds in study_", 'run on **{{ snakemake.config["name"] }}**',
                       [rst_section("Prediction", ["a *star* and a `tick` and |pipe|"],
                                    verdicts),
                        rst_section("Exclusions", exclusion_sentences(ledger),
@@ -129,6 +133,8 @@ def test_first_page_renders_as_rst_without_errors():
                          settings_overrides={"halt_level": 2, "report_level": 5})["html_body"]
     assert "study" in html and "random_" in html and "{# not a comment #}" in html
     assert "1 of 2 recordings included; 1 excluded (1 truncated at eeg_preprocess)" in html
+    assert ("1 of 1 participants included; 0 excluded. 1 not scored: no diagnosis in "
+            "participants.tsv.") in html
 
 
 def test_colours_are_distinct_and_kept_and_intervals_stay_in_range():

@@ -98,9 +98,10 @@ def set_standard_montage(raw: mne.io.BaseRaw, montage: str) -> list[str]:
     return [ch for ch in eeg if ch not in found]
 
 
-#: Coordinate systems whose axes are MNE's head frame (RAS from the fiducials), preferred
-#: when a recording has electrodes.tsv in several systems.
-HEAD_FRAME_SYSTEMS = ("CapTrak", "EEGLAB-HJ", "ElektaNeuromag")
+#: Coordinate systems whose axes are MNE's head frame (RAS, origin between the ears, from the
+#: fiducials), preferred when a recording has electrodes.tsv in several systems. Any other
+#: system needs its fiducials (AnatomicalLandmarkCoordinates) to be placed in the head frame.
+HEAD_FRAME_SYSTEMS = ("CapTrak", "ElektaNeuromag")
 UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 
 
@@ -109,7 +110,9 @@ def electrode_positions(path: str | Path) -> tuple[Path, mne.channels.DigMontage
     participant and session), in any BIDS coordinate system: with several, the first in a
     head-frame system (:data:`HEAD_FRAME_SYSTEMS`), else the first by name. Units come from
     the matching ``*_coordsystem.json`` (m, cm or mm; m when absent), fiducials from its
-    ``AnatomicalLandmarkCoordinates``. Returns the file chosen and the montage, or None."""
+    ``AnatomicalLandmarkCoordinates`` (MNE transforms positions to the head frame with them).
+    Returns the file chosen and the montage, or None (no file, or a system that is not the
+    head frame and has no fiducials: the standard montage then applies)."""
     path = Path(path)
     entities = get_entities_from_fname(path.name, on_error="ignore")
     prefix = "_".join(f"{key}-{entities[name]}" for name, key in
@@ -139,6 +142,10 @@ def electrode_positions(path: str | Path) -> tuple[Path, mne.channels.DigMontage
         for k, v in info.get("AnatomicalLandmarkCoordinates", {}).items()
         if k in ("NAS", "LPA", "RPA")}
     head = info.get("EEGCoordinateSystem") in HEAD_FRAME_SYSTEMS
+    if not head and len(landmarks) < 3:
+        log.warning("%s: %s is in %s without fiducials; its positions are not used", path,
+                    chosen.name, info.get("EEGCoordinateSystem", "an unknown system"))
+        return None
     return chosen, mne.channels.make_dig_montage(
         ch_pos=ch_pos, nasion=landmarks.get("nas"), lpa=landmarks.get("lpa"),
         rpa=landmarks.get("rpa"), coord_frame="head" if head else "unknown")

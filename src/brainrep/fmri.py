@@ -210,12 +210,11 @@ def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
     runs = ledger(keys, relmats, "func")
     processed = [i for i, path in enumerate(relmats) if exclusion(path) is None]
     qc = collect_qc([relmats[i] for i in processed], [keys[i].split("_")[0] for i in processed])
-    if "empty_parcels" in qc:
-        n_empty = qc["empty_parcels"].fillna("").astype(str).map(
-            lambda names: len([n for n in names.split(";") if n]))
-        n_present = [len(pd.read_csv(relmats[i], sep="\t", index_col=0, nrows=0).columns)
-                     for i in processed]
-        qc["fraction_empty_parcels"] = n_empty / (n_empty + np.array(n_present)).clip(min=1)
+    if processed:  # over the parcels with signal in some run (not those outside every FOV)
+        present = [set(pd.read_csv(relmats[i], sep="\t", index_col=0, nrows=0).columns)
+                   for i in processed]
+        union = set().union(*present)
+        qc["fraction_empty_parcels"] = [1 - len(p) / max(len(union), 1) for p in present]
     qc = flag_exclusions(qc, thresholds)
     n_kept = pd.to_numeric(qc.get("n_kept", qc.get("n_volumes")), errors="coerce")
     kept = []

@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 #: fMRI QC metrics against their ``fmri.qc`` threshold: (column, threshold key, direction).
 FMRI_THRESHOLDS = (("mean_fd_mm", "max_mean_fd_mm", "max"),
                    ("fraction_censored", "max_fraction_censored", "max"),
-                   ("tsnr", "min_tsnr", "min"))
+                   ("tsnr", "min_tsnr", "min"),
+                   ("fraction_empty_parcels", "max_fraction_empty_parcels", "max"))
 #: EEG QC metrics shown on the group page; a recording whose every window is rejected is
 #: excluded (``rejected_fraction`` at 1).
 EEG_METRICS = (("rejected_fraction", 1.0, "max"), ("line_noise_ratio", None, "max"),

@@ -207,6 +207,12 @@ def subtype_profiles(features: pd.DataFrame, covariates: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def fill_gaps(features: pd.DataFrame) -> pd.DataFrame:
+    """Missing values (e.g. edges of a parcel a run lacks) set to the feature's mean over the
+    participants clustered (label-free, as the rest of the clustering)."""
+    return features.fillna(features.mean()) if features.isna().any().any() else features
+
+
 def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out: list[str],
                   k_range: range, n_components: int, n_bootstrap: int, n_null: int,
                   seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -223,9 +229,7 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     Returns the summary record, the per-k stability table and the assignments.
     """
     covariates = covariates.loc[features.index]
-    X = features.to_numpy(dtype=float)
-    if np.isnan(X).any():  # gaps (a parcel a run lacks): the feature's mean, label-free
-        X = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    X = fill_gaps(features).to_numpy(dtype=float)
     nuisance = covariates[regress_out]
     Z = reduce(X, nuisance, n_components, seed)
     stability = pd.DataFrame([{"k": k, "bootstrap_ari_mean": s.mean(), "bootstrap_ari_sd": s.std(),

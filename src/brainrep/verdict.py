@@ -128,7 +128,7 @@ def _number(value, digits: int = 2) -> str:
 
 
 def _p(value) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.3f}"
+    return "n/a" if pd.isna(value) else f"{value:.3g}"
 
 
 def prediction_sentences(verdicts: pd.DataFrame) -> list[str]:
@@ -169,9 +169,11 @@ def site_sentences(probe: pd.DataFrame, alpha_margin: float = 0.1) -> list[str]:
     """Which feature sets carry the acquisition site (probe well above chance)."""
     if probe.empty:
         return []
+    probe = probe.drop_duplicates(["cv_scheme", "feature_set"])  # the same for every target
     carrying = probe[probe["mean"] > probe["chance"] + alpha_margin]
     return [f"Site can be decoded above chance + {alpha_margin} from "
-            f"{len(carrying)} of {len(probe)} feature sets"
+            f"{carrying['feature_set'].nunique()} of {probe['feature_set'].nunique()} "
+            "feature sets"
             + (f" ({', '.join(carrying['feature_set'].unique())})" if len(carrying) else "")
             + "; a result these sets share may ride on site. Leave-site-out is the test of "
             "transfer to an unseen site."]
@@ -197,16 +199,23 @@ def subtype_sentences(summary: pd.DataFrame, nuisance: list[str],
 
 
 def exclusion_sentences(ledger: pd.DataFrame) -> list[str]:
-    """Counts of included and excluded recordings and participants, by reason."""
+    """Counts of included and excluded recordings and participants, by reason; participants
+    without a label for a target are counted apart (included, not scored for it)."""
     lines = []
     for level, rows in ledger.groupby("level", sort=False):
+        key = "recording" if level == "recording" else "participant_id"
+        rows = rows.assign(unit=rows[key].astype(str) + rows.get("datatype", "").astype(str)
+                           if level == "recording" else rows[key])
         excluded = rows[rows["status"] == "excluded"]
-        reasons = excluded.groupby(["stage", "reason"]).size()
-        lines.append(f"{len(rows) - len(excluded)} of {len(rows)} {level}s included; "
-                     f"{len(excluded)} excluded"
-                     + (" (" + "; ".join(f"{n} {reason} at {stage}" for (stage, reason), n
-                                          in reasons.items()) + ")" if len(excluded) else "")
-                     + ".")
+        n_units, n_excluded = rows["unit"].nunique(), excluded["unit"].nunique()
+        reasons = excluded.drop_duplicates("unit").groupby(["stage", "reason"]).size()
+        line = (f"{n_units - n_excluded} of {n_units} {level}s included; {n_excluded} excluded"
+                + (" (" + "; ".join(f"{n} {reason} at {stage}" for (stage, reason), n
+                                    in reasons.items()) + ")" if n_excluded else "") + ".")
+        unscored = rows[rows["status"] == "not_scored"]
+        for reason, group in unscored.groupby("message", sort=False):
+            line += f" {group['unit'].nunique()} not scored: {reason}."
+        lines.append(line)
     return lines
 
 
@@ -221,9 +230,10 @@ def qc_sentences(eeg_qc: pd.DataFrame | None, fmri_qc: pd.DataFrame | None) -> l
                      f"{_number(pd.to_numeric(eeg_qc['rejected_fraction']).median())}.")
     if fmri_qc is not None and len(fmri_qc):
         excluded = fmri_qc["excluded"].astype(str).str.lower() == "true"
-        lines.append(f"fMRI: {len(fmri_qc)} runs; median mean FD "
-                     f"{_number(pd.to_numeric(fmri_qc['mean_fd_mm'], errors='coerce').median())}"
-                     f" mm; {int(excluded.sum())} excluded by QC thresholds.")
+        motion = (f"median mean FD {_number(pd.to_numeric(fmri_qc['mean_fd_mm']).median())} mm"
+                  if "mean_fd_mm" in fmri_qc else "no motion estimates (parcellated inputs)")
+        lines.append(f"fMRI: {len(fmri_qc)} runs; {motion}; {int(excluded.sum())} excluded by "
+                     "QC thresholds.")
     return lines
 
 
@@ -232,7 +242,8 @@ def _escape(value) -> str:
     escaped."""
     text = "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else str(
         value)
-    for char in ("\\", "*", "`", "|"):
+    text = " ".join(text.split("\n"))
+    for char in ("\\", "*", "`", "|", "["):
         text = text.replace(char, "\\" + char)
     return re.sub(r"(\w)_(?=\W|$)", r"\1\\_", text)
 
@@ -263,5 +274,6 @@ def rst_section(heading: str, sentences: list[str], table: pd.DataFrame | None =
 def front_page(title: str, intro: str, sections: list[str]) -> str:
     """The report's first page (RST). Snakemake renders it with Jinja2 first: ``intro`` (the
     workflow description) is templated, the generated sections are kept raw."""
+    title = _escape(title)
     return "\n".join([title, "=" * len(title), "", intro.strip(), "", "{% raw %}", *sections,
                       "{% endraw %}", ""])

@@ -25,6 +25,7 @@ rule fmri_states:
     input:
         timeseries=FMRI_SERIES,
         runs=f"{OUT}/group/fmri/exclusions.tsv",
+        parcels=f"{OUT}/group/fmri/parcels.tsv",
         folds=FOLDS,
     output:
         FMRI_STATES,

@@ -17,7 +17,8 @@ rule provenance:
         rules=f"{OUT}/provenance/rules.tsv",
     params:
         # each rule's declared environment (rules defined in the included files above)
-        rules=[
+        # evaluated when the DAG is built, once every rule (this file's too) is defined
+        rules=lambda wildcards: [
             {"rule": r.name, "conda": r.conda_env, "container": r.container_img}
             for r in workflow.rules
             if r.conda_env or r.container_img
@@ -79,7 +80,7 @@ rule verdict:
         inputs=rules.provenance.output.inputs,
         software=rules.provenance.output.software,
         rules=rules.provenance.output.rules,
-        intro="workflow/report/workflow.rst",
+        intro=os.path.join(workflow.basedir, "workflow", "report", "workflow.rst"),
     output:
         table=f"{OUT}/group/verdict.tsv",
         page=FRONT_PAGE,

@@ -24,7 +24,7 @@ parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
 stack_crops(series, recordings, snakemake.params.length, snakemake.params.step,
             snakemake.output.array, snakemake.output.table, parcels)
 edges = edge_table(relmats, participants, parcels)
-edges.to_csv(snakemake.output.features, sep="\t", index=False)
+edges.to_csv(snakemake.output.features, sep="\t", index=False, na_rep="n/a")
 covariance_table(series, participants, parcels).to_parquet(snakemake.output.covariances,
                                                      index=False)
 included = qc[~qc["excluded"]]

@@ -3,7 +3,7 @@ import pandas as pd
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features, with_motion
 from brainrep.plots import profiles_figure, stability_figure
-from brainrep.subtype import add_fdr, find_subtypes, subtype_profiles
+from brainrep.subtype import add_fdr, fill_gaps, find_subtypes, subtype_profiles
 
 log_to_file(snakemake.log[0])
 settings = snakemake.params.settings
@@ -16,7 +16,7 @@ covariates = participants[list(dict.fromkeys(cfg["regress_out"] + checks))]
 summaries, stabilities, assignments, profiles = [], [], [], []
 for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
     features = read_features(path).set_index("participant_id")
-    features = features.loc[features.index.intersection(population)]
+    features = fill_gaps(features.loc[features.index.intersection(population)])
     summary, stability, labels = find_subtypes(
         features, covariates, cfg["regress_out"], range(cfg["k_min"], cfg["k_max"] + 1),
         cfg["n_components"], cfg["n_bootstrap"], cfg["n_null"], settings["seed"], cfg["method"])

@@ -27,9 +27,18 @@ if len(verdicts):
     shown = verdicts[["target", "cv_scheme", "feature_set", "kind", "metric", "estimate",
                       "ci_low", "ci_high", "chance", "p_value", "vs_baseline_p_value",
                       "vs_confounds_p_value", "vs_random_init_p_value"]]
-    sections.append(rst_section("Prediction: what holds", prediction_sentences(verdicts),
-                                shown))
-probes = pd.concat([read_table(p) for p in snakemake.input.siteprobe] or [pd.DataFrame()])
+    sections.append(rst_section("Prediction: what holds", prediction_sentences(verdicts) + [
+        "p-values are one-sided permutation p-values, uncorrected for the number of feature "
+        "sets and comparisons; read them with that in mind."], shown))
+def rows_of(path: str) -> pd.DataFrame:
+    """A result table; empty where the stage wrote none (e.g. a site probe with one site)."""
+    try:
+        return read_table(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+probes = pd.concat([rows_of(p) for p in snakemake.input.siteprobe] or [pd.DataFrame()])
 if len(probes):
     sections.append(rst_section("Site", site_sentences(probes),
                                 probes[["target", "cv_scheme", "feature_set", "metric", "mean",
@@ -73,7 +82,8 @@ sections.append(rst_section(
     "Provenance",
     [f"Reproduce: {snakemake.params.command}",
      "Random seeds: " + ", ".join(f"{k} = {v}" for k, v in snakemake.params.seeds.items()),
-     "Software (the report job's environment): " + ", ".join(
+     "Software (the provenance job's environment; each rule's is pinned in envs/): "
+     + ", ".join(
          f"{r['package']} {r['version']}" for r in software.to_dict("records")),
      f"{len(inputs)} input files, {inputs['bytes'].sum() / 1e6:.1f} MB, SHA-256 of each in "
      f"{snakemake.input.inputs}.",

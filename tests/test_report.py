@@ -177,3 +177,7 @@ def test_participant_and_group_pages(fmri_run):
                                              "mean_fd_mm": 0.7, "fraction_censored": 0.1}]),
                {"max_mean_fd_mm": 0.5}, {"sub-01": "sub-01.html"}, group)
     assert 'href="sub-01.html"' in group.read_text()
+    # parcellated inputs: no metric to plot against a threshold, the table still lists runs
+    group_page(ledger, None, pd.DataFrame([{"recording": "sub-01_task-rest", "n_volumes": 90}]),
+               {"max_mean_fd_mm": 0.5}, {"sub-01": "sub-01.html"}, group)
+    assert 'href="sub-01.html"' in group.read_text()

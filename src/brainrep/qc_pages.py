@@ -192,11 +192,12 @@ def group_page(ledger: pd.DataFrame, eeg_qc: pd.DataFrame | None,
                 lambda s: len([c for c in s.split(";") if c]))) if "bad_channels" in qc else qc
             keep = ["recording", *[m[0] for m in metrics if m[0] in qc]]
             table = table.merge(qc[keep], on="recording", how="left")
-            report.add_figure(_strip_figure(table, metrics, fmri_limits,
-                                            f"{datatype.upper()} QC metrics"),
-                              title=f"{datatype.upper()}: metrics against thresholds",
-                              section=datatype)
-            plt.close("all")
+            if len(keep) > 1:  # parcellated inputs carry no motion or tSNR to plot
+                report.add_figure(_strip_figure(table, metrics, fmri_limits,
+                                                f"{datatype.upper()} QC metrics"),
+                                  title=f"{datatype.upper()}: metrics against thresholds",
+                                  section=datatype)
+                plt.close("all")
         report.add_html(_table_html(table, pages), title=f"{datatype.upper()}: recordings",
                         section=datatype)
     report.save(out, open_browser=False, overwrite=True, verbose="error")

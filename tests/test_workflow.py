@@ -238,7 +238,12 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
     root = shared_dataset("abide-cc200")
     workdir = copy_workflow(tmp_path)
     override = workdir / "abide_here.yaml"  # the example's ../shared path, made absolute
-    override.write_text(f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}}}\n")
+    override.write_text(
+        f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}}}\n"
+        # fewer draws than the example (CI time); nothing asserted here depends on them
+        "ssl: {fmri: {epochs: 10}}\n"
+        "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1,\n"
+        "  subtyping: {n_null: 20, n_bootstrap: 10}, multiview: {n_permutations: 20}}\n")
     snakemake(workdir, "--configfile", "config/examples/abide.yaml", str(override))
     results = workdir / "results" / "abide"
     assert len(list(results.glob("sub-*/func/*_stat-correlation_relmat.tsv"))) == 163

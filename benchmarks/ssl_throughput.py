@@ -1,8 +1,9 @@
 """SSL training throughput and peak memory per objective and encoder, against a plain loop.
 
-Run from the repository root: ``python benchmarks/ssl_throughput.py [--device cpu|cuda]``.
-For each objective x encoder, on demo-sized EEG windows (1024 x 19 channels x 200 samples),
-two runs in fresh processes train the same model on the same batches for the same epochs:
+Run from the repository root: ``python benchmarks/ssl_throughput.py [--device cpu|cuda]
+[--windows N] [--batch-size B] [--epochs E]``. For each objective x encoder, on EEG-sized
+windows (N x 19 channels x 200 samples; 1024 by default), two runs in fresh processes train
+the same model on the same batches for the same epochs (bfloat16 autocast on CUDA in both):
 
 * ``brainrep``: :func:`brainrep.ssl.pretrain` (held-out validation, a resumable checkpoint
   every epoch, early-stopping bookkeeping, progress bar);
@@ -10,7 +11,8 @@ two runs in fresh processes train the same model on the same batches for the sam
 
 Prints training windows per second (median epoch), wall time of the whole run (brainrep adds
 validation and checkpoints), peak memory (resident set; on CUDA also allocated tensors and
-utilization) and the brainrep / plain wall-time ratio.
+utilization sampled every 0.1 s while training, which needs ``nvidia-ml-py``) and the
+brainrep / plain wall-time ratio.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 CASES = [("contrastive", "conv"), ("contrastive", "transformer"),
@@ -32,37 +35,53 @@ SETTINGS = {"embedding_dim": 32, "width": 32, "depth": 2, "patch_size": 20, "epo
             "augmentations": ["time_mask", "channel_dropout", "frequency_shift", "ft_surrogate"]}
 
 
-def _data():
+def _data(n_windows: int):
+    """``n_windows`` standard-normal windows, 32 per participant."""
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(0)
-    windows = rng.standard_normal((1024, 19, 200)).astype(np.float32)
-    table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i:02d}" for i in range(32)], 32),
-                          "window": np.tile(np.arange(32), 32)})
+    windows = rng.standard_normal((n_windows, 19, 200)).astype(np.float32)
+    participants = np.arange(n_windows) // 32
+    table = pd.DataFrame({"participant_id": [f"sub-{i:04d}" for i in participants],
+                          "window": np.arange(n_windows) % 32})
     return windows, table
 
 
-def _gpu_stats(torch) -> dict:
-    if not torch.cuda.is_available():
-        return {}
-    stats = {"gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
-    try:
-        stats["gpu_utilization_pct"] = torch.cuda.utilization()
-    except Exception:  # needs pynvml
-        stats["gpu_utilization_pct"] = float("nan")
-    return stats
+class _UtilizationSampler(threading.Thread):
+    """Mean GPU utilization (%) over the samples taken every 0.1 s until ``stop``."""
+
+    def __init__(self, torch):
+        super().__init__(daemon=True)
+        self.torch, self.samples, self.done = torch, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            try:
+                self.samples.append(self.torch.cuda.utilization())
+            except Exception:  # needs nvidia-ml-py
+                return
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return sum(self.samples) / len(self.samples) if self.samples else float("nan")
 
 
-def run_case(mode: str, objective: str, encoder: str, device: str) -> dict:
+def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: int,
+             batch_size: int, epochs: int) -> dict:
     """One measurement, in this process (called in a child process by ``main``)."""
     import numpy as np
     import torch
 
     from brainrep.ssl import pretrain, train
 
-    windows, table = _data()
-    settings = SETTINGS | {"objective": objective, "encoder": encoder, "device": device}
+    windows, table = _data(n_windows)
+    settings = SETTINGS | {"objective": objective, "encoder": encoder, "device": device,
+                           "batch_size": batch_size, "epochs": epochs}
+    sampler = _UtilizationSampler(torch) if device == "cuda" else None
+    if sampler:
+        sampler.start()
     start = time.perf_counter()
     if mode == "brainrep":
         with tempfile.TemporaryDirectory() as folder:
@@ -81,7 +100,8 @@ def run_case(mode: str, objective: str, encoder: str, device: str) -> dict:
             generator = torch.Generator().manual_seed(epoch)
             tic = time.perf_counter()
             for batch in train._batches(len(pool), settings["batch_size"], generator):
-                loss = model.loss(pool, batch, generator)
+                with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                    loss = model.loss(pool, batch, generator)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -89,26 +109,38 @@ def run_case(mode: str, objective: str, encoder: str, device: str) -> dict:
                 torch.cuda.synchronize()
             rates.append(len(pool) / (time.perf_counter() - tic))
         rate = float(np.median(rates))
+    wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"windows_per_s": rate, "wall_s": time.perf_counter() - start, "peak_rss_mib": peak,
-            **_gpu_stats(torch)}
+    row = {"windows_per_s": rate, "wall_s": wall, "peak_rss_mib": peak}
+    if sampler:
+        row |= {"gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20,
+                "gpu_utilization_pct": sampler.stop()}
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--windows", type=int, default=1024, help="training windows")
+    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sizes = ["--windows", str(args.windows), "--batch-size", str(args.batch_size),
+             "--epochs", str(args.epochs)]
     if args.case:
-        print(json.dumps(run_case(*args.case, args.device)))
+        print(json.dumps(run_case(*args.case, args.device, args.windows, args.batch_size,
+                                  args.epochs)))
         return
+    print(f"{args.windows} windows of 19 x 200, batch {args.batch_size}, {args.epochs} epochs, "
+          f"device {args.device}")
     print(f"{'objective':<24}{'encoder':<13}{'run':<10}{'windows/s':>10}{'wall s':>8}"
           f"{'peak MiB':>10}{'gpu MiB':>9}{'gpu %':>7}{'wall ratio':>11}")
     for objective, encoder in CASES:
         results = {}
         for mode in ("plain", "brainrep"):
-            child = subprocess.run([sys.executable, __file__, "--device", args.device, "--case",
-                                    mode, objective, encoder],
+            child = subprocess.run([sys.executable, __file__, "--device", args.device, *sizes,
+                                    "--case", mode, objective, encoder],
                                    capture_output=True, text=True, check=True)
             results[mode] = json.loads(child.stdout.strip().splitlines()[-1])
         for mode, row in results.items():

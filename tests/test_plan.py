@@ -42,3 +42,21 @@ def test_one_modality_skips_crossmodal_and_a_small_cohort_skips_subtyping_saying
     assert plan.subtype_sets == [] and not plan.multiview
     assert any(line.startswith("ssl.crossmodal: it needs EEG and fMRI") for line in plan.skipped)
     assert any("downstream.subtyping" in line for line in plan.skipped)
+
+
+def test_parcellated_series_are_batched_in_bids_order(tmp_path):
+    subjects = ["05", "01", "04", "02", "03"]
+    (tmp_path / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.9.0"}')
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\n" + "".join(f"sub-{s}\n" for s in subjects))
+    for subject in subjects:
+        func = tmp_path / f"sub-{subject}" / "func"
+        func.mkdir(parents=True)
+        (func / f"sub-{subject}_task-rest_seg-CC200_stat-mean_timeseries.tsv").write_text("a\tb\n")
+    config = validate_config({"demo": {"enabled": False}, "bids": {"root": str(tmp_path)},
+                              "eeg": {"enabled": False},
+                              "fmri": {"timeseries": str(tmp_path), "atlas": {"name": "CC200"},
+                                       "recordings_per_job": 2}}, SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert [[run.subject for run in batch] for batch in plan.connectivity_batches] == [
+        ["01", "02"], ["03", "04"], ["05"]]

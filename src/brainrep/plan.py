@@ -122,6 +122,8 @@ class Plan:
     subtype_sets: list[str]
     multiview: bool
     motion_qc: list[str]
+    #: parcellated time-series runs in batches, one fmri_connectivity_<k> job each
+    connectivity_batches: list[list[Recording]]
     crossmodal_requested: bool = False
 
     @property
@@ -187,4 +189,11 @@ def build_plan(config: dict, out: str) -> Plan:
         # Mean framewise displacement per participant joins the confounds and the subtype
         # checks when the fMRI QC has a motion estimate (preprocessed BOLD, not time series).
         motion_qc=[f"{group}/fmri/qc.tsv"] if inputs.bold else [],
+        connectivity_batches=batches(inputs.timeseries, config["fmri"]["recordings_per_job"]),
         crossmodal_requested=requested)
+
+
+def batches(recordings: list[Recording], size: int) -> list[list[Recording]]:
+    """``recordings`` in BIDS order, in consecutive batches of at most ``size``."""
+    ordered = sorted(recordings, key=lambda r: r.key)
+    return [ordered[start:start + size] for start in range(0, len(ordered), size)]

@@ -2,24 +2,29 @@
 # existing parcellated time series; then per-run connectivity, group crops and features.
 
 if INPUTS.timeseries:
+    # Connectivity of a parcellated series takes milliseconds: one job per batch of runs
+    # (fmri.recordings_per_job), so a workstation starts one Python per batch, not per run.
+    for _index, _batch in enumerate(PLAN.connectivity_batches):
 
-    rule fmri_connectivity:
-        input:
-            lambda wc: recording(INPUTS.timeseries, wc),
-        output:
-            FMRI_RELMAT,
-        params:
-            kind=config["fmri"]["connectivity"],
-        log:
-            f"{OUT}/logs/fmri_connectivity/sub-{{subject}}_{{entities}}.log",
-        group:
-            "fmri_recording"
-        conda:
-            "../../envs/fmri.yaml"
-        container:
-            CONTAINERS.format(family="fmri")
-        script:
-            "../scripts/fmri_connectivity.py"
+        rule:
+            name:
+                f"fmri_connectivity_{_index}"
+            input:
+                [run.path for run in _batch],
+            output:
+                [FMRI_RELMAT.format(subject=run.subject, entities=run.entities) for run in _batch],
+            params:
+                kind=config["fmri"]["connectivity"],
+            log:
+                f"{OUT}/logs/fmri_connectivity/batch-{_index}.log",
+            group:
+                "fmri_recording"
+            conda:
+                "../../envs/fmri.yaml"
+            container:
+                CONTAINERS.format(family="fmri")
+            script:
+                "../scripts/fmri_connectivity.py"
 
 
 else:

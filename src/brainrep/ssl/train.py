@@ -240,7 +240,8 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # no host sync per batch (GPU)
+        train_loss = float(torch.stack(losses).double().mean())  # waits for the device
         seconds = time.perf_counter() - tic
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -248,7 +249,7 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
             val = float(np.mean([model.loss(val_pool, b, val_generator).item()
                                  for b in _batches(len(val_pool), settings["batch_size"],
                                                    val_generator)] or [np.nan]))
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val,
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                         "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
         if val < best["loss"]:

@@ -241,7 +241,8 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
             loss.backward()
             optimizer.step()
             losses.append(loss.detach())  # no host sync per batch (GPU)
-        train_loss = float(torch.stack(losses).double().mean())  # waits for the device
+        # one host synchronisation per epoch; no batch when a tiny pool has < 2 windows
+        train_loss = float(torch.stack(losses).double().mean()) if losses else float("nan")
         seconds = time.perf_counter() - tic
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

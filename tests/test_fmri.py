@@ -8,7 +8,7 @@ import pytest
 from brainrep import fmri, simulate
 from brainrep.atlases import Atlas, read_labels
 from brainrep.bids import confounds_path
-from brainrep.exclusions import RecordingExcluded
+from brainrep.exclusions import RecordingExcluded, exclusion
 
 SPACE = "MNI152NLin2009cAsym"
 
@@ -231,3 +231,26 @@ def test_edges_with_gaps_survive_the_feature_table_round_trip(tmp_path):
     assert list(back.columns) == ["participant_id", "A__B", "A__C"]
     assert back["A__B"].isna().tolist() == [False, True]
 
+
+
+def test_a_damaged_run_in_a_batch_is_excluded_alone(tmp_path):
+    rng = np.random.default_rng(0)
+    runs = {name: tmp_path / f"sub-{name}_task-rest_seg-X_stat-mean_timeseries.tsv"
+            for name in ("good", "short", "nan", "empty", "gzip")}
+    pd.DataFrame(rng.standard_normal((40, 3)), columns=list("ABC")).to_csv(
+        runs["good"], sep="\t", index=False)
+    pd.DataFrame(np.ones((5, 3))).to_csv(runs["short"], sep="\t", index=False)
+    pd.DataFrame({"A": [np.nan] * 40, "B": rng.standard_normal(40)}).to_csv(
+        runs["nan"], sep="\t", index=False)
+    runs["empty"].write_bytes(b"")
+    runs["gzip"] = runs["gzip"].with_suffix(".tsv.gz")
+    runs["gzip"].write_bytes(b"\x1f\x8b\x08\x00truncated")
+    relmats = [str(tmp_path / f"{name}_relmat.tsv") for name in runs]
+    fmri.connectivity_batch([str(p) for p in runs.values()], relmats, "correlation", "continue")
+    status = {name: exclusion(relmat) for name, relmat in zip(runs, relmats, strict=True)}
+    assert status["good"] is None
+    assert pd.read_csv(relmats[0], sep="\t", index_col=0).shape == (3, 3)
+    assert {name: record["reason"] for name, record in status.items() if record} == {
+        "short": "too_short", "nan": "non_finite", "empty": "unreadable", "gzip": "unreadable"}
+    with pytest.raises(RecordingExcluded, match="empty"):
+        fmri.connectivity_batch([str(runs["empty"])], relmats[3:4], "correlation", "abort")

@@ -343,3 +343,10 @@ def test_linear_probe_groups_by_participant():
     assert abs(linear_probe(table, "label").mean() - 0.5) < 0.2
     table["emb_000"] += (label == "a") * 8.0
     assert linear_probe(table, "label").mean() > 0.9
+
+
+def test_too_few_windows_for_a_batch_keep_the_initial_weights_and_say_so(tmp_path, caplog):
+    windows, table = _data(n_participants=1, per=2)  # one to train on, one to validate
+    history = pretrain(windows, table, SETTINGS | {"epochs": 1}, tmp_path / "tiny.pt")
+    assert np.isnan(history["train_loss"]).all()
+    assert "make no batch of 2" in caplog.text

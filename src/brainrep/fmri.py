@@ -15,7 +15,7 @@ from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from brainrep.atlases import Atlas
-from brainrep.exclusions import RecordingExcluded, exclusion, ledger
+from brainrep.exclusions import RecordingExcluded, excluding, exclusion, ledger
 from brainrep.io import atomic_output, collect_qc, write_sidecar
 
 MIN_VOLUMES = 10
@@ -151,7 +151,12 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
     Parcels that are constant (no signal, e.g. outside the field of view) are left out and
     reported in the sidecar's QC record.
     """
-    series = pd.read_csv(timeseries_path, sep="\t")
+    try:
+        series = pd.read_csv(timeseries_path, sep="\t")
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.EmptyDataError,
+            pd.errors.ParserError) as err:
+        raise RecordingExcluded(timeseries_path, "unreadable", f"cannot read this time series "
+                                f"({err}). Restore the file, or leave the run out.") from err
     if series.shape[1] < 2:
         raise ValueError(f"{timeseries_path}: expected volumes x parcels with >= 2 columns, got "
                          f"{series.shape}. Point fmri.timeseries at parcellated series.")
@@ -171,6 +176,15 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
     write_sidecar(out_relmat, sources=[timeseries_path], parameters={"connectivity": kind},
                   qc=qc)
     return qc
+
+
+def connectivity_batch(timeseries_paths: list[str], out_relmats: list[str], kind: str,
+                       on_error: str) -> None:
+    """:func:`connectivity_from_timeseries` for each run of a batch; a run that fails in a
+    known way is excluded alone (``on_error='continue'``) and the others are written."""
+    for timeseries, relmat in zip(timeseries_paths, out_relmats, strict=True):
+        with excluding(timeseries, [relmat], "fmri_connectivity", on_error):
+            connectivity_from_timeseries(timeseries, relmat, kind)
 
 
 def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:

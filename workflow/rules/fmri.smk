@@ -3,7 +3,8 @@
 
 if INPUTS.timeseries:
     # Connectivity of a parcellated series takes milliseconds: one job per batch of runs
-    # (fmri.recordings_per_job), so a workstation starts one Python per batch, not per run.
+    # (fmri.recordings_per_job), so a workstation starts one Python per batch, not per run
+    # (and a cluster gets one sbatch per batch: no group).
     for _index, _batch in enumerate(PLAN.connectivity_batches):
 
         rule:
@@ -17,8 +18,6 @@ if INPUTS.timeseries:
                 kind=config["fmri"]["connectivity"],
             log:
                 f"{OUT}/logs/fmri_connectivity/batch-{_index}.log",
-            group:
-                "fmri_recording"
             conda:
                 "../../envs/fmri.yaml"
             container:

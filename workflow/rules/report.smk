@@ -1,5 +1,7 @@
 # The report: the first page written from the result tables (what holds), QC pages per
 # participant and for the group, and the run's provenance.
+import re
+
 from brainrep.bids import confounds_path
 
 QC_SUBJECTS = sorted({r.subject for r in [*INPUTS.eeg, *FMRI_RUNS]})
@@ -18,11 +20,18 @@ rule provenance:
     params:
         # each rule's declared environment (rules defined in the included files above)
         # evaluated when the DAG is built, once every rule (this file's too) is defined
-        rules=lambda wildcards: [
-            {"rule": r.name, "conda": r.conda_env, "container": r.container_img}
-            for r in workflow.rules
-            if r.conda_env or r.container_img
-        ],
+        # (one row for the batch rules fmri_connectivity_<k>)
+        rules=lambda wildcards: list(
+            {
+                re.sub(r"_\d+$", "_<k>", r.name): {
+                    "rule": re.sub(r"_\d+$", "_<k>", r.name),
+                    "conda": r.conda_env,
+                    "container": r.container_img,
+                }
+                for r in workflow.rules
+                if r.conda_env or r.container_img
+            }.values()
+        ),
     log:
         f"{OUT}/logs/provenance.log",
     conda:

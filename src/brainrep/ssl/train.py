@@ -241,15 +241,17 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
             loss.backward()
             optimizer.step()
             losses.append(loss.detach())  # no host sync per batch (GPU)
-        # one host synchronisation per epoch; no batch when a tiny pool has < 2 windows
-        train_loss = float(torch.stack(losses).double().mean()) if losses else float("nan")
+        if not losses:
+            log.warning("%d training windows make no batch of 2: the encoder keeps its "
+                        "initial weights", len(train_pool))
+        # one host synchronisation per epoch (training and validation)
+        train_loss = _mean(losses)
         seconds = time.perf_counter() - tic
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             val_generator = torch.Generator().manual_seed(settings["seed"])
-            val = float(np.mean([model.loss(val_pool, b, val_generator).item()
-                                 for b in _batches(len(val_pool), settings["batch_size"],
-                                                   val_generator)] or [np.nan]))
+            val = _mean([model.loss(val_pool, b, val_generator)
+                         for b in _batches(len(val_pool), settings["batch_size"], val_generator)])
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                         "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
@@ -262,6 +264,11 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return history, best
+
+
+def _mean(losses: list[torch.Tensor]) -> float:
+    """Mean of scalar loss tensors (NaN for none), read from the device once."""
+    return float(torch.stack(losses).double().mean()) if losses else float("nan")
 
 
 def _read_partial(partial: Path, device: torch.device) -> dict | None:

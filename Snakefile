@@ -75,4 +75,6 @@ rule all:
         rules.feasibility.output,
         rules.exclusions.output,
         rules.verdict.output,
-        rules.qc_pages.output,
+        # the group page's job writes every participant's page; asking for each of them here
+        # would cost Snakemake a scan of that job's inputs per page (quadratic in the cohort)
+        rules.qc_pages.output.group,

@@ -44,7 +44,9 @@ rule provenance:
 
 rule qc_pages:
     input:
-        ledger=rules.exclusions.output[0],
+        # a path, not rules.exclusions.output: Snakemake maps each of a rule's inputs to the
+        # rules it names, quadratic in the 10,000s of per-recording inputs here
+        ledger=f"{OUT}/group/exclusions.tsv",
         eeg_epochs=eeg_outputs(EEG_EPOCHS),
         eeg_figures=eeg_outputs(EEG_PSD_FIGURE),
         fmri_relmats=fmri_outputs(FMRI_RELMAT),

@@ -334,23 +334,35 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], length: int,
                 step: int, out_array: str, out_table: str, parcels: list[str]) -> None:
     """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length),
     over ``parcels`` (a parcel a run lacks is 0, its z-scored mean); the table names each
-    crop's participant, run (``recording``, its key) and onset."""
-    crops, rows = [], []
-    for path, recording in zip(timeseries_files, recordings, strict=True):
-        participant = recording.split("_")[0]
-        series = pd.read_csv(path, sep="\t")
-        series.columns = series.columns.astype(str)
-        series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
-        starts = range(0, series.shape[1] - length + 1, step)
-        if not starts:
-            raise ValueError(f"{path}: {series.shape[1]} volumes kept, fewer than "
+    crop's participant, run (``recording``, its key) and onset.
+
+    The array is written to disk one run at a time (a memory-mapped ``.npy``): memory holds
+    one run's series, whatever the cohort's size.
+    """
+    starts = {}
+    for path in timeseries_files:
+        n_volumes = len(pd.read_csv(path, sep="\t", usecols=[0]))
+        starts[path] = range(0, n_volumes - length + 1, step)
+        if not starts[path]:
+            raise ValueError(f"{path}: {n_volumes} volumes kept, fewer than "
                              f"fmri.window_volumes={length}. Lower it.")
-        for window, start in enumerate(starts):
-            crops.append(series[:, start:start + length])
-            rows.append({"participant_id": participant, "recording": recording,
-                         "window": window, "onset_vol": start})
+    rows, filled = [], 0
     with atomic_output(out_array) as temporary:
-        np.save(temporary, np.stack(crops))
+        store = np.lib.format.open_memmap(
+            temporary, mode="w+", dtype=np.float32,
+            shape=(sum(map(len, starts.values())), len(parcels), length))
+        for path, recording in zip(timeseries_files, recordings, strict=True):
+            participant = recording.split("_")[0]
+            series = pd.read_csv(path, sep="\t")
+            series.columns = series.columns.astype(str)
+            series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
+            for window, start in enumerate(starts[path]):
+                store[filled] = series[:, start:start + length]
+                filled += 1
+                rows.append({"participant_id": participant, "recording": recording,
+                             "window": window, "onset_vol": start})
+        store.flush()
+        del store
     with atomic_output(out_table) as temporary:
         pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
     write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step)

@@ -17,7 +17,7 @@ for modality in ("eeg", "fmri"):
                                            or DEFAULTS[modality])
     table = pd.read_csv(snakemake.input[f"{modality}_table"], sep="\t")
     rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
-    data[modality] = (np.load(snakemake.input[f"{modality}_array"])[rows],
+    data[modality] = (np.load(snakemake.input[f"{modality}_array"], mmap_mode="r")[rows],
                       table[rows].reset_index(drop=True))
 history = pretrain_crossmodal(data["eeg"], data["fmri"], settings, snakemake.output.model,
                               sidecar_positions(snakemake.input.eeg_sidecar))

@@ -14,7 +14,8 @@ settings["augmentations"] = settings["augmentations"] or DEFAULTS[modality]
 table = pd.read_csv(snakemake.input.table, sep="\t")
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
-history = pretrain(np.load(snakemake.input.array)[rows], table[rows].reset_index(drop=True),
-                   settings, snakemake.output.model, sidecar_positions(snakemake.input.sidecar))
+windows = np.load(snakemake.input.array, mmap_mode="r")[rows]  # reads only these rows
+history = pretrain(windows, table[rows].reset_index(drop=True), settings, snakemake.output.model,
+                   sidecar_positions(snakemake.input.sidecar))
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, settings["objective"], snakemake.output.figure)

@@ -60,3 +60,15 @@ def test_parcellated_series_are_batched_in_bids_order(tmp_path):
     plan = build_plan(config, "results/x")
     assert [[run.subject for run in batch] for batch in plan.connectivity_batches] == [
         ["01", "02"], ["03", "04"], ["05"]]
+
+
+def test_without_ssl_the_plan_has_classical_feature_sets_only():
+    config = validate_config({"demo": {"enabled": True}, "ssl": {"enabled": False,
+                                                                 "crossmodal": {"enabled": True}}},
+                             SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert list(plan.features) == ["confounds", "eeg_bandpower", "eeg_riemann",
+                                   "fmri_connectivity", "fmri_tangent", "fmri_states"]
+    assert plan.ssl_sets == plan.ssl_encoders == plan.pretrain == []
+    assert not plan.crossmodal and not plan.probe and plan.skipped == []
+    assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]

@@ -157,14 +157,15 @@ def build_plan(config: dict, out: str) -> Plan:
         features["fmri_tangent"] = f"{group}/features/fmri_tangent.parquet"
         if config["downstream"]["states"]["enabled"]:
             features["fmri_states"] = f"{group}/features/fmri_states.tsv"
+    ssl = config["ssl"]["enabled"]
     requested = config["ssl"]["crossmodal"]["enabled"]
-    crossmodal = requested and len(modalities) == 2
-    encoders = ["ssl", "random"] + (["crossmodal"] if crossmodal else [])
+    crossmodal = ssl and requested and len(modalities) == 2
+    encoders = ["ssl", "random"] + (["crossmodal"] if crossmodal else []) if ssl else []
     # Pretraining on every participant (transductive), or one encoder per outer fold trained
     # without that fold's test participants.
     train_folds = config["ssl"]["pretrain_participants"] == "train_folds"
     pretrain = ([f"fold{k}" for k in range(config["downstream"]["outer_folds"])]
-                if train_folds else ["all"])
+                if train_folds else ["all"]) if ssl else []
     ssl_sets = []
     for modality in modalities:
         for encoder in encoders:
@@ -179,7 +180,7 @@ def build_plan(config: dict, out: str) -> Plan:
         ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
         train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
         targets=[v.item for v in verdicts if v.stage == "predict" and v.runs],
-        probe=bool(config["ssl"]["probe"]["column"])
+        probe=ssl and bool(config["ssl"]["probe"]["column"])
         and all(v.runs for v in verdicts if v.stage == "ssl_probe"),
         # Clustering has no outer folds: it uses transductive encoders only.
         subtype_sets=[n for n in config["downstream"]["subtyping"]["feature_sets"]
@@ -190,7 +191,7 @@ def build_plan(config: dict, out: str) -> Plan:
         # checks when the fMRI QC has a motion estimate (preprocessed BOLD, not time series).
         motion_qc=[f"{group}/fmri/qc.tsv"] if inputs.bold else [],
         connectivity_batches=batches(inputs.timeseries, config["fmri"]["recordings_per_job"]),
-        crossmodal_requested=requested)
+        crossmodal_requested=requested and ssl)
 
 
 def batches(recordings: list[Recording], size: int) -> list[list[Recording]]:

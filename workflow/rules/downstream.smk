@@ -13,6 +13,8 @@ rule outer_folds:
         per_fold_encoders=TRAIN_FOLDS,
     log:
         f"{OUT}/logs/outer_folds.log",
+    benchmark:
+        f"{OUT}/benchmarks/outer_folds.tsv"
     conda:
         "../../envs/stats.yaml"
     container:
@@ -53,6 +55,8 @@ rule confound_features:
         columns=config["downstream"]["confounds"],
     log:
         f"{OUT}/logs/confound_features.log",
+    benchmark:
+        f"{OUT}/benchmarks/confound_features.tsv"
     conda:
         "../../envs/stats.yaml"
     container:
@@ -108,6 +112,8 @@ rule predict_target:
     threads: 2
     log:
         f"{OUT}/logs/predict/target-{{target}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/predict/target-{{target}}.tsv"
     conda:
         "../../envs/stats.yaml"
     container:

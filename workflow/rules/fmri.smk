@@ -18,6 +18,8 @@ if INPUTS.timeseries:
                 kind=config["fmri"]["connectivity"],
             log:
                 f"{OUT}/logs/fmri_connectivity/batch-{_index}.log",
+            benchmark:
+                f"{OUT}/benchmarks/fmri_connectivity/batch-{_index}.tsv"
             conda:
                 "../../envs/fmri.yaml"
             container:
@@ -125,6 +127,8 @@ rule fmri_windows:
         max_fraction_runs_missing_parcel=config["fmri"]["max_fraction_runs_missing_parcel"],
     log:
         f"{OUT}/logs/fmri_windows.log",
+    benchmark:
+        f"{OUT}/benchmarks/fmri_windows.tsv"
     conda:
         "../../envs/fmri.yaml"
     container:

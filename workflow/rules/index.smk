@@ -18,6 +18,8 @@ rule bids_index:
         timeseries=INPUTS.timeseries,
     log:
         f"{OUT}/logs/bids_index.log",
+    benchmark:
+        f"{OUT}/benchmarks/bids_index.tsv"
     conda:
         "../../envs/bids.yaml"
     container:

@@ -118,7 +118,10 @@ def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
                             tolerant.loc[tolerant["kept"], "parcel"].tolist())
     assert list(edges.columns) == ["participant_id", "A__B", "A__C", "B__C"]
     assert edges[["A__B", "B__C"]].isna().sum().tolist() == [1, 1]  # imputed in training folds
-    connectivity_figure([str(p) for p in paths], None, str(tmp_path / "fig.png"))
+    mean = fmri.mean_connectivity(edges, ["A", "B", "C"])
+    assert np.allclose(np.diag(mean), 1) and np.allclose(mean, mean.T)
+    assert np.isclose(mean[0, 1], np.tanh(edges["A__B"].mean()))  # over the run that has B
+    connectivity_figure(mean, None, str(tmp_path / "fig.png"))
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import nibabel as nib
@@ -125,7 +127,8 @@ def connectivity(series: pd.DataFrame, kind: str) -> pd.DataFrame:
     Correlation and covariance use the empirical (Pearson) estimate; partial correlation uses
     Ledoit-Wolf shrinkage, since the inverse is ill-posed with fewer volumes than parcels.
     """
-    estimator = LedoitWolf() if kind == "partial correlation" else EmpiricalCovariance()
+    estimator = (LedoitWolf(store_precision=False) if kind == "partial correlation"
+                 else EmpiricalCovariance(store_precision=False))  # only covariance_ is read
     matrix = ConnectivityMeasure(cov_estimator=estimator, kind=kind,
                                  standardize="zscore_sample").fit_transform(
         [series.to_numpy()])[0]
@@ -163,13 +166,15 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
     if series.shape[0] < MIN_VOLUMES:
         raise RecordingExcluded(timeseries_path, "too_short", f"{series.shape[0]} volumes, "
                                 f"fewer than the {MIN_VOLUMES} a run needs. Leave it out.")
-    values = series.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    numeric = all(pd.api.types.is_numeric_dtype(t) for t in series.dtypes)
+    values = (series if numeric else series.apply(pd.to_numeric, errors="coerce")
+              ).to_numpy(dtype=float)
     if bad := [c for c, ok in zip(series.columns, np.isfinite(values).all(axis=0), strict=True)
                if not ok]:
         raise RecordingExcluded(timeseries_path, "non_finite", f"NaN, infinite or non-numeric "
                                 f"values in parcels {bad[:10]}. Regenerate the time series, or "
                                 "leave the run out.")
-    constant = series.columns[series.std() == 0]
+    constant = series.columns[np.ptp(values, axis=0) == 0]
     series = series.drop(columns=constant)
     connectivity(series, kind).to_csv(out_relmat, sep="\t")
     qc = {"n_volumes": int(series.shape[0]), "empty_parcels": list(constant)}
@@ -225,8 +230,7 @@ def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
     processed = [i for i, path in enumerate(relmats) if exclusion(path) is None]
     qc = collect_qc([relmats[i] for i in processed], [keys[i].split("_")[0] for i in processed])
     if processed:  # over the parcels with signal in some run (not those outside every FOV)
-        present = [set(pd.read_csv(relmats[i], sep="\t", index_col=0, nrows=0).columns)
-                   for i in processed]
+        present = [set(relmat_labels(relmats[i])) for i in processed]
         union = set().union(*present)
         qc["fraction_empty_parcels"] = [1 - len(p) / max(len(union), 1) for p in present]
     qc = flag_exclusions(qc, thresholds)
@@ -265,21 +269,25 @@ def qc_fc(edges: pd.DataFrame, motion: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["edge", "r", "p_value"])
 
 
+def relmat_labels(relmat_file: str) -> list[str]:
+    """Parcel labels of a connectivity matrix TSV, from its header line alone."""
+    with open(relmat_file, newline="") as table:
+        return next(csv.reader(table, delimiter="\t"))[1:]
+
+
 def parcel_coverage(relmat_files: list[str], max_fraction_missing: float) -> pd.DataFrame:
     """One row per parcel present in any run (in order of first appearance): in how many runs
     it is missing (no signal), that fraction, and whether it is ``kept`` (missing in at most
     ``max_fraction_missing`` of the runs). The kept parcels no longer shrink with the cohort:
     one run without a parcel does not remove it for everyone."""
-    labels = [pd.read_csv(path, sep="\t", index_col=0, nrows=0).columns.astype(str)
-              for path in relmat_files]
+    labels = [relmat_labels(path) for path in relmat_files]
     parcels = list(dict.fromkeys(label for run in labels for label in run))
-    missing = pd.Series(0, index=parcels)
-    for run in labels:
-        missing[[p for p in parcels if p not in set(run)]] += 1
+    present = Counter(label for run in labels for label in set(run))
+    missing = np.array([len(relmat_files) - present[p] for p in parcels])
     fraction = missing / max(len(relmat_files), 1)
-    return pd.DataFrame({"parcel": parcels, "n_runs_missing": missing.to_numpy(),
-                         "fraction_runs_missing": fraction.to_numpy(),
-                         "kept": (fraction <= max_fraction_missing).to_numpy()})
+    return pd.DataFrame({"parcel": parcels, "n_runs_missing": missing,
+                         "fraction_runs_missing": fraction,
+                         "kept": fraction <= max_fraction_missing})
 
 
 def edge_table(relmat_files: list[str], participant_ids: list[str],
@@ -300,6 +308,18 @@ def edge_table(relmat_files: list[str], participant_ids: list[str],
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
+def mean_connectivity(edges: pd.DataFrame, parcels: list[str]) -> np.ndarray:
+    """Group-mean matrix (parcels x parcels) of an :func:`edge_table`: the mean Fisher z of
+    each edge over the participants that have it, back to r; 1 on the diagonal."""
+    matrix = np.eye(len(parcels))
+    upper = np.triu_indices(len(parcels), k=1)
+    z = edges.drop(columns="participant_id").to_numpy(dtype=float)
+    with np.errstate(all="ignore"):  # an edge nobody has stays NaN
+        matrix[upper] = np.tanh(np.nanmean(z, axis=0)) if len(z) else np.nan
+    matrix.T[upper] = matrix[upper]
+    return matrix
+
+
 def covariance_table(timeseries_files: list[str], participant_ids: list[str],
                      parcels: list[str]) -> pd.DataFrame:
     """Per-participant Ledoit-Wolf covariance of the z-scored parcel series (SPD, so a
@@ -312,14 +332,16 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str],
     participants. The tangent-space projection (Varoquaux et al. 2010; Abraham et al. 2017)
     is fitted downstream, inside each training fold (``predict.TangentSpaceFeatures``).
     """
-    measure = ConnectivityMeasure(cov_estimator=LedoitWolf(), kind="covariance",
-                                  standardize="zscore_sample")
+    measure = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
+                                  kind="covariance", standardize="zscore_sample")
     upper = np.triu_indices(len(parcels))
     rows = []
     for path in timeseries_files:
         series = pd.read_csv(path, sep="\t")
         series.columns = series.columns.astype(str)
-        present = [i for i, p in enumerate(parcels) if p in series and series[p].std() > 0]
+        varies = dict(zip(series.columns, np.ptp(series.to_numpy(dtype=float), axis=0) > 0,
+                          strict=True))
+        present = [i for i, p in enumerate(parcels) if p in series and varies[p]]
         full = np.eye(len(parcels))
         full[np.ix_(present, present)] = measure.fit_transform(
             [series[[parcels[i] for i in present]].to_numpy(dtype=float)])[0]

@@ -10,6 +10,7 @@ import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -19,8 +20,10 @@ PROVENANCE_PACKAGES = ("brainrep", "numpy", "scipy", "pandas", "scikit-learn", "
                        "nilearn", "nibabel", "torch")
 
 
+@cache
 def software_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the numbers."""
+    """Versions of Python and of the packages that shape the numbers (read once per
+    process: batch jobs write many sidecars)."""
     versions = {"python": platform.python_version()}
     for package in PROVENANCE_PACKAGES:
         try:
@@ -84,7 +87,7 @@ def sidecar_path(path: str | Path) -> Path:
 def write_sidecar(path: str | Path, sources: list[str], **fields) -> Path:
     """Write the JSON sidecar of an output: its sources, software versions and any fields."""
     content = {"Sources": [str(s) for s in sources], **fields,
-               "SoftwareVersions": software_versions()}
+               "SoftwareVersions": dict(software_versions())}
     out = sidecar_path(path)
     out.write_text(json.dumps(content, indent=2, default=_jsonable) + "\n")
     return out

@@ -82,13 +82,9 @@ def recording_psd_figure(raw_before, raw_after, qc: dict, title: str, out: str) 
     _save(fig, out)
 
 
-def connectivity_figure(relmat_files: list[str], qcfc: pd.DataFrame | None, out: str) -> None:
-    """Group-mean connectivity matrix (aligned by parcel label) and the QC-FC distribution
+def connectivity_figure(mean: np.ndarray, qcfc: pd.DataFrame | None, out: str) -> None:
+    """Group-mean connectivity matrix (``fmri.mean_connectivity``) and the QC-FC distribution
     (edge correlation with mean FD, where motion is known)."""
-    frames = [pd.read_csv(f, sep="\t", index_col=0) for f in relmat_files]
-    labels = list(dict.fromkeys(label for frame in frames for label in frame.index))
-    mean = np.nanmean([frame.reindex(index=labels, columns=labels).to_numpy()
-                       for frame in frames], axis=0)  # runs may lack a parcel
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
     image = left.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     left.set_title("mean connectivity")

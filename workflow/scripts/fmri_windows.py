@@ -1,6 +1,7 @@
 from brainrep.fmri import (
     covariance_table,
     edge_table,
+    mean_connectivity,
     parcel_coverage,
     qc_fc,
     select_runs,
@@ -32,4 +33,4 @@ qcfc = qc_fc(edges, included.groupby("recording")["mean_fd_mm"].mean()) \
     if "mean_fd_mm" in qc and len(kept) > 2 else None
 (qcfc if qcfc is not None else edges.iloc[:0, :0]).to_csv(snakemake.output.qcfc, sep="\t",
                                                          index=False)
-connectivity_figure(relmats, qcfc, snakemake.output.figure)
+connectivity_figure(mean_connectivity(edges, parcels), qcfc, snakemake.output.figure)

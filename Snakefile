@@ -6,6 +6,7 @@ from pathlib import Path
 from brainrep import cache, fmriprep
 from brainrep.config import validate_config
 from brainrep.plan import build_plan
+from brainrep.predict.settings import PredictionSettings
 
 
 # Without --configfile the built-in demo runs with its settings; a user's configuration starts

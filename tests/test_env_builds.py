@@ -73,12 +73,12 @@ FAMILY_RUNS = {
         import pandas as pd
         from brainrep.bids import read_participants
         from brainrep.io import read_features
-        from brainrep.predict import evaluate
+        from brainrep.predict import PredictionSettings, evaluate
         from brainrep.subtype import find_subtypes
         participants = read_participants(ROOT / "participants.tsv")
         features = {"ssl_eeg": read_features(ROOT / "ssl_eeg.parquet")}
-        metrics, _, _ = evaluate(features, participants, "diagnosis", "patient", "site", "ridge",
-                                 3, 3, 5, 20, 0)
+        metrics, _, _ = evaluate(features, participants, "diagnosis", PredictionSettings(
+            outer_folds=3, n_permutations=5, n_bootstrap=20))
         assert {"stratified_group_kfold", "leave_site_out"} <= set(metrics["cv_scheme"])
         find_subtypes(features["ssl_eeg"].set_index("participant_id"),
                       participants.set_index("participant_id")[["site"]], ["site"], range(2, 3),

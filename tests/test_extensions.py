@@ -62,8 +62,9 @@ def test_add_a_model(registered):
                                  "site": np.tile(["A", "B"], 20)})
     features = pd.DataFrame(rng.normal(size=(40, 5)) + 1.5 * (label == "patient")[:, None],
                             columns=[f"f{i}" for i in range(5)]).assign(participant_id=ids)
-    metrics, _, _ = predict.evaluate({"mine": features}, participants, "diagnosis", "patient",
-                                     "site", "shrinkage_lda", 4, 3, 9, 20, 0)
+    settings = predict.PredictionSettings(model="shrinkage_lda", outer_folds=4,
+                                          n_permutations=9, n_bootstrap=20)
+    metrics, _, _ = predict.evaluate({"mine": features}, participants, "diagnosis", settings)
     auroc = metrics[(metrics.metric == "auroc") & (metrics.cv_scheme == "stratified_group_kfold")]
     assert (auroc["model"] == "shrinkage_lda").all() and auroc["estimate"].iloc[0] > 0.9
 

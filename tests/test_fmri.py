@@ -186,7 +186,7 @@ def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_p
     one is SPD. Patients share a source across parcels 0-5 (a network); the tangent
     projection fitted in each training fold finds it. A parcel without signal in one run is
     left out for everyone."""
-    from brainrep.predict import evaluate, is_spd
+    from brainrep.predict import PredictionSettings, evaluate, is_spd
 
     rng = np.random.default_rng(4)
     files, ids, labels = [], [], []
@@ -212,8 +212,9 @@ def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_p
         assert np.linalg.eigvalsh(matrix).min() > 0.05
     assert matrix[29, 29] == 1.0 and not matrix[29, :29].any()
     participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
-    metrics, _, _ = evaluate({"fmri_tangent": table}, participants, "diagnosis", "patient",
-                             None, "ridge", 4, 3, 0, 0, 0)
+    metrics, _, _ = evaluate({"fmri_tangent": table}, participants, "diagnosis",
+                             PredictionSettings(site_column=None, outer_folds=4,
+                                                n_permutations=0, n_bootstrap=0))
     assert metrics.query("metric == 'auroc'")["mean"].item() > 0.9
 
 

@@ -24,9 +24,14 @@ def _features(participants, signal, seed=0):
     return frame
 
 
+def _settings(**changes) -> predict.PredictionSettings:
+    """Ridge, 5 outer and 3 inner folds, sites in ``site``; no permutations or intervals."""
+    return predict.PredictionSettings(**{"n_permutations": 0, "n_bootstrap": 0} | changes)
+
+
 def _evaluate(features, participants, n_permutations=30):
-    return predict.evaluate(features, participants, "diagnosis", "patient", "site", "ridge",
-                            5, 3, n_permutations, 100, 0)
+    return predict.evaluate(features, participants, "diagnosis",
+                            _settings(n_permutations=n_permutations, n_bootstrap=100))
 
 
 def test_signal_is_found_and_noise_is_not():
@@ -97,7 +102,7 @@ def test_site_probe_and_confounds():
     confounds = predict.confound_table(participants, ["age", "site"])
     assert list(confounds.columns) == ["participant_id", "age", "site_B"]
     site_coded = confounds.copy()
-    probe = predict.site_probe({"confounds": site_coded}, participants, "site", "ridge", 5, 3, 0)
+    probe = predict.site_probe({"confounds": site_coded}, participants, _settings())
     assert probe.iloc[0]["mean"] == 1.0  # site one-hot predicts site perfectly
     with pytest.raises(KeyError, match="weight"):
         predict.confound_table(participants, ["weight"])
@@ -106,8 +111,8 @@ def test_site_probe_and_confounds():
 def test_missing_target_column_names_it():
     participants = _participants()
     with pytest.raises(KeyError, match="'severity'"):
-        predict.evaluate({"x": _features(participants, 0)}, participants, "severity", "patient",
-                         "site", "ridge", 5, 3, 0, 0, 0)
+        predict.evaluate({"x": _features(participants, 0)}, participants, "severity",
+                         _settings())
 
 
 def test_tangent_space_is_fitted_on_training_rows_only():
@@ -144,8 +149,8 @@ def test_covariance_features_separate_classes_in_tangent_space():
     features = covariance_table(np.concatenate(windows), table, channels)
     assert is_spd(features) and features.shape == (30, 1 + 6)
     participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
-    metrics, _, _ = evaluate({"eeg_riemann": features}, participants, "diagnosis", "patient",
-                             None, "ridge", 5, 3, 0, 0, 0)
+    metrics, _, _ = evaluate({"eeg_riemann": features}, participants, "diagnosis",
+                             _settings(site_column=None))
     auroc = metrics.query("metric == 'auroc'")["mean"].item()
     assert auroc > 0.9
 
@@ -153,8 +158,8 @@ def test_covariance_features_separate_classes_in_tangent_space():
 def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
     participants = _participants(n=80)
     features = {"signal": _features(participants, 1.5), "noise": _features(participants, 0, 3)}
-    curve = predict.label_efficiency(features, participants, "diagnosis", "patient", "ridge",
-                                     5, 3, [0.1, 0.5, 1.0], 5, 0).set_index(
+    curve = predict.label_efficiency(features, participants, "diagnosis", _settings(
+        site_column=None, label_fractions=[0.1, 0.5, 1.0], label_repeats=5)).set_index(
         ["feature_set", "fraction"])["mean"]
     assert curve["signal", 1.0] > 0.75 and curve["signal", 1.0] > curve["signal", 0.1] + 0.05
     assert all(abs(curve["noise", f] - 0.5) < 0.15 for f in (0.1, 0.5, 1.0))
@@ -186,7 +191,7 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
         tables.append(frame)
     per_fold = pd.concat(tables, ignore_index=True)
     metrics, _, splits = predict.evaluate({"per_fold": per_fold}, participants, "diagnosis",
-                                          "patient", "site", "ridge", 5, 3, 0, 0, 0, folds)
+                                          _settings(), folds=folds)
     # training rows of every fold carry no signal, so the planted test-only signal cannot be
     # learnt: AUROC stays near chance
     auroc = metrics[metrics.metric == "auroc"].set_index("cv_scheme")["mean"]
@@ -197,7 +202,7 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
     assert (scored == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
     with pytest.raises(predict.LeakageError, match="pretraining folds"):
         predict.evaluate({"per_fold": per_fold[per_fold.encoder_fold < 4]}, participants,
-                         "diagnosis", "patient", "site", "ridge", 5, 3, 0, 0, 0, folds)
+                         "diagnosis", _settings(), folds=folds)
 
 
 def _auroc(metrics, scheme="stratified_group_kfold"):
@@ -216,10 +221,9 @@ def test_confounds_regressed_out_inside_folds_expose_a_confounded_feature():
     age_only["f0"] = participants["age"] + 2 * rng.standard_normal(60)
     real = _features(participants, 2.0, seed=5)
     features = {"age_only": age_only, "real": real}
-    plain, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
-                                   "ridge", 5, 3, 0, 0, 0)
-    cleaned, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
-                                     "ridge", 5, 3, 0, 0, 0, confounds=["age"])
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", _settings())
+    cleaned, _, _ = predict.evaluate(features, participants, "diagnosis",
+                                     _settings(deconfound=["age"]))
     # measured: age_only 0.68 -> 0.47, real 0.84 -> 0.78
     assert _auroc(plain)["age_only"] > 0.6
     assert _auroc(cleaned)["age_only"] < min(0.6, _auroc(plain)["age_only"] - 0.15)
@@ -241,10 +245,9 @@ def test_combat_inside_folds_removes_a_site_effect_that_mimics_diagnosis():
     site_only.iloc[:, 1:] += 1.5 * (site == "A")[:, None]
     real = _features(participants, 2.0, seed=8)
     features = {"site_only": site_only, "real": real}
-    plain, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
-                                   "ridge", 5, 3, 0, 0, 0)
-    harmonized, _, _ = predict.evaluate(features, participants, "diagnosis", "patient", "site",
-                                        "ridge", 5, 3, 0, 0, 0, combat=True)
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", _settings())
+    harmonized, _, _ = predict.evaluate(features, participants, "diagnosis",
+                                        _settings(combat=True))
     assert _auroc(plain)["site_only"] > 0.7
     assert _auroc(harmonized)["site_only"] < 0.65 and _auroc(harmonized)["real"] > 0.75
     assert harmonized.set_index("cv_scheme")["combat"].groupby(level=0).first().to_dict() == {
@@ -254,7 +257,7 @@ def test_combat_inside_folds_removes_a_site_effect_that_mimics_diagnosis():
 def test_linear_svm_is_tuned_inside_folds_and_finds_the_signal():
     participants = _participants()
     metrics, _, _ = predict.evaluate({"signal": _features(participants, 2.0)}, participants,
-                                     "diagnosis", "patient", "site", "linear_svm", 5, 3, 0, 0, 0)
+                                     "diagnosis", _settings(model="linear_svm"))
     assert _auroc(metrics)["signal"] > 0.85
 
 
@@ -282,8 +285,8 @@ def test_multiclass_target_is_predicted_and_its_null_is_not():
     signal = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
     signal.insert(0, "participant_id", participants["participant_id"])
     features = {"signal": signal, "noise": _features(participants, 0.0, 12)}
-    metrics, predictions, _ = predict.evaluate(features, participants, "stage", None, "site",
-                                               "ridge", 5, 3, 30, 50, 0)
+    metrics, predictions, _ = predict.evaluate(features, participants, "stage", _settings(
+        positive_class=None, n_permutations=30, n_bootstrap=50))
     rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
         ["feature_set", "metric"])
     assert set(metrics["task"]) == {"multiclass"}
@@ -301,7 +304,7 @@ def test_continuous_target_reports_r2_and_mae_against_chance():
     features = {"signal": _features(participants, 0.0, 14), "noise": _features(participants, 0, 15)}
     participants["severity"] = 10 + 3 * features["signal"]["f1"] + rng.standard_normal(60)
     metrics, predictions, splits = predict.evaluate(features, participants, "severity",
-                                                    "patient", "site", "ridge", 5, 3, 30, 50, 0)
+                                                    _settings(n_permutations=30, n_bootstrap=50))
     rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
         ["feature_set", "metric"])
     assert set(metrics["metric"]) == {"r2", "mae", "pearson_r"}
@@ -330,9 +333,8 @@ def test_site_probe_sees_the_features_after_combat():
     site_only.iloc[:, 1:] += 2.0 * (participants["site"] == "A").to_numpy()[:, None]
     site_only.iloc[:, 1:] *= 1 + (participants["site"] == "A").to_numpy()[:, None]
     features = {"site_only": site_only}
-    plain = predict.site_probe(features, participants, "site", "ridge", 5, 3, 0)
-    harmonized = predict.site_probe(features, participants, "site", "ridge", 5, 3, 0,
-                                    combat=True)
+    plain = predict.site_probe(features, participants, _settings())
+    harmonized = predict.site_probe(features, participants, _settings(combat=True))
     assert plain["mean"].item() > 0.95
     assert harmonized["mean"].item() < 0.7 and bool(harmonized["combat"].item())
 
@@ -344,11 +346,11 @@ def test_label_efficiency_removes_confounds_inside_the_labelled_subset():
     participants["age"] = 40 + 8 * patient + 4 * rng.standard_normal(80)
     age_only = _features(participants, 0.0, seed=19)
     age_only["f0"] = participants["age"] + rng.standard_normal(80)
-    arguments = ({"age_only": age_only}, participants, "diagnosis", "patient", "ridge", 5, 3,
-                 [0.5, 1.0], 2, 0)
-    plain = predict.label_efficiency(*arguments).set_index("fraction")["mean"]
-    cleaned = predict.label_efficiency(*arguments, site_column="site",
-                                       confounds=["age"]).set_index("fraction")["mean"]
+    arguments = ({"age_only": age_only}, participants, "diagnosis")
+    curve = {"label_fractions": [0.5, 1.0], "label_repeats": 2}
+    plain = predict.label_efficiency(*arguments, _settings(site_column=None, **curve))
+    cleaned = predict.label_efficiency(*arguments, _settings(deconfound=["age"], **curve))
+    plain, cleaned = (c.set_index("fraction")["mean"] for c in (plain, cleaned))
     assert plain[1.0] > 0.8 and cleaned[1.0] < 0.65
 
 
@@ -357,8 +359,9 @@ def test_combat_in_the_label_efficiency_curve_keeps_every_site_in_small_subsets(
     participant, which ComBat cannot fit; subsets are stratified within site instead."""
     participants = _participants(80, seed=20)
     curve = predict.label_efficiency({"signal": _features(participants, 2.0, 21)},
-                                     participants, "diagnosis", "patient", "ridge", 5, 3,
-                                     [0.1, 1.0], 2, 0, site_column="site", combat=True)
+                                     participants, "diagnosis", _settings(
+                                         label_fractions=[0.1, 1.0], label_repeats=2,
+                                         combat=True))
     assert curve["n_train_labelled"].iloc[0] == 8  # 2 per diagnosis x site cell
     assert curve.set_index("fraction").loc[1.0, "mean"] > 0.8
     lonely = np.hstack([np.zeros((5, 2)), np.array([[0], [0], [0], [0], [1]])])
@@ -373,8 +376,8 @@ def test_every_interval_contains_its_estimate():
     participants["severity"] = np.random.default_rng(3).normal(10, 2, len(participants))
     features = {"signal": _features(participants, 2.0), "noise": _features(participants, 0, 1)}
     for target in ("diagnosis", "severity"):
-        metrics, predictions, _ = predict.evaluate(features, participants, target, "patient",
-                                                   "site", "ridge", 5, 3, 0, 200, 0)
+        metrics, predictions, _ = predict.evaluate(features, participants, target,
+                                                   _settings(n_bootstrap=200))
         rows = metrics.dropna(subset=["ci_low"])
         assert len(rows) == len(metrics)
         assert ((rows.ci_low <= rows.estimate + 1e-12)
@@ -415,8 +418,9 @@ def test_every_target_is_scored_on_all_participants_that_have_it():
     assert len(folds) == 40 and folds["participant_id"].is_unique
     assert folds["fold"].value_counts().max() - folds["fold"].value_counts().min() <= 2
     metrics, _, splits = predict.evaluate({"signal": _features(participants, 0.0)},
-                                          participants, "severity", None, "site", "ridge", 4, 3,
-                                          0, 0, 0, folds)
+                                          participants, "severity",
+                                          _settings(positive_class=None, outer_folds=4),
+                                          folds=folds)
     scored = splits[splits.cv_scheme == "stratified_group_kfold"]["participant_id"]
     assert set(scored) == set(participants["participant_id"])  # the unlabelled 8 included
 
@@ -428,3 +432,28 @@ def test_missing_values_are_imputed_from_the_training_rows_only():
     splits = [(np.array([0, 2]), np.array([1, 3]))]
     ((train, test),) = predict.fold_designs(X, splits)
     assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]
+
+
+def test_prediction_settings_defaults_are_the_schemas(tmp_path):
+    """One source of truth: the typed settings' defaults and keys are the schema's
+    ``downstream`` defaults, and a rule's slice of the section builds them."""
+    from conftest import REPO
+
+    from brainrep.config import validate_config
+
+    downstream = validate_config({}, REPO / "workflow/schemas/config.schema.yaml")["downstream"]
+    settings = predict.PredictionSettings.from_config(downstream)
+    assert settings == predict.PredictionSettings()
+    assert settings.label_fractions == tuple(downstream["label_fractions"])
+    with pytest.raises(TypeError):
+        predict.PredictionSettings(n_permutation=5)  # a misspelt key is refused
+
+
+def test_public_names_load_lazily_and_are_not_submodules():
+    """``brainrep.predict`` loads a submodule on first use of one of its names (planning
+    reads settings and targets without scikit-learn's estimators); no name may be shadowed
+    by a submodule of the same name."""
+    import inspect
+
+    for name in predict.__all__:
+        assert not inspect.ismodule(getattr(predict, name)), name

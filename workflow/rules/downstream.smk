@@ -94,21 +94,7 @@ rule predict_target:
     params:
         names=list(FEATURES),
         pretraining={n: "train_folds" if TRAIN_FOLDS else "transductive" for n in SSL_SETS},
-        settings=settings_of(
-            "downstream",
-            "positive_class",
-            "model",
-            "site_column",
-            "deconfound",
-            "combat",
-            "outer_folds",
-            "inner_folds",
-            "n_permutations",
-            "n_bootstrap",
-            "label_fractions",
-            "label_repeats",
-            "seed",
-        ),
+        settings=settings_of("downstream", *PredictionSettings.keys()),
     threads: 2
     log:
         f"{OUT}/logs/predict/target-{{target}}.log",

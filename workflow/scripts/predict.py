@@ -3,20 +3,16 @@ import pandas as pd
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
 from brainrep.plots import label_efficiency_figure, metrics_figure, predictions_figure
-from brainrep.predict import PRIMARY, evaluate, label_efficiency, site_probe
+from brainrep.predict import PRIMARY, PredictionSettings, evaluate, label_efficiency, site_probe
 
 log_to_file(snakemake.log[0])
-settings = snakemake.params.settings
+settings = PredictionSettings.from_config(snakemake.params.settings)
 folds = pd.read_csv(snakemake.input.folds, sep="\t")
 participants = read_participants(snakemake.input.participants)
 features = {name: read_features(path)
             for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True)}
-metrics, predictions, splits = evaluate(
-    features, participants, snakemake.wildcards.target, settings["positive_class"],
-    settings["site_column"], settings["model"], settings["outer_folds"],
-    settings["inner_folds"], settings["n_permutations"], settings["n_bootstrap"],
-    settings["seed"], folds, settings["deconfound"], settings["combat"],
-    n_jobs=snakemake.threads)
+metrics, predictions, splits = evaluate(features, participants, snakemake.wildcards.target,
+                                       settings, folds=folds, n_jobs=snakemake.threads)
 # which participants each encoder was pretrained on; n/a for features with no pretraining
 metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining).fillna("n/a")
 for frame, path in ((metrics, snakemake.output.metrics),
@@ -28,15 +24,10 @@ metrics_figure(metrics, PRIMARY[task], snakemake.output.figure)
 positive = metrics["positive_class"].iloc[0]
 predictions_figure(predictions, task, positive if task == "binary" else None,
                    snakemake.output.predictions_figure)
-nuisance = {"confounds": settings["deconfound"], "combat": settings["combat"]}
-probe = site_probe(features, participants, settings["site_column"], settings["model"],
-                   settings["outer_folds"], settings["inner_folds"], settings["seed"], folds,
-                   **nuisance) if settings["site_column"] else metrics.iloc[:0]
+probe = (site_probe(features, participants, settings, folds=folds) if settings.site_column
+         else metrics.iloc[:0])
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
-curve = label_efficiency(features, participants, snakemake.wildcards.target,
-                         settings["positive_class"], settings["model"], settings["outer_folds"],
-                         settings["inner_folds"], settings["label_fractions"],
-                         settings["label_repeats"], settings["seed"], folds,
-                         settings["site_column"], **nuisance)
+curve = label_efficiency(features, participants, snakemake.wildcards.target, settings,
+                         folds=folds)
 curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

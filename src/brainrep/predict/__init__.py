@@ -10,32 +10,37 @@ checked so that no participant is ever both trained on and tested.
 Modules: :mod:`~brainrep.predict.targets` (targets, metrics, chance),
 :mod:`~brainrep.predict.models` (the model registry and label-free steps),
 :mod:`~brainrep.predict.splits` (outer folds and the leakage check),
-:mod:`~brainrep.predict.evaluate` (cross-validation, permutations, intervals) and
+:mod:`~brainrep.predict.settings` (:class:`PredictionSettings`, what they all read),
+:mod:`~brainrep.predict.crossval` (cross-validation, permutations, intervals) and
 :mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table).
 """
 
-from brainrep.predict.curves import confound_table, label_efficiency, site_probe
-from brainrep.predict.evaluate import cross_validate, evaluate, fold_designs, permute_within
-from brainrep.predict.models import (
-    MODELS,
-    NuisanceRemoval,
-    TangentSpaceFeatures,
-    build_model,
-    is_spd,
-    register_model,
-)
-from brainrep.predict.splits import LeakageError, check_splits, make_splits, participant_folds
-from brainrep.predict.targets import (
-    METRICS,
-    PRIMARY,
-    Target,
-    class_labels,
-    is_continuous,
-    resolve_target,
-)
+import importlib
 
-__all__ = ["METRICS", "MODELS", "PRIMARY", "LeakageError", "NuisanceRemoval",
-           "TangentSpaceFeatures", "Target", "build_model", "check_splits", "class_labels",
-           "confound_table", "cross_validate", "evaluate", "fold_designs", "is_continuous",
-           "is_spd", "label_efficiency", "make_splits", "participant_folds", "permute_within",
-           "register_model", "resolve_target", "site_probe"]
+#: public name -> the submodule defining it; loaded on first use (PEP 562), so that planning,
+#: which reads targets and settings, does not import scikit-learn's estimators
+_EXPORTS = {
+    **dict.fromkeys(["confound_table", "label_efficiency", "site_probe"], "curves"),
+    **dict.fromkeys(["cross_validate", "evaluate", "fold_designs", "permute_within"],
+                    "crossval"),
+    **dict.fromkeys(["MODELS", "NuisanceRemoval", "TangentSpaceFeatures", "build_model",
+                     "is_spd", "register_model"], "models"),
+    "PredictionSettings": "settings",
+    **dict.fromkeys(["LeakageError", "check_splits", "make_splits", "participant_folds"],
+                    "splits"),
+    **dict.fromkeys(["METRICS", "PRIMARY", "Target", "class_labels", "is_continuous",
+                     "resolve_target"], "targets"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -11,28 +11,32 @@ from sklearn.metrics import (
     balanced_accuracy_score,
 )
 
-from brainrep.predict.evaluate import cross_validate, per_fold_scores, predicted, sample
+from brainrep.predict.crossval import cross_validate, per_fold_scores, predicted, sample
 from brainrep.predict.models import FOLD_COLUMN
+from brainrep.predict.settings import PredictionSettings
 from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
 
 
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-                     target: str, positive: str | dict[str, str] | None, model: str,
-                     outer_folds: int, inner_folds: int, fractions: list[float],
-                     n_repeats: int, seed: int, folds: pd.DataFrame | None = None,
-                     site_column: str | None = None, confounds: list[str] = (),
-                     combat: bool = False) -> pd.DataFrame:
+                     target: str, settings: PredictionSettings, *,
+                     folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """The primary metric when only a fraction of each training fold's participants keep
     their label.
 
     The outer participant-grouped splits and their test sets stay fixed; inside every training
-    fold a random subset (``fraction``, stratified on the target within site, two or more
-    participants per cell) is kept, ``n_repeats`` times, and every
+    fold a random subset (each of ``settings.label_fractions``, stratified on the target
+    within site, two or more participants per cell) is kept, ``settings.label_repeats``
+    times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
     ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged).
     """
-    data = sample(features, participants, target, positive, site_column, confounds, combat)
+    model, inner_folds, seed = settings.model, settings.inner_folds, settings.seed
+    confounds, combat = settings.deconfound, settings.combat
+    fractions, n_repeats = settings.label_fractions, settings.label_repeats
+    outer_folds = settings.outer_folds
+    data = sample(features, participants, target, settings.positive_class,
+                  settings.site_column, confounds, combat)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
     strata = target_.strata(y)
     splits = (splits_from_folds(folds, groups) if folds is not None else
@@ -85,13 +89,15 @@ def _stratified_subset(strata: np.ndarray, fraction: float,
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-               site_column: str, model: str, n_folds: int, inner_folds: int,
-               seed: int, folds: pd.DataFrame | None = None, confounds: list[str] = (),
-               combat: bool = False) -> pd.DataFrame:
+               settings: PredictionSettings, *, folds: pd.DataFrame | None = None
+               ) -> pd.DataFrame:
     """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k),
     after the same deconfounding and ComBat as :func:`evaluate` (fitted in training folds).
 
     Tables embedded per fold are probed on their pretraining ``folds``."""
+    site_column, model, seed = settings.site_column, settings.model, settings.seed
+    n_folds, inner_folds = settings.outer_folds, settings.inner_folds
+    confounds, combat = settings.deconfound, settings.combat
     table = participants.dropna(subset=[site_column])
     site_values = sorted(table[site_column].astype(str).unique())
     if len(site_values) < 2:

@@ -26,6 +26,7 @@ from brainrep.predict.models import (
     model_name,
     nuisance_design,
 )
+from brainrep.predict.settings import PredictionSettings
 from brainrep.predict.splits import LeakageError, check_splits, make_splits, splits_from_folds
 from brainrep.predict.targets import Target, resolve_target
 
@@ -198,28 +199,30 @@ def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target
 
 
 def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
-             positive: str | dict[str, str] | None, site_column: str | None, model: str,
-             outer_folds: int, inner_folds: int, n_permutations: int, n_bootstrap: int,
-             seed: int, folds: pd.DataFrame | None = None, confounds: list[str] = (),
-             combat: bool = False, n_jobs: int = 1
-             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+             settings: PredictionSettings, *, folds: pd.DataFrame | None = None,
+             n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one target.
 
-    ``positive`` is the scored class of a binary target (:func:`resolve_target`). ``folds``
-    (:func:`participant_folds`) fixes the participant-grouped outer folds; it is required for
-    feature tables embedded per fold, which leave-site-out then skips. ``confounds``
-    (participants.tsv columns) are regressed out of the features and ``combat`` harmonizes
-    sites (ComBat), both inside each training fold (:class:`NuisanceRemoval`); ComBat is
-    off in leave-site-out, where the test site is never seen in training. Labels are permuted
-    within site in both schemes; the p-value is on the target's primary metric. The
-    permutation refits run in ``n_jobs`` processes (the same numbers for any ``n_jobs``).
+    ``settings.positive_class`` is the scored class of a binary target
+    (:func:`resolve_target`). ``folds`` (:func:`participant_folds`) fixes the
+    participant-grouped outer folds; it is required for feature tables embedded per fold,
+    which leave-site-out then skips. ``settings.deconfound`` (participants.tsv columns) are
+    regressed out of the features and ``settings.combat`` harmonizes sites (ComBat), both
+    inside each training fold (:class:`NuisanceRemoval`); ComBat is off in leave-site-out,
+    where the test site is never seen in training. Labels are permuted within site in both
+    schemes; the p-value is on the target's primary metric. The permutation refits run in
+    ``n_jobs`` processes (the same numbers for any ``n_jobs``).
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.
     """
-    data = sample(features, participants, target, positive, site_column, confounds, combat)
+    model, inner_folds, seed = settings.model, settings.inner_folds, settings.seed
+    confounds, combat = settings.deconfound, settings.combat
+    n_permutations, n_bootstrap = settings.n_permutations, settings.n_bootstrap
+    data = sample(features, participants, target, settings.positive_class,
+                  settings.site_column, confounds, combat)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
-    schemes = make_splits(target_.strata(y), groups, data.sites, outer_folds, seed)
+    schemes = make_splits(target_.strata(y), groups, data.sites, settings.outer_folds, seed)
     if folds is not None:
         schemes["stratified_group_kfold"] = splits_from_folds(folds, groups)
     rng = np.random.default_rng(seed)

@@ -14,10 +14,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from brainrep import atlases, predict
+from brainrep import atlases, predict, subtype
 from brainrep.ssl import pretrain
 from brainrep.ssl.augment import NAMES as AUGMENTATIONS
 from brainrep.ssl.embed import load_encoder
+from brainrep.ssl.encoders import ENCODERS
 from brainrep.ssl.objectives import OBJECTIVES, Objective, register_objective
 
 
@@ -35,6 +36,11 @@ def test_the_schema_offers_exactly_what_the_registries_hold():
                  "source") == set(atlases.ATLAS_SOURCES)
     assert _enum("$defs", "ssl_modality", "properties", "augmentations",
                  "items") == set(AUGMENTATIONS)
+    assert _enum("properties", "downstream", "properties", "subtyping", "properties",
+                 "method") == set(subtype.CLUSTERING)
+    pattern = yaml.safe_load(SCHEMA.read_text())["$defs"]["ssl_modality"]["properties"][
+        "encoder"]["pattern"]  # ^(conv|...|braindecode:<class>)$
+    assert set(pattern[2:-2].split("|")[:-1]) == set(ENCODERS)
 
 
 @pytest.fixture
@@ -119,3 +125,26 @@ def test_add_an_atlas_source(registered):
     assert list(atlas.labels) == ["left", "mid", "right"] and atlas.radius_mm == 6.0
     with pytest.raises(atlases.AtlasError, match="register_atlas_source"):
         atlases.atlas_files({"source": "nowhere"}, None)
+
+
+def test_add_a_clustering_method(registered):
+    """A clustering method is one factory ``(k, seed) -> estimator with fit_predict``; the
+    stability, replication and null tests of find_subtypes then run with it."""
+    from sklearn.cluster import SpectralClustering
+
+    @subtype.register_clustering("spectral")
+    def spectral(k, seed):
+        return SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=8,
+                                  random_state=seed)
+    registered.append((subtype.CLUSTERING, "spectral"))
+
+    rng = np.random.default_rng(3)
+    truth = np.repeat([0, 1], 20)
+    X = rng.standard_normal((40, 5)) + 6 * truth[:, None]
+    index = pd.Index([f"sub-{i:02d}" for i in range(40)], name="participant_id")
+    summary, _, labels = subtype.find_subtypes(
+        pd.DataFrame(X, index=index), pd.DataFrame({"site": np.tile(["A", "B"], 20)},
+                                                   index=index),
+        [], range(2, 4), 3, 10, 19, 0, method="spectral")
+    assert summary["k"] == 2 and summary["null_p_value"] < 0.1
+    assert abs(np.corrcoef(labels["subtype"], truth)[0, 1]) > 0.95

@@ -5,9 +5,12 @@ were independent of the clusters)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, rankdata
+from sklearn.base import ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
@@ -36,18 +39,45 @@ def nuisance_fit(X: np.ndarray, nuisance: pd.DataFrame) -> np.ndarray:
     return LinearRegression().fit(design, X).predict(design)
 
 
+#: name -> factory(k, seed) returning an unfitted clusterer with ``fit_predict``;
+#: ``downstream.subtyping.method`` names one and :func:`register_clustering` adds one.
+CLUSTERING: dict[str, Callable[[int, int], ClusterMixin]] = {}
+
+
+def register_clustering(name: str):
+    """Decorator adding a clustering factory ``(k, seed) -> estimator`` to :data:`CLUSTERING`."""
+    def add(factory):
+        CLUSTERING[name] = factory
+        return factory
+    return add
+
+
+@register_clustering("kmeans")
+def kmeans(k: int, seed: int) -> ClusterMixin:
+    """k-means, best of 10 initialisations."""
+    return KMeans(k, n_init=10, random_state=seed)
+
+
+@register_clustering("gmm")
+def gmm(k: int, seed: int) -> ClusterMixin:
+    """Full-covariance Gaussian mixture, best of 5 initialisations."""
+    return GaussianMixture(k, covariance_type="full", n_init=5, reg_covar=1e-4,
+                           random_state=seed)
+
+
+@register_clustering("agglomerative")
+def agglomerative(k: int, seed: int) -> ClusterMixin:
+    """Ward agglomerative clustering (deterministic: the seed is unused)."""
+    return AgglomerativeClustering(k, linkage="ward")
+
+
 def cluster(Z: np.ndarray, k: int, seed: int, method: str = "kmeans") -> np.ndarray:
-    """Labels 0..k-1 of the rows of Z: ``kmeans``, ``gmm`` (full-covariance Gaussian
-    mixture) or ``agglomerative`` (Ward)."""
-    if method == "kmeans":
-        return KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
-    if method == "gmm":
-        return GaussianMixture(k, covariance_type="full", n_init=5, reg_covar=1e-4,
-                               random_state=seed).fit_predict(Z)
-    if method == "agglomerative":
-        return AgglomerativeClustering(k, linkage="ward").fit_predict(Z)
-    raise ValueError(f"unknown clustering method {method!r}; choose kmeans, gmm or "
-                     "agglomerative")
+    """Labels 0..k-1 of the rows of Z by the :data:`CLUSTERING` method ``method``."""
+    if method not in CLUSTERING:
+        raise ValueError(f"unknown clustering method {method!r}; choose one of "
+                         f"{sorted(CLUSTERING)} or add one with "
+                         "brainrep.subtype.register_clustering")
+    return CLUSTERING[method](k, seed).fit_predict(Z)
 
 
 def bootstrap_stability(Z: np.ndarray, k: int, n_bootstrap: int, seed: int,

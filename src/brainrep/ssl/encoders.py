@@ -30,6 +30,20 @@ def _block(n_in: int, n_out: int, dilation: int) -> nn.Sequential:
     )
 
 
+#: name -> encoder class ``(n_channels, n_times, **sizes)`` mapping windows to embeddings;
+#: ``ssl.<modality>.encoder`` names one and :func:`register_encoder` adds one.
+ENCODERS: dict[str, type[nn.Module]] = {}
+
+
+def register_encoder(name: str):
+    """Class decorator adding an encoder to :data:`ENCODERS` under ``name``."""
+    def add(cls):
+        ENCODERS[name] = cls
+        return cls
+    return add
+
+
+@register_encoder("conv")
 class ConvEncoder(nn.Module):
     """Dilated temporal convolutions (receptive field 37 samples), mean-pooled, then linear."""
 
@@ -50,6 +64,7 @@ class ConvEncoder(nn.Module):
         return self.head(self.features(x).mean(dim=-1))
 
 
+@register_encoder("transformer")
 class PatchTransformerEncoder(nn.Module):
     """Pre-norm transformer over non-overlapping patches (all channels x ``patch_size``)."""
 
@@ -80,6 +95,7 @@ class PatchTransformerEncoder(nn.Module):
         return self.head(self.features(x).mean(dim=-1))
 
 
+@register_encoder("connectome")
 class ConnectomeEncoder(nn.Module):
     """Correlation matrix of the window (Fisher z, upper triangle) through a two-layer MLP."""
 
@@ -127,9 +143,6 @@ class BraindecodeEncoder(nn.Module):
         return self.net(x)
 
 
-ENCODERS: dict[str, type[nn.Module]] = {"conv": ConvEncoder,
-                                        "transformer": PatchTransformerEncoder,
-                                        "connectome": ConnectomeEncoder}
 
 
 def build_encoder(name: str, n_channels: int, n_times: int, **sizes) -> nn.Module:

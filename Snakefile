@@ -5,6 +5,7 @@ from pathlib import Path
 
 from brainrep import cache, fmriprep
 from brainrep.config import validate_config
+from brainrep.eeg.settings import PreprocessSettings
 from brainrep.plan import build_plan
 from brainrep.predict.settings import PredictionSettings
 

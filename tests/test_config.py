@@ -74,3 +74,30 @@ def test_a_user_config_starts_from_the_schema_defaults_not_the_demo(small_demo, 
     assert resolved["demo"]["enabled"] is False and resolved["ssl"]["probe"]["column"] is None
     demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
     assert resolved["eeg"]["bad_channel_criteria"] != demo["eeg"]["bad_channel_criteria"]
+
+
+def _section(config: dict, path: str) -> dict:
+    for key in path.split("."):
+        config = config[key]
+    return config
+
+
+@pytest.mark.parametrize("settings_class, path", [
+    ("brainrep.predict.PredictionSettings", "downstream"),
+    ("brainrep.eeg.PreprocessSettings", "eeg"),
+    ("brainrep.eeg.IcaSettings", "eeg.ica"),
+    ("brainrep.eeg.EventSettings", "eeg.events"),
+])
+def test_typed_settings_defaults_are_the_schemas(settings_class, path):
+    """One source of truth: a stage's typed settings built from the validated defaults of its
+    config section equal the settings class's own defaults, and a misspelt key is refused."""
+    import importlib
+
+    module, name = settings_class.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    config = validate_config({"eeg": {"events": {}}} if path == "eeg.events" else {}, SCHEMA)
+    section = _section(config, path)
+    assert cls.from_config(section) == cls()
+    assert set(cls.keys()) <= set(section)
+    with pytest.raises(TypeError):
+        cls(**{cls.keys()[0] + "s": None})

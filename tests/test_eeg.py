@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,10 +10,11 @@ from brainrep import eeg, simulate
 from brainrep.config import validate_config
 
 
-def eeg_params(**changes) -> dict:
-    """The validated ``eeg`` config section with the defaults, plus ``changes``."""
+def eeg_params(**changes) -> eeg.PreprocessSettings:
+    """The settings of the validated ``eeg`` config section's defaults, plus ``changes``."""
     defaults = validate_config({}, SCHEMA)["eeg"]
-    return defaults | {"bad_channel_criteria": ["nan_flat", "deviation"]} | changes
+    return eeg.PreprocessSettings.from_config(
+        defaults | {"bad_channel_criteria": ["nan_flat", "deviation"]} | changes)
 
 
 def test_preprocess_and_windows(small_demo, tmp_path):
@@ -117,14 +120,14 @@ def test_ica_removes_a_blink_component(demo_raw):
     params = eeg_params(ica={"enabled": True, "n_components": 15, "threshold": 0.5,
                              "remove": ["eye blink"]}, bad_channel_criteria=[])
     clean, qc = eeg.preprocess(raw, params)
-    without, _ = eeg.preprocess(raw, params | {"ica": params["ica"] | {"enabled": False}})
+    without, _ = eeg.preprocess(raw, replace(params, ica=replace(params.ica, enabled=False)))
     assert any("eye blink" in c for c in qc["ica_removed"])
     fp1 = clean.ch_names.index("Fp1")
     assert np.ptp(clean.get_data()[fp1]) < 0.6 * np.ptp(without.get_data()[fp1])
 
 
 def test_event_locked_epochs_from_events_tsv(demo_raw):
-    events = {"trial_types": [], "tmin": -0.2, "tmax": 0.8, "baseline": [None, 0]}
+    events = eeg.EventSettings(tmin=-0.2, tmax=0.8, baseline=(None, 0))
     clean, _ = eeg.preprocess(demo_raw, eeg_params())
     epochs, qc = eeg.make_event_epochs(clean, events, reject_uv=None)
     onsets = demo_raw.annotations.onset - demo_raw.first_time
@@ -133,7 +136,7 @@ def test_event_locked_epochs_from_events_tsv(demo_raw):
     assert list(epochs.metadata["trial_type"]) == expected and len(expected) > 0
     assert qc["n_windows"] == len(epochs) and epochs.times[0] == pytest.approx(-0.2)
     with pytest.raises(RuntimeError, match="trial types \\['blink'\\]"):
-        eeg.make_event_epochs(clean, events | {"trial_types": ["blink"]}, reject_uv=None)
+        eeg.make_event_epochs(clean, replace(events, trial_types=("blink",)), reject_uv=None)
 
 
 def test_run_recording_writes_outputs_and_the_window_store(small_demo, tmp_path):

@@ -32,7 +32,7 @@ FAMILY_RUNS = {
         from brainrep import eeg
         from brainrep.bids import find_eeg
         from brainrep.config import validate_config
-        params = validate_config({}, SCHEMA)["eeg"]
+        params = eeg.PreprocessSettings.from_config(validate_config({}, SCHEMA)["eeg"])
         recordings = find_eeg(ROOT / "bids", "rest", [])
         files = []
         for rec in recordings:

@@ -434,21 +434,6 @@ def test_missing_values_are_imputed_from_the_training_rows_only():
     assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]
 
 
-def test_prediction_settings_defaults_are_the_schemas(tmp_path):
-    """One source of truth: the typed settings' defaults and keys are the schema's
-    ``downstream`` defaults, and a rule's slice of the section builds them."""
-    from conftest import REPO
-
-    from brainrep.config import validate_config
-
-    downstream = validate_config({}, REPO / "workflow/schemas/config.schema.yaml")["downstream"]
-    settings = predict.PredictionSettings.from_config(downstream)
-    assert settings == predict.PredictionSettings()
-    assert settings.label_fractions == tuple(downstream["label_fractions"])
-    with pytest.raises(TypeError):
-        predict.PredictionSettings(n_permutation=5)  # a misspelt key is refused
-
-
 def test_public_names_load_lazily_and_are_not_submodules():
     """``brainrep.predict`` loads a submodule on first use of one of its names (planning
     reads settings and targets without scikit-learn's estimators); no name may be shadowed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,35 @@ def _cross_checks(config: dict) -> list[str]:
     if sub["k_min"] > sub["k_max"]:
         problems.append("config keys 'downstream.subtyping.k_min'/'k_max': k_min > k_max.")
     return problems
+
+
+class StageSettings:
+    """Base of a stage's typed settings: a frozen keyword-only dataclass whose fields are the
+    keys of one config section that the stage reads, with the schema's defaults (each
+    subclass's defaults are tied to the schema by ``tests/test_config.py``). YAML lists become
+    tuples, so settings are immutable and hashable; nested sections are settings too."""
+
+    #: field name -> the StageSettings class of a nested section (None stays None)
+    nested: dict[str, type[StageSettings]] = {}
+
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))
+            elif isinstance(value, dict) and field.name in self.nested:
+                object.__setattr__(self, field.name, self.nested[field.name].from_config(value))
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The section's keys these settings hold (what a rule passes)."""
+        return [field.name for field in fields(cls)]
+
+    @classmethod
+    def from_config(cls, section: dict):
+        """From a validated config section (or a rule's slice of it)."""
+        return cls(**{key: section[key] for key in cls.keys()})
+
+    def to_dict(self) -> dict:
+        """Plain values (nested settings as dicts, tuples as lists), for sidecars."""
+        return json.loads(json.dumps(asdict(self)))

@@ -10,9 +10,7 @@ rule eeg_preprocess:
         figure=EEG_PSD_FIGURE,
     params:
         bids_root=INPUTS.bids_root,
-        settings={
-            k: v for k, v in config["eeg"].items() if k not in ("enabled", "bands", "tasks")
-        },
+        settings=settings_of("eeg", *PreprocessSettings.keys()),
     log:
         f"{OUT}/logs/eeg_preprocess/sub-{{subject}}_{{entities}}.log",
     group:

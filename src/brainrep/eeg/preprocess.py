@@ -11,6 +11,7 @@ import pandas as pd
 from mne_bids import get_entities_from_fname
 
 from brainrep.eeg.read import read_bids_eeg
+from brainrep.eeg.settings import EventSettings, PreprocessSettings
 from brainrep.exclusions import RecordingExcluded
 from brainrep.io import write_sidecar
 
@@ -53,9 +54,10 @@ def line_noise_ratio(raw: mne.io.BaseRaw, line_freq: float) -> float:
     return float(at_line / np.median(power[(freqs >= 1) & (freqs <= 40)]))
 
 
-def preprocess(raw: mne.io.BaseRaw, params: dict) -> tuple[mne.io.BaseRaw, dict]:
+def preprocess(raw: mne.io.BaseRaw, settings: PreprocessSettings
+               ) -> tuple[mne.io.BaseRaw, dict]:
     """Pick EEG, notch, band-pass, find and interpolate bad channels, resample, re-reference,
-    and optionally remove ICA artifact components; ``params`` is the ``eeg`` config section.
+    and optionally remove ICA artifact components (:class:`PreprocessSettings`).
 
     Returns the cleaned raw and a QC record (bad channels from channels.tsv and detected,
     line-noise ratio, ICA components removed, duration in s).
@@ -67,11 +69,11 @@ def preprocess(raw: mne.io.BaseRaw, params: dict) -> tuple[mne.io.BaseRaw, dict]
           "sfreq_raw_hz": raw.info["sfreq"]}
     if line_freq and line_freq < raw.info["sfreq"] / 2:
         qc["line_noise_ratio"] = line_noise_ratio(raw, line_freq)
-        if params["notch"]:
+        if settings.notch:
             raw.notch_filter(np.arange(line_freq, raw.info["sfreq"] / 2, line_freq),
                              verbose="error")
-    raw.filter(params["l_freq"], params["h_freq"], verbose="error")
-    criteria = params["bad_channel_criteria"]
+    raw.filter(settings.l_freq, settings.h_freq, verbose="error")
+    criteria = list(settings.bad_channel_criteria)
     detected = detect_bad_channels(raw, criteria) if criteria else []
     raw.info["bads"] = sorted(set(raw.info["bads"]) | set(detected))
     qc["bad_channels_detected"] = detected
@@ -79,14 +81,14 @@ def preprocess(raw: mne.io.BaseRaw, params: dict) -> tuple[mne.io.BaseRaw, dict]
     qc["interpolated"] = bool(raw.info["bads"]) and raw.get_montage() is not None
     if qc["interpolated"]:
         raw.interpolate_bads(reset_bads=True, verbose="error")
-    raw.resample(params["sfreq"], verbose="error")
-    reference = params["reference"]
+    raw.resample(settings.sfreq, verbose="error")
+    reference = settings.reference
     raw.set_eeg_reference("average" if reference == "average" else [reference],
                           verbose="error")
-    ica = params["ica"]
-    qc["ica_removed"] = (remove_artifact_components(raw, ica["n_components"], ica["remove"],
-                                                    ica["threshold"])
-                         if ica["enabled"] else [])
+    ica = settings.ica
+    qc["ica_removed"] = (remove_artifact_components(raw, ica.n_components, list(ica.remove),
+                                                    ica.threshold)
+                         if ica.enabled else [])
     return raw, qc
 
 
@@ -107,10 +109,10 @@ def make_windows(raw: mne.io.BaseRaw, window_s: float, overlap_s: float,
     return epochs, qc
 
 
-def make_event_epochs(raw: mne.io.BaseRaw, events: dict,
+def make_event_epochs(raw: mne.io.BaseRaw, events: EventSettings,
                       reject_uv: float | None) -> tuple[mne.Epochs, dict]:
     """Event-locked epochs from the recording's events.tsv annotations (``trial_type``)."""
-    wanted = events["trial_types"] or sorted(set(raw.annotations.description))
+    wanted = list(events.trial_types) or sorted(set(raw.annotations.description))
     missing = sorted(set(wanted) - set(raw.annotations.description))
     if missing:
         raise RuntimeError(f"trial types {missing} are not in this recording's events.tsv "
@@ -118,8 +120,8 @@ def make_event_epochs(raw: mne.io.BaseRaw, events: dict,
                            "eeg.events.trial_types.")
     found, event_id = mne.events_from_annotations(
         raw, event_id={t: i + 1 for i, t in enumerate(wanted)}, verbose="error")
-    baseline = tuple(events["baseline"]) if events["baseline"] else None
-    epochs = mne.Epochs(raw, found, event_id, tmin=events["tmin"], tmax=events["tmax"],
+    baseline = tuple(events.baseline) if events.baseline else None
+    epochs = mne.Epochs(raw, found, event_id, tmin=events.tmin, tmax=events.tmax,
                         baseline=baseline, preload=True, reject_by_annotation=True,
                         verbose="error")
     n_total = len(epochs)
@@ -131,37 +133,37 @@ def make_event_epochs(raw: mne.io.BaseRaw, events: dict,
             "onset_s": np.round(epochs.events[:, 0] / raw.info["sfreq"] - raw.first_time, 4),
             "trial_type": [names[e] for e in epochs.events[:, 2]]})
     qc = {"n_windows": len(epochs), "rejected_fraction": 1 - len(epochs) / max(n_total, 1),
-          "duration_kept_s": len(epochs) * (events["tmax"] - events["tmin"])}
+          "duration_kept_s": len(epochs) * (events.tmax - events.tmin)}
     return epochs, qc
 
 
-def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, params: dict,
-                  out_figure: str | None = None) -> dict:
+def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
+                  settings: PreprocessSettings, out_figure: str | None = None) -> dict:
     """Preprocess and epoch one recording; write cleaned raw, epochs, their sidecars and,
     if ``out_figure`` is given, its PSD before and after preprocessing.
 
-    ``params`` is the ``eeg`` config section: fixed-length windows, or event-locked epochs
-    when ``events`` is set (for the tasks in ``events.tasks``, or every task when it is empty).
+    Fixed-length windows, or event-locked epochs when ``settings.events`` is set (for the
+    tasks in ``events.tasks``, or every task when it is empty).
     """
-    original = read_bids_eeg(bids_root, path, params["montage"])
-    events = params["events"]
+    original = read_bids_eeg(bids_root, path, settings.montage)
+    events = settings.events
     task = get_entities_from_fname(Path(path).name, on_error="ignore").get("task")
-    if events and events.get("tasks") and task not in events["tasks"]:
+    if events and events.tasks and task not in events.tasks:
         events = None  # this task is windowed
-    shortest = events["tmax"] - events["tmin"] if events else params["window_s"]
+    shortest = events.tmax - events.tmin if events else settings.window_s
     if original.times[-1] < shortest:
         raise RecordingExcluded(path, "too_short", f"{original.times[-1]:.1f} s of data, "
                                 f"shorter than one {shortest} s window. Lower eeg.window_s, or "
                                 "leave this recording out.")
-    raw, qc = preprocess(original, params)
+    raw, qc = preprocess(original, settings)
     if events:
         try:
-            epochs, window_qc = make_event_epochs(raw, events, params["reject_uv"])
+            epochs, window_qc = make_event_epochs(raw, events, settings.reject_uv)
         except RuntimeError as err:
             raise RuntimeError(f"{path}: {err}") from err
     else:
-        epochs, window_qc = make_windows(raw, params["window_s"], params["overlap_s"],
-                                         params["reject_uv"])
+        epochs, window_qc = make_windows(raw, settings.window_s, settings.overlap_s,
+                                         settings.reject_uv)
     if len(epochs) == 0:
         raise RecordingExcluded(path, "all_windows_rejected", "every epoch was rejected. Raise "
                                 "eeg.reject_uv or check the recording's amplitude units.")
@@ -169,7 +171,7 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, para
     raw.save(out_raw, overwrite=True, verbose="error")
     epochs.save(out_epochs, overwrite=True, verbose="error")
     for out in (out_raw, out_epochs):
-        write_sidecar(out, sources=[path], parameters=params, qc=qc)
+        write_sidecar(out, sources=[path], parameters=settings.to_dict(), qc=qc)
     if out_figure:
         from brainrep.plots import recording_psd_figure
 

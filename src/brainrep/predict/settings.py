@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from brainrep.config import StageSettings
 
 
 @dataclass(frozen=True, kw_only=True)
-class PredictionSettings:
+class PredictionSettings(StageSettings):
     """What :func:`~brainrep.predict.evaluate`, :func:`~brainrep.predict.label_efficiency` and
     :func:`~brainrep.predict.site_probe` read. The defaults are the config schema's
     (``downstream.*``; a test ties them); the workflow builds it with :meth:`from_config`.
@@ -32,18 +34,3 @@ class PredictionSettings:
     label_fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
     label_repeats: int = 5
     seed: int = 0
-
-    def __post_init__(self):
-        # lists from YAML become tuples: the settings stay hashable and immutable
-        object.__setattr__(self, "deconfound", tuple(self.deconfound))
-        object.__setattr__(self, "label_fractions", tuple(self.label_fractions))
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        """The ``downstream`` keys these settings hold (what a rule passes)."""
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def from_config(cls, downstream: dict) -> PredictionSettings:
-        """From a validated ``downstream`` section (or a rule's slice of it)."""
-        return cls(**{key: downstream[key] for key in cls.keys()})

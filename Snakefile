@@ -6,6 +6,7 @@ from pathlib import Path
 from brainrep import cache, fmriprep
 from brainrep.config import validate_config
 from brainrep.eeg.settings import PreprocessSettings
+from brainrep.fmri.settings import ParcellateSettings
 from brainrep.plan import build_plan
 from brainrep.predict.settings import PredictionSettings
 

@@ -87,6 +87,7 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.eeg.PreprocessSettings", "eeg"),
     ("brainrep.eeg.IcaSettings", "eeg.ica"),
     ("brainrep.eeg.EventSettings", "eeg.events"),
+    ("brainrep.fmri.ParcellateSettings", "fmri"),
 ])
 def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     """One source of truth: a stage's typed settings built from the validated defaults of its
@@ -101,3 +102,31 @@ def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     assert set(cls.keys()) <= set(section)
     with pytest.raises(TypeError):
         cls(**{cls.keys()[0] + "s": None})
+
+
+@pytest.mark.parametrize("package", ["brainrep.eeg", "brainrep.fmri", "brainrep.predict"])
+def test_stage_packages_load_lazily_and_no_name_is_a_submodule(package):
+    """A stage package loads a submodule on first use of one of its names (planning reads
+    settings without MNE, nilearn or scikit-learn's estimators); no public name may be
+    shadowed by a submodule of the same name."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert not inspect.ismodule(getattr(module, name)), f"{package}.{name}"
+
+
+def test_planning_imports_no_stage_library():
+    """The modules the Snakefile imports to plan leave nilearn, torch, pyriemann and
+    scikit-learn's estimators unimported (10,000 participants are planned in seconds)."""
+    code = ("import sys\n"
+            "from brainrep import cache, fmriprep, plan\n"
+            "from brainrep.eeg.settings import PreprocessSettings\n"
+            "from brainrep.fmri.settings import ParcellateSettings\n"
+            "from brainrep.predict.settings import PredictionSettings\n"
+            "print(sorted(m for m in ('nilearn', 'torch', 'sklearn.linear_model', 'pyriemann')\n"
+            "             if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"

@@ -48,8 +48,7 @@ FAMILY_RUNS = {
         [image] = (ROOT / "bids/derivatives/atlas").glob("*_dseg.nii.gz")
         atlas = Atlas("demo", read_labels(str(image).replace(".nii.gz", ".tsv")),
                       image=str(image))
-        params = {"denoise_strategy": "simple", "high_pass_hz": 0.01, "low_pass_hz": 0.1,
-                  "connectivity": "correlation"}
+        params = fmri.ParcellateSettings()
         for rec in find_bold(ROOT / "bids/derivatives/fmriprep", "rest", "MNI152NLin2009cAsym",
                              [])[:3]:
             fmri.run_recording(rec.path, confounds_path(rec.path, "MNI152NLin2009cAsym"), atlas,

@@ -433,12 +433,3 @@ def test_missing_values_are_imputed_from_the_training_rows_only():
     ((train, test),) = predict.fold_designs(X, splits)
     assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]
 
-
-def test_public_names_load_lazily_and_are_not_submodules():
-    """``brainrep.predict`` loads a submodule on first use of one of its names (planning
-    reads settings and targets without scikit-learn's estimators); no name may be shadowed
-    by a submodule of the same name."""
-    import inspect
-
-    for name in predict.__all__:
-        assert not inspect.ismodule(getattr(predict, name)), name

@@ -80,10 +80,7 @@ else:
             relmat=FMRI_RELMAT,
         params:
             atlas=config["fmri"]["atlas"],
-            settings={
-                k: config["fmri"][k]
-                for k in ("denoise_strategy", "high_pass_hz", "low_pass_hz", "connectivity")
-            },
+            settings=settings_of("fmri", *ParcellateSettings.keys()),
         log:
             f"{OUT}/logs/fmri_parcellate/sub-{{subject}}_{{entities}}.log",
         group:

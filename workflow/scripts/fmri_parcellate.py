@@ -1,6 +1,6 @@
 from brainrep.atlases import load_atlas
 from brainrep.exclusions import excluding
-from brainrep.fmri import run_recording
+from brainrep.fmri import ParcellateSettings, run_recording
 from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -10,4 +10,4 @@ with excluding(snakemake.input.bold, list(snakemake.output), "fmri_parcellate",
     run_recording(snakemake.input.bold, snakemake.input.confounds,
                   load_atlas(dict(snakemake.params.atlas), image, labels),
                   snakemake.output.timeseries, snakemake.output.relmat,
-                  dict(snakemake.params.settings))
+                  ParcellateSettings.from_config(snakemake.params.settings))

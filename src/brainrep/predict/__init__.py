@@ -15,32 +15,17 @@ Modules: :mod:`~brainrep.predict.targets` (targets, metrics, chance),
 :mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table).
 """
 
-import importlib
+import lazy_loader
 
-#: public name -> the submodule defining it; loaded on first use (PEP 562), so that planning,
-#: which reads targets and settings, does not import scikit-learn's estimators
-_EXPORTS = {
-    **dict.fromkeys(["confound_table", "label_efficiency", "site_probe"], "curves"),
-    **dict.fromkeys(["cross_validate", "evaluate", "fold_designs", "permute_within"],
-                    "crossval"),
-    **dict.fromkeys(["MODELS", "NuisanceRemoval", "TangentSpaceFeatures", "build_model",
-                     "is_spd", "register_model"], "models"),
-    "PredictionSettings": "settings",
-    **dict.fromkeys(["LeakageError", "check_splits", "make_splits", "participant_folds"],
-                    "splits"),
-    **dict.fromkeys(["METRICS", "PRIMARY", "Target", "class_labels", "is_continuous",
-                     "resolve_target"], "targets"),
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # looked up once
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+# submodules load on first use of one of their names (SPEC 1): planning reads settings and
+# targets without importing scikit-learn's estimators
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "crossval": ["cross_validate", "evaluate", "fold_designs", "permute_within"],
+    "curves": ["confound_table", "label_efficiency", "site_probe"],
+    "models": ["MODELS", "NuisanceRemoval", "TangentSpaceFeatures", "build_model", "is_spd",
+               "register_model"],
+    "settings": ["PredictionSettings"],
+    "splits": ["LeakageError", "check_splits", "make_splits", "participant_folds"],
+    "targets": ["METRICS", "PRIMARY", "Target", "class_labels", "is_continuous",
+                "resolve_target"],
+})

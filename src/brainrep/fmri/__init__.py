@@ -1,0 +1,19 @@
+"""fMRI stage (``workflow/rules/fmri.smk``): denoise and parcellate template-space BOLD
+(:mod:`.bold`, settings in :mod:`.settings`), per-run connectivity matrices alone or in
+batches (:mod:`.matrices`), and the group stage: run selection, parcel coverage, edge and
+covariance tables, QC-FC and the window store (:mod:`.group`).
+
+Submodules load on first use of one of their names (SPEC 1, ``lazy_loader``): planning reads
+the settings without importing nilearn.
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "bold": ["parcellate", "repetition_time", "run_recording", "temporal_snr"],
+    "group": ["covariance_table", "edge_table", "flag_exclusions", "mean_connectivity",
+              "parcel_coverage", "qc_fc", "relmat_labels", "select_runs", "stack_crops"],
+    "matrices": ["MIN_VOLUMES", "connectivity", "connectivity_batch",
+                 "connectivity_from_timeseries"],
+    "settings": ["ParcellateSettings"],
+})

@@ -30,8 +30,7 @@ MEASURE = (
 )
 SETTINGS = {"l_freq": 1.0, "h_freq": 40.0, "notch": False, "sfreq": 100.0,
             "reference": "average", "window_s": 2.0, "overlap_s": 0.0, "reject_uv": None,
-            "montage": "standard_1020", "bad_channel_criteria": [], "events": None,
-            "ica": {"enabled": False}}
+            "montage": "standard_1020", "bad_channel_criteria": []}
 
 
 def measured(command: list[str]) -> tuple[float, float]:
@@ -54,7 +53,7 @@ def brainrep_worker(bids_root: str, out: str, tasks: list[str]) -> None:
     for task in tasks:
         for rec in find_eeg(bids_root, task, []):
             eeg.run_recording(bids_root, rec.path, f"{out}/{rec.key}_proc-clean_raw.fif",
-                              f"{out}/{rec.key}_epo.fif", SETTINGS)
+                              f"{out}/{rec.key}_epo.fif", eeg.PreprocessSettings(**SETTINGS))
 
 
 def renamed_rest_copy(bids_root: str, target: Path) -> None:

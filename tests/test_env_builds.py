@@ -102,7 +102,8 @@ def test_family_runs_in_its_own_environment(family, shared_root, tmp_path_factor
     prefix = tmp_path_factory.mktemp(f"env-{family}")
     venv.create(prefix, with_pip=True)
     python = str(prefix / "bin" / "python")
-    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "-c",
+    # --no-compile: modules are byte-compiled when first imported, not all of torch up front
+    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-compile", "-c",
                               str(REPO / "constraints.txt"), *_pip_part(family)],
                              capture_output=True, text=True, timeout=1200)
     assert install.returncode == 0, install.stderr[-3000:]

@@ -19,7 +19,8 @@ def test_eegmat_edf_recordings_are_found_and_preprocessed():
     assert all(r.path.endswith(".edf") for r in rest)
     assert len(read_participants(root / "participants.tsv")) == 10
     raw = eeg.read_bids_eeg(root, arithmetic[0].path)
-    clean, qc = eeg.preprocess(raw, validate_config({}, SCHEMA)["eeg"])
+    clean, qc = eeg.preprocess(raw, eeg.PreprocessSettings.from_config(
+        validate_config({}, SCHEMA)["eeg"]))
     assert len(clean.ch_names) == 19  # the ECG and mastoid channels are not EEG
     assert qc["line_freq_hz"] == 50 and clean.info["sfreq"] == 100.0
     windows, window_qc = eeg.make_windows(clean, 2.0, 0.0, reject_uv=None)

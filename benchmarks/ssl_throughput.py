@@ -74,11 +74,12 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
     import numpy as np
     import torch
 
-    from brainrep.ssl import pretrain, train
+    from brainrep.ssl import SSLSettings, pretrain, train
 
     windows, table = _data(n_windows)
-    settings = SETTINGS | {"objective": objective, "encoder": encoder, "device": device,
-                           "batch_size": batch_size, "epochs": epochs}
+    settings = SSLSettings(**SETTINGS | {"objective": objective, "encoder": encoder,
+                                         "device": device, "batch_size": batch_size,
+                                         "epochs": epochs})
     sampler = _UtilizationSampler(torch) if device == "cuda" else None
     if sampler:
         sampler.start()
@@ -94,12 +95,12 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
         held = np.isin(participants, train.held_out_participants(participants, 0.15, 0))
         pool = pool.subset(~held)  # the windows brainrep trains on
         model.to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
         rates = []
-        for epoch in range(settings["epochs"]):
+        for epoch in range(settings.epochs):
             generator = torch.Generator().manual_seed(epoch)
             tic = time.perf_counter()
-            for batch in train._batches(len(pool), settings["batch_size"], generator):
+            for batch in train._batches(len(pool), settings.batch_size, generator):
                 with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
                     loss = model.loss(pool, batch, generator)
                 optimizer.zero_grad()

@@ -88,6 +88,8 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.eeg.IcaSettings", "eeg.ica"),
     ("brainrep.eeg.EventSettings", "eeg.events"),
     ("brainrep.fmri.ParcellateSettings", "fmri"),
+    ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
+    ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
 ])
 def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     """One source of truth: a stage's typed settings built from the validated defaults of its
@@ -98,6 +100,9 @@ def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     cls = getattr(importlib.import_module(module), name)
     config = validate_config({"eeg": {"events": {}}} if path == "eeg.events" else {}, SCHEMA)
     section = _section(config, path)
+    if path.startswith("ssl."):  # the shared seed and device, as the SSL rules pass them
+        shared = {k: config["ssl"][k] for k in ("seed", "device")}
+        section = section | shared | {m: config["ssl"][m] | shared for m in ("eeg", "fmri")}
     assert cls.from_config(section) == cls()
     assert set(cls.keys()) <= set(section)
     with pytest.raises(TypeError):

@@ -59,9 +59,10 @@ FAMILY_RUNS = {
         import numpy as np, pandas as pd
         from brainrep.config import validate_config
         from brainrep.ssl import embed_windows, pretrain
-        from brainrep.ssl.augment import DEFAULTS, sidecar_positions
-        settings = validate_config({}, SCHEMA)["ssl"]["eeg"] | {
-            "epochs": 1, "seed": 0, "device": "cpu", "augmentations": DEFAULTS["eeg"]}
+        from brainrep.ssl.augment import sidecar_positions
+        from brainrep.ssl.settings import SSLSettings
+        settings = SSLSettings.from_config(validate_config({}, SCHEMA)["ssl"]["eeg"] | {
+            "epochs": 1, "seed": 0, "device": "cpu"}).for_modality("eeg")
         table = pd.read_csv(ROOT / "eeg.tsv", sep="\\t")
         windows = np.load(ROOT / "eeg.npy")
         pretrain(windows, table, settings, ROOT / "model.pt", sidecar_positions(ROOT / "eeg.json"))

@@ -20,6 +20,7 @@ from brainrep.ssl.augment import NAMES as AUGMENTATIONS
 from brainrep.ssl.embed import load_encoder
 from brainrep.ssl.encoders import ENCODERS
 from brainrep.ssl.objectives import OBJECTIVES, Objective, register_objective
+from brainrep.ssl.settings import SSLSettings
 
 
 def _enum(*path):
@@ -81,7 +82,7 @@ class LogVariance(Objective):
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
-        self.head = nn.Linear(settings["embedding_dim"], n_channels)
+        self.head = nn.Linear(settings.embedding_dim, n_channels)
 
     def loss(self, pool, index, generator):
         x = pool.batch(index, self.device)
@@ -100,10 +101,9 @@ def test_add_an_ssl_objective(registered, tmp_path):
     windows = rng.standard_normal((48, 3, 64)).astype(np.float32) * scale
     table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i}" for i in range(8)], 6),
                           "window": np.tile(np.arange(6), 8)})
-    settings = {"objective": "log_variance", "encoder": "conv", "embedding_dim": 8,
-                "width": 8, "depth": 1, "patch_size": 8, "epochs": 8, "patience": 10,
-                "batch_size": 16, "learning_rate": 1e-2, "seed": 0, "device": "cpu",
-                "augmentations": []}
+    settings = SSLSettings(objective="log_variance", embedding_dim=8, width=8, depth=1,
+                           patch_size=8, epochs=8, batch_size=16, learning_rate=1e-2,
+                           device="cpu", augmentations=[])
     history = pretrain(windows, table, settings, tmp_path / "model.pt")
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     encoder, _ = load_encoder(tmp_path / "model.pt", "ssl")

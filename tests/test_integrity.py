@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -45,13 +46,13 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     windows, table = _data()
     with pytest.raises(train.CheckpointError, match="evil.pt: not a weights-only checkpoint: "
                                                     "it holds pickled Python objects"):
-        pretrain(windows, table, SETTINGS | {"init_checkpoint": str(evil)}, tmp_path / "m.pt")
+        pretrain(windows, table, replace(SETTINGS, init_checkpoint=str(evil)), tmp_path / "m.pt")
     assert not marker.exists()
 
 
 def test_brainrep_checkpoints_load_as_data_only(tmp_path):
     windows, table = _data()
-    pretrain(windows, table, SETTINGS | {"epochs": 1}, tmp_path / "model.pt")
+    pretrain(windows, table, replace(SETTINGS, epochs=1), tmp_path / "model.pt")
     state = torch.load(tmp_path / "model.pt", weights_only=True)  # raises on any object
     assert isinstance(state["encoders"]["encoder"]["mean"], torch.Tensor)
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic save left no temporary file
@@ -61,7 +62,7 @@ def test_pinned_weights_with_another_hash_are_refused(tmp_path):
     weights = tmp_path / "weights.pt"
     torch.save(torch.nn.Linear(2, 2).state_dict(), weights)
     windows, table = _data()
-    settings = SETTINGS | {"init_checkpoint": str(weights), "init_checkpoint_sha256": "0" * 64}
+    settings = replace(SETTINGS, init_checkpoint=str(weights), init_checkpoint_sha256="0" * 64)
     with pytest.raises(ValueError, match="weights.pt: SHA-256 .* differs from "
                                          "init_checkpoint_sha256"):
         pretrain(windows, table, settings, tmp_path / "m.pt")

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,12 +16,11 @@ from brainrep.ssl.augment import (
 )
 from brainrep.ssl.embed import load_encoder
 from brainrep.ssl.objectives import nt_xent
+from brainrep.ssl.settings import CrossModalSettings, SSLSettings
 
-SETTINGS = {"objective": "contrastive", "encoder": "conv", "embedding_dim": 8, "width": 8,
-            "depth": 1, "patch_size": 8, "epochs": 4, "patience": 10, "batch_size": 16,
-            "learning_rate": 1e-3, "temperature": 0.2, "mask_ratio": 0.3,
-            "contrastive_weight": 0.5, "tau_pos": 1, "tau_neg": 3, "seed": 0, "device": "cpu",
-            "augmentations": ["time_mask", "channel_dropout", "gaussian_noise"]}
+SETTINGS = SSLSettings(embedding_dim=8, width=8, depth=1, patch_size=8, epochs=4,
+                       batch_size=16, tau_neg=3, device="cpu",
+                       augmentations=["time_mask", "channel_dropout", "gaussian_noise"])
 
 
 def _data(n_participants=8, per=6, seed=0):
@@ -87,7 +88,7 @@ def test_sensor_rotation_moves_a_spatial_pattern_with_the_head():
     ("generative_contrastive", "conv"), ("generative_contrastive", "transformer")])
 def test_pretrain_writes_checkpoint_and_embeddings(tmp_path, objective, encoder):
     windows, table = _data()
-    settings = SETTINGS | {"objective": objective, "encoder": encoder}
+    settings = replace(SETTINGS, objective=objective, encoder=encoder)
     history = pretrain(windows, table, settings, tmp_path / "model.pt")
     assert list(history["epoch"]) == [0, 1, 2, 3]
     assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
@@ -114,21 +115,21 @@ def test_masked_objective_learns_to_fill_in_structured_signals(tmp_path):
                         for _ in range(96)]).astype(np.float32)
     table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i}" for i in range(8)], 12),
                           "window": np.tile(np.arange(12), 8)})
-    history = pretrain(windows, table, SETTINGS | {"objective": "masked", "epochs": 15,
-                                                   "learning_rate": 3e-3}, tmp_path / "m.pt")
+    history = pretrain(windows, table, replace(SETTINGS, objective="masked", epochs=15,
+                                               learning_rate=3e-3), tmp_path / "m.pt")
     assert history["val_loss"].min() < 0.5 * history["val_loss"].iloc[0]
 
 
 def test_objectives_refuse_what_they_cannot_do(tmp_path):
     windows, table = _data()
     with pytest.raises(ValueError, match="time axis"):
-        pretrain(windows, table, SETTINGS | {"objective": "masked", "encoder": "connectome"},
+        pretrain(windows, table, replace(SETTINGS, objective="masked", encoder="connectome"),
                  tmp_path / "a.pt")
     with pytest.raises(ValueError, match="tau_neg"):
-        pretrain(windows, table, SETTINGS | {"objective": "relative_positioning", "tau_neg": 9},
+        pretrain(windows, table, replace(SETTINGS, objective="relative_positioning", tau_neg=9),
                  tmp_path / "b.pt")
     with pytest.raises(ValueError, match="unknown encoder"):
-        pretrain(windows, table, SETTINGS | {"encoder": "lstm"}, tmp_path / "c.pt")
+        pretrain(windows, table, replace(SETTINGS, encoder="lstm"), tmp_path / "c.pt")
 
 
 def _pool_with_two_runs_and_a_gap():
@@ -144,8 +145,8 @@ def _pool_with_two_runs_and_a_gap():
 def test_relative_positioning_pairs_respect_runs_and_gaps():
     pool, table = _pool_with_two_runs_and_a_gap()
     assert pool.position[10] == 30.0  # the gap keeps its length
-    objective = train.build_objective(SETTINGS | {"objective": "relative_positioning",
-                                                  "tau_neg": 5}, 2, 16)
+    objective = train.build_objective(replace(SETTINGS, objective="relative_positioning",
+                                              tau_neg=5), 2, 16)
     generator = torch.Generator().manual_seed(0)
     anchors, partners, labels = objective.pairs(pool, torch.arange(30).repeat(20), generator)
     assert len(labels) > 500
@@ -168,8 +169,8 @@ def test_jittered_event_onsets_keep_their_typical_spacing():
     windows = rng.standard_normal((32, 2, 16)).astype(np.float32)
     pool = train.window_pool(windows, table)[0]
     assert 0.8 < np.median(np.diff(pool.position[:30])) < 1.2
-    objective = train.build_objective(SETTINGS | {"objective": "relative_positioning",
-                                                  "tau_pos": 1, "tau_neg": 5}, 2, 16)
+    objective = train.build_objective(replace(SETTINGS, objective="relative_positioning",
+                                              tau_pos=1, tau_neg=5), 2, 16)
     _, _, labels = objective.pairs(pool, torch.arange(30).repeat(10),
                                    torch.Generator().manual_seed(0))
     assert 0.3 < labels.float().mean() < 0.7
@@ -177,8 +178,8 @@ def test_jittered_event_onsets_keep_their_typical_spacing():
 
 def test_temporal_shuffling_triplets_are_ordered_or_far():
     pool, _ = _pool_with_two_runs_and_a_gap()
-    objective = train.build_objective(SETTINGS | {"objective": "temporal_shuffling",
-                                                  "tau_neg": 5}, 2, 16)
+    objective = train.build_objective(replace(SETTINGS, objective="temporal_shuffling",
+                                              tau_neg=5), 2, 16)
     generator = torch.Generator().manual_seed(0)
     first, middle, last, labels = objective.triplets(pool, torch.arange(30).repeat(20),
                                                      generator)
@@ -269,20 +270,20 @@ def test_transfer_from_a_local_checkpoint(tmp_path):
     torch.save(source.state_dict(), tmp_path / "weights.pt")
     other, _ = _data(seed=3)
     for init in ("source.pt", "weights.pt"):
-        settings = SETTINGS | {"init_checkpoint": str(tmp_path / init), "fine_tune": False}
+        settings = replace(SETTINGS, init_checkpoint=str(tmp_path / init), fine_tune=False)
         history = pretrain(other, table, settings, tmp_path / f"from-{init}")
         assert history.empty
         loaded, _ = load_encoder(tmp_path / f"from-{init}", "ssl")
         for key, value in source.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value), key
-    tuned = pretrain(other, table, SETTINGS | {"init_checkpoint": str(tmp_path / "weights.pt")},
+    tuned = pretrain(other, table, replace(SETTINGS, init_checkpoint=str(tmp_path / "weights.pt")),
                      tmp_path / "tuned.pt")
     assert len(tuned) == 4
     state = torch.load(tmp_path / "tuned.pt", weights_only=True)
     assert state["transfer"]["loaded"] == len(source.state_dict())
     with pytest.raises(ValueError, match="less than half"):
-        pretrain(other, table, SETTINGS | {"init_checkpoint": str(tmp_path / "weights.pt"),
-                                           "encoder": "transformer"}, tmp_path / "bad.pt")
+        pretrain(other, table, replace(SETTINGS, init_checkpoint=str(tmp_path / "weights.pt"),
+                                       encoder="transformer"), tmp_path / "bad.pt")
 
 
 def test_crossmodal_training_aligns_the_two_modalities(tmp_path):
@@ -305,11 +306,12 @@ def test_crossmodal_training_aligns_the_two_modalities(tmp_path):
 
     eeg = modality(4, 64, range(n), 1.0)
     fmri = modality(6, 32, range(n - 2), 1.0)
-    settings = {k: SETTINGS[k] for k in ("seed", "device", "batch_size", "learning_rate",
-                                         "temperature")}
-    settings |= {"epochs": 12, "patience": 20, "weight": 1.0,
-                 "eeg": SETTINGS | {"augmentations": ["time_mask", "gaussian_noise"]},
-                 "fmri": SETTINGS | {"augmentations": ["gaussian_noise", "temporal_crop"]}}
+    settings = CrossModalSettings(
+        seed=SETTINGS.seed, device=SETTINGS.device, batch_size=SETTINGS.batch_size,
+        learning_rate=SETTINGS.learning_rate, temperature=SETTINGS.temperature, epochs=12,
+        patience=20, weight=1.0,
+        eeg=replace(SETTINGS, augmentations=["time_mask", "gaussian_noise"]),
+        fmri=replace(SETTINGS, augmentations=["gaussian_noise", "temporal_crop"]))
     history = pretrain_crossmodal(eeg, fmri, settings, tmp_path / "cross.pt")
     assert np.isfinite(history["train_loss"]).all()
 
@@ -347,6 +349,6 @@ def test_linear_probe_groups_by_participant():
 
 def test_too_few_windows_for_a_batch_keep_the_initial_weights_and_say_so(tmp_path, caplog):
     windows, table = _data(n_participants=1, per=2)  # one to train on, one to validate
-    history = pretrain(windows, table, SETTINGS | {"epochs": 1}, tmp_path / "tiny.pt")
+    history = pretrain(windows, table, replace(SETTINGS, epochs=1), tmp_path / "tiny.pt")
     assert np.isnan(history["train_loss"]).all()
     assert "make no batch of 2" in caplog.text

@@ -4,17 +4,15 @@ import pandas as pd
 from brainrep.io import log_to_file
 from brainrep.plots import loss_figure
 from brainrep.ssl import pretrain_crossmodal
-from brainrep.ssl.augment import DEFAULTS, sidecar_positions
+from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.settings import CrossModalSettings
 from brainrep.ssl.train import pretraining_rows
 
 log_to_file(snakemake.log[0])
-settings = dict(snakemake.params.settings)
+settings = CrossModalSettings.from_config(snakemake.params.settings).for_modalities()
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 data = {}
 for modality in ("eeg", "fmri"):
-    settings[modality] = dict(settings[modality])
-    settings[modality]["augmentations"] = (settings[modality]["augmentations"]
-                                           or DEFAULTS[modality])
     table = pd.read_csv(snakemake.input[f"{modality}_table"], sep="\t")
     rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
     data[modality] = (np.load(snakemake.input[f"{modality}_array"], mmap_mode="r")[rows],

@@ -4,13 +4,13 @@ import pandas as pd
 from brainrep.io import log_to_file
 from brainrep.plots import loss_figure
 from brainrep.ssl import pretrain
-from brainrep.ssl.augment import DEFAULTS, sidecar_positions
+from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.settings import SSLSettings
 from brainrep.ssl.train import pretraining_rows
 
 log_to_file(snakemake.log[0])
 modality = snakemake.wildcards.modality
-settings = dict(snakemake.params.settings)
-settings["augmentations"] = settings["augmentations"] or DEFAULTS[modality]
+settings = SSLSettings.from_config(snakemake.params.settings).for_modality(modality)
 table = pd.read_csv(snakemake.input.table, sep="\t")
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
@@ -18,4 +18,4 @@ windows = np.load(snakemake.input.array, mmap_mode="r")[rows]  # reads only thes
 history = pretrain(windows, table[rows].reset_index(drop=True), settings, snakemake.output.model,
                    sidecar_positions(snakemake.input.sidecar))
 history.to_csv(snakemake.output.history, sep="\t", index=False)
-loss_figure(history, settings["objective"], snakemake.output.figure)
+loss_figure(history, settings.objective, snakemake.output.figure)

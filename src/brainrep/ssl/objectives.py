@@ -125,7 +125,8 @@ OBJECTIVES: dict[str, type[Objective]] = {}
 
 def register_objective(name: str):
     """Class decorator adding an :class:`Objective` subclass to :data:`OBJECTIVES`. The class is
-    built as ``cls(encoder, n_channels, settings, augmentations)`` and defines
+    built as ``cls(encoder, n_channels, settings, augmentations)`` (``settings``: the
+    modality's :class:`~brainrep.ssl.settings.SSLSettings`) and defines
     ``loss(pool, index, generator)`` (a scalar tensor for the windows ``pool.batch(index)``)."""
     def add(cls):
         OBJECTIVES[name] = cls
@@ -157,8 +158,8 @@ class Contrastive(Objective):
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
-        self.simclr = SimCLRHead(settings["embedding_dim"], augmentations,
-                                 settings["temperature"])
+        self.simclr = SimCLRHead(settings.embedding_dim, augmentations,
+                                 settings.temperature)
 
     def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
         return self.simclr.loss(self.encoder, pool.batch(index, self.device), generator)
@@ -168,7 +169,7 @@ class Contrastive(Objective):
 class Masked(Objective):
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
-        self.masked = MaskedHead(encoder, n_channels, settings["mask_ratio"])
+        self.masked = MaskedHead(encoder, n_channels, settings.mask_ratio)
 
     def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
         return self.masked.loss(self.encoder, pool.batch(index, self.device), generator)
@@ -182,10 +183,10 @@ class GenerativeContrastive(Objective):
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
-        self.weight = settings["contrastive_weight"]
-        self.simclr = SimCLRHead(settings["embedding_dim"], augmentations,
-                                 settings["temperature"])
-        self.masked = MaskedHead(encoder, n_channels, settings["mask_ratio"])
+        self.weight = settings.contrastive_weight
+        self.simclr = SimCLRHead(settings.embedding_dim, augmentations,
+                                 settings.temperature)
+        self.masked = MaskedHead(encoder, n_channels, settings.mask_ratio)
 
     def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
         x = pool.batch(index, self.device)
@@ -205,8 +206,8 @@ class RelativePositioning(Objective):
 
     def __init__(self, encoder, n_channels, settings, augmentations):
         super().__init__(encoder)
-        self.tau_pos, self.tau_neg = settings["tau_pos"], settings["tau_neg"]
-        self.classifier = nn.Linear(self.n_features * settings["embedding_dim"], 1)
+        self.tau_pos, self.tau_neg = settings.tau_pos, settings.tau_neg
+        self.classifier = nn.Linear(self.n_features * settings.embedding_dim, 1)
 
     def _check(self, pool: WindowPool) -> None:
         span = np.zeros(pool.recording.max() + 1)

@@ -18,6 +18,7 @@ import re
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from brainrep.io import check_sha256
 from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
 from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool
+from brainrep.ssl.settings import CrossModalSettings, SSLSettings
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +104,19 @@ def atomic_save(obj: dict, path: str | Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray], settings: dict) -> str:
+def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray],
+                settings: SSLSettings | CrossModalSettings) -> str:
     """Hash of the training data, the settings, the code version and any initial
     checkpoint."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True,
+                                       default=str).encode())
     digest.update(code_version().encode())
     for windows, ids in zip(arrays, participants, strict=True):
         digest.update(str(windows.shape).encode())
         digest.update(np.ascontiguousarray(windows).tobytes())
         digest.update("|".join(map(str, ids)).encode())
-    if settings.get("init_checkpoint"):
-        digest.update(Path(settings["init_checkpoint"]).read_bytes())
+    if getattr(settings, "init_checkpoint", None):
+        digest.update(Path(settings.init_checkpoint).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -170,17 +174,17 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
             if len(order[i:i + batch_size]) > 1]
 
 
-def build_objective(settings: dict, n_channels: int, n_times: int,
+def build_objective(settings: SSLSettings, n_channels: int, n_times: int,
                     positions: np.ndarray | None = None) -> torch.nn.Module:
-    """Encoder plus the heads of ``settings['objective']``, initialized from the seed."""
-    if settings["objective"] not in OBJECTIVES:
-        raise ValueError(f"unknown objective {settings['objective']!r}; "
+    """Encoder plus the heads of ``settings.objective``, initialized from the seed."""
+    if settings.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {settings.objective!r}; "
                          f"choose one of {sorted(OBJECTIVES)}")
-    torch.manual_seed(settings["seed"])
-    encoder = build_encoder(settings["encoder"], n_channels, n_times,
-                            **{k: settings[k] for k in SPEC_KEYS[1:] if k in settings})
-    objective = OBJECTIVES[settings["objective"]]
-    augmentations = (build_augmentations(settings["augmentations"], positions)
+    torch.manual_seed(settings.seed)
+    encoder = build_encoder(settings.encoder, n_channels, n_times,
+                            **{k: getattr(settings, k) for k in SPEC_KEYS[1:]})
+    objective = OBJECTIVES[settings.objective]
+    augmentations = (build_augmentations(list(settings.augmentations), positions)
                      if objective.uses_augmentations else [])
     return objective(encoder, n_channels, settings, augmentations)
 
@@ -212,11 +216,12 @@ def _states(model: torch.nn.Module) -> dict[str, dict]:
             for name, encoder in model.encoders().items()}
 
 
-def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
-         device: torch.device) -> tuple[list[dict], dict]:
+def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings, label: str,
+         partial: Path, key: str, device: torch.device) -> tuple[list[dict], dict]:
     """Epoch loop with AdamW, bfloat16 autocast on CUDA, a checkpoint every epoch and early
-    stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"])
+    stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``.
+    ``label`` names the objective in the progress bar."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
     state = _read_partial(partial, device)
     if state is not None:
@@ -228,13 +233,13 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
         else:
             log.info("ignoring %s: it was trained on other data or settings", partial)
     amp = device.type == "cuda"
-    progress = tqdm(range(start, settings["epochs"]), file=sys.stderr, mininterval=5,
-                    desc=f"ssl {settings['objective']}", initial=start, total=settings["epochs"])
+    progress = tqdm(range(start, settings.epochs), file=sys.stderr, mininterval=5,
+                    desc=f"ssl {label}", initial=start, total=settings.epochs)
     for epoch in progress:
-        generator = torch.Generator().manual_seed(settings["seed"] * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(settings.seed * 100_003 + epoch)
         model.train()
         tic, losses = time.perf_counter(), []
-        for batch in _batches(len(train_pool), settings["batch_size"], generator):
+        for batch in _batches(len(train_pool), settings.batch_size, generator):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(train_pool, batch, generator)
             optimizer.zero_grad()
@@ -249,9 +254,9 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
         seconds = time.perf_counter() - tic
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            val_generator = torch.Generator().manual_seed(settings["seed"])
+            val_generator = torch.Generator().manual_seed(settings.seed)
             val = _mean([model.loss(val_pool, b, val_generator)
-                         for b in _batches(len(val_pool), settings["batch_size"], val_generator)])
+                         for b in _batches(len(val_pool), settings.batch_size, val_generator)])
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                         "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
@@ -260,7 +265,7 @@ def _fit(model, train_pool, val_pool, settings: dict, partial: Path, key: str,
         atomic_save({"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "history": history, "best": best},
                     partial)
-        if epoch - best["epoch"] >= settings["patience"]:
+        if epoch - best["epoch"] >= settings.patience:
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return history, best
@@ -285,18 +290,18 @@ def _read_partial(partial: Path, device: torch.device) -> dict | None:
         return None
 
 
-def _encoder_entry(settings: dict, n_channels: int, n_times: int, scaling: dict,
+def _encoder_entry(settings: SSLSettings, n_channels: int, n_times: int, scaling: dict,
                    state: dict, initial: dict) -> dict:
-    spec = {k: settings[k] for k in SPEC_KEYS if k in settings}
+    spec = {k: getattr(settings, k) for k in SPEC_KEYS}
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value))
                for name, value in scaling.items()}
     return {"spec": spec | {"n_channels": n_channels, "n_times": n_times}, **tensors,
             "state": state, "initial_state": initial}
 
 
-def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: dict, checkpoint: str | Path,
-             positions: np.ndarray | None = None) -> pd.DataFrame:
-    """Train ``settings['objective']`` on ``windows`` (n, channels, time); write ``checkpoint``.
+def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: SSLSettings,
+             checkpoint: str | Path, positions: np.ndarray | None = None) -> pd.DataFrame:
+    """Train ``settings.objective`` on ``windows`` (n, channels, time); write ``checkpoint``.
 
     ``table`` has one row per window (``participant_id``, optional session/task/run, and
     ``window``, its position in the recording). With ``init_checkpoint`` the encoder starts
@@ -305,27 +310,28 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: dict, checkpoin
     Returns the loss history.
     """
     checkpoint = Path(checkpoint)
-    device = choose_device(settings["device"])
-    record = determinism(settings["seed"], device)
+    device = choose_device(settings.device)
+    record = determinism(settings.seed, device)
     participants = table["participant_id"].to_numpy()
     key = fingerprint([windows], [participants], settings)
     pool, scaling = window_pool(windows, table)
-    held = np.isin(participants, held_out_participants(participants, 0.15, settings["seed"]))
+    held = np.isin(participants, held_out_participants(participants, 0.15, settings.seed))
     if held.all():  # one participant: its last windows decide early stopping
         held = np.arange(len(held)) >= len(held) - max(1, round(0.15 * len(held)))
 
     model = build_objective(settings, windows.shape[1], windows.shape[2], positions)
     initial = _states(model)
     transfer = None
-    if settings.get("init_checkpoint"):
-        check_sha256(settings["init_checkpoint"], settings.get("init_checkpoint_sha256"),
+    if settings.init_checkpoint:
+        check_sha256(settings.init_checkpoint, settings.init_checkpoint_sha256,
                      "init_checkpoint_sha256")
-        transfer = load_pretrained(model.encoder, settings["init_checkpoint"])
+        transfer = load_pretrained(model.encoder, settings.init_checkpoint)
     model.to(device)
-    if transfer and not settings.get("fine_tune", True):
+    if transfer and not settings.fine_tune:
         history, best = [], {"epoch": -1, "states": _states(model)}
     else:
         history, best = _fit(model, pool.subset(~held), pool.subset(held), settings,
+                             settings.objective,
                              checkpoint.with_name(checkpoint.name + ".partial"), key, device)
     encoders = {"encoder": _encoder_entry(settings, windows.shape[1], windows.shape[2], scaling,
                                           best["states"]["encoder"], initial["encoder"])}
@@ -334,55 +340,54 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: dict, checkpoin
 
 
 def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.ndarray,
-                        pd.DataFrame], settings: dict, checkpoint: str | Path,
+                        pd.DataFrame], settings: CrossModalSettings, checkpoint: str | Path,
                         eeg_positions: np.ndarray | None = None) -> pd.DataFrame:
     """Train an EEG and an fMRI encoder together (:class:`CrossModal`).
 
-    ``eeg`` and ``fmri`` are (windows, table) pairs; ``settings`` holds the shared training
-    keys (seed, device, epochs, patience, batch_size, learning_rate, temperature, weight) and
-    the ``eeg`` and ``fmri`` encoder settings. Writes ``checkpoint`` with encoders ``eeg`` and
-    ``fmri``; returns the loss history.
+    ``eeg`` and ``fmri`` are (windows, table) pairs. Writes ``checkpoint`` with encoders
+    ``eeg`` and ``fmri``; returns the loss history.
     """
     checkpoint = Path(checkpoint)
-    if settings["eeg"]["embedding_dim"] != settings["fmri"]["embedding_dim"]:
+    if settings.eeg.embedding_dim != settings.fmri.embedding_dim:
         raise ValueError("cross-modal training needs ssl.eeg.embedding_dim == "
                          "ssl.fmri.embedding_dim")
-    device = choose_device(settings["device"])
-    record = determinism(settings["seed"], device)
+    device = choose_device(settings.device)
+    record = determinism(settings.seed, device)
     ids = {m: table["participant_id"].to_numpy() for m, (_, table) in
            (("eeg", eeg), ("fmri", fmri))}
     key = fingerprint([eeg[0], fmri[0]], [ids["eeg"], ids["fmri"]], settings)
     everyone = np.union1d(ids["eeg"], ids["fmri"])
-    held_ids = held_out_participants(everyone, 0.15, settings["seed"])
+    held_ids = held_out_participants(everyone, 0.15, settings.seed)
 
     branches, pools, scalings, shapes = {}, {}, {}, {}
     for modality, (windows, table), positions in (("eeg", eeg, eeg_positions),
                                                   ("fmri", fmri, None)):
-        branch = settings[modality] | {"objective": "contrastive", "seed": settings["seed"],
-                                       "temperature": settings["temperature"]}
+        branch = replace(getattr(settings, modality), objective="contrastive",
+                         seed=settings.seed, temperature=settings.temperature)
         branches[modality] = build_objective(branch, windows.shape[1], windows.shape[2],
                                              positions)
         pools[modality], scalings[modality] = window_pool(windows, table)
         shapes[modality] = windows.shape[1:]
-    model = CrossModal(branches["eeg"], branches["fmri"], settings["temperature"],
-                       settings["weight"])
+    model = CrossModal(branches["eeg"], branches["fmri"], settings.temperature,
+                       settings.weight)
     initial = _states(model)
     model.to(device)
     split = {m: np.isin(ids[m], held_ids) for m in ids}
     train = PairedPool(pools["eeg"].subset(~split["eeg"]), pools["fmri"].subset(~split["fmri"]))
     val = PairedPool(pools["eeg"].subset(split["eeg"]), pools["fmri"].subset(split["fmri"]))
-    history, best = _fit(model, train, val, settings | {"objective": "crossmodal"},
+    history, best = _fit(model, train, val, settings, "crossmodal",
                          checkpoint.with_name(checkpoint.name + ".partial"), key, device)
-    encoders = {m: _encoder_entry(settings[m], *shapes[m], scalings[m], best["states"][m],
-                                  initial[m]) for m in ("eeg", "fmri")}
+    encoders = {m: _encoder_entry(getattr(settings, m), *shapes[m], scalings[m],
+                                  best["states"][m], initial[m]) for m in ("eeg", "fmri")}
     _save(checkpoint, key, settings, encoders, best, history, record, everyone, None)
     return pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "windows_per_s"])
 
 
-def _save(checkpoint: Path, key: str, settings: dict, encoders: dict, best: dict,
+def _save(checkpoint: Path, key: str, settings: SSLSettings | CrossModalSettings,
+          encoders: dict, best: dict,
           history: list[dict], record: dict, participants: np.ndarray,
           transfer: dict | None) -> None:
-    atomic_save({"fingerprint": key, "settings": settings, "encoders": encoders,
+    atomic_save({"fingerprint": key, "settings": settings.to_dict(), "encoders": encoders,
                  "best_epoch": best["epoch"], "history": history, "determinism": record,
                  "transfer": transfer,
                  "pretraining_participants": sorted(set(participants.tolist()))}, checkpoint)

@@ -43,7 +43,7 @@ for _path, _reason in INPUTS.ignored:
     logger.warning(f"ignored {_path}: {_reason} (bids.invalid_files: ignore)")
 ATLAS = config["fmri"]["atlas"]["name"]
 KIND = config["fmri"]["connectivity"].replace(" ", "")
-CONTAINERS = "docker://ghcr.io/brainrep/brainrep-{family}:0.1.0"
+CONTAINERS = "docker://ghcr.io/brainrep/brainrep-{family}:0.2.0"
 FMRIPREP = config["fmri"]["fmriprep"]
 FMRIPREP_DIR = f"{OUT}/derivatives/fmriprep"
 

@@ -1,7 +1,7 @@
 # Image for the 'fmri' rule family: the pinned conda environment envs/fmri.yaml plus brainrep.
 # Build from the repository root:
-#   docker build -f containers/fmri.Dockerfile -t ghcr.io/brainrep/brainrep-fmri:0.1.0 .
-# Apptainer on a cluster: apptainer build brainrep-fmri.sif docker-daemon://ghcr.io/brainrep/brainrep-fmri:0.1.0
+#   docker build -f containers/fmri.Dockerfile -t ghcr.io/brainrep/brainrep-fmri:0.2.0 .
+# Apptainer on a cluster: apptainer build brainrep-fmri.sif docker-daemon://ghcr.io/brainrep/brainrep-fmri:0.2.0
 FROM condaforge/miniforge3:24.11.3-2
 COPY envs/fmri.yaml /tmp/env.yaml
 RUN mamba env update -n base -f /tmp/env.yaml && mamba clean -afy

@@ -90,6 +90,20 @@ def test_existing_timeseries_enter_at_connectivity(tmp_path):
     assert np.allclose(matrix.to_numpy(), np.corrcoef(series[["A", "B", "C"]].T), atol=1e-6)
 
 
+def test_a_constant_nonzero_parcel_is_empty_however_it_rounds(tmp_path):
+    """A parcel stuck at 0.1 has a pandas standard deviation of ~1e-17, not 0; it is still a
+    parcel without signal, left out of the matrix and of the covariances."""
+    rng = np.random.default_rng(1)
+    series = pd.DataFrame(rng.standard_normal((37, 3)), columns=["A", "B", "C"]).assign(E=0.1)
+    assert series["E"].std() != 0  # why an exact test is needed
+    path = tmp_path / "sub-01_task-rest_seg-X_stat-mean_timeseries.tsv"
+    series.to_csv(path, sep="\t", index=False)
+    qc = fmri.connectivity_from_timeseries(str(path), str(tmp_path / "r.tsv"), "correlation")
+    assert qc["empty_parcels"] == ["E"] and fmri.relmat_labels(tmp_path / "r.tsv") == list("ABC")
+    covariances = fmri.covariance_table([str(path)], ["sub-01"], ["A", "E"])
+    assert covariances[["cov__A__E", "cov__E__E"]].to_numpy().tolist() == [[0.0, 1.0]]
+
+
 def test_too_short_timeseries_names_the_file(tmp_path):
     path = tmp_path / "sub-01_task-rest_seg-X_stat-mean_timeseries.tsv"
     pd.DataFrame(np.ones((5, 3))).to_csv(path, sep="\t", index=False)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from jsonschema import Draft202012Validator, validators
@@ -169,12 +169,12 @@ def _cross_checks(config: dict) -> list[str]:
 
 class StageSettings:
     """Base of a stage's typed settings: a frozen keyword-only dataclass whose fields are the
-    keys of one config section that the stage reads, with the schema's defaults (each
-    subclass's defaults are tied to the schema by ``tests/test_config.py``). YAML lists become
-    tuples, so settings are immutable and hashable; nested sections are settings too."""
+    keys of one config section that the stage reads, in the schema's order and with its
+    defaults (``tests/test_config.py`` ties both). YAML lists become tuples; a nested section
+    given as a mapping becomes its settings class, its missing keys taking their defaults."""
 
     #: field name -> the StageSettings class of a nested section (None stays None)
-    nested: dict[str, type[StageSettings]] = {}
+    nested: ClassVar[dict[str, type[StageSettings]]] = {}
 
     def __post_init__(self):
         for field in fields(self):
@@ -182,7 +182,7 @@ class StageSettings:
             if isinstance(value, list):
                 object.__setattr__(self, field.name, tuple(value))
             elif isinstance(value, dict) and field.name in self.nested:
-                object.__setattr__(self, field.name, self.nested[field.name].from_config(value))
+                object.__setattr__(self, field.name, self.nested[field.name](**value))
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -6,11 +6,11 @@ were independent of the clusters)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, rankdata
-from sklearn.base import ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
@@ -39,9 +39,15 @@ def nuisance_fit(X: np.ndarray, nuisance: pd.DataFrame) -> np.ndarray:
     return LinearRegression().fit(design, X).predict(design)
 
 
-#: name -> factory(k, seed) returning an unfitted clusterer with ``fit_predict``;
+class Clusterer(Protocol):
+    """An unfitted clustering estimator: ``fit_predict(Z)`` returns labels 0..k-1."""
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+#: name -> factory(k, seed) returning an unfitted :class:`Clusterer`;
 #: ``downstream.subtyping.method`` names one and :func:`register_clustering` adds one.
-CLUSTERING: dict[str, Callable[[int, int], ClusterMixin]] = {}
+CLUSTERING: dict[str, Callable[[int, int], Clusterer]] = {}
 
 
 def register_clustering(name: str):
@@ -53,20 +59,20 @@ def register_clustering(name: str):
 
 
 @register_clustering("kmeans")
-def kmeans(k: int, seed: int) -> ClusterMixin:
+def kmeans(k: int, seed: int) -> Clusterer:
     """k-means, best of 10 initialisations."""
     return KMeans(k, n_init=10, random_state=seed)
 
 
 @register_clustering("gmm")
-def gmm(k: int, seed: int) -> ClusterMixin:
+def gmm(k: int, seed: int) -> Clusterer:
     """Full-covariance Gaussian mixture, best of 5 initialisations."""
     return GaussianMixture(k, covariance_type="full", n_init=5, reg_covar=1e-4,
                            random_state=seed)
 
 
 @register_clustering("agglomerative")
-def agglomerative(k: int, seed: int) -> ClusterMixin:
+def agglomerative(k: int, seed: int) -> Clusterer:
     """Ward agglomerative clustering (deterministic: the seed is unused)."""
     return AgglomerativeClustering(k, linkage="ward")
 

@@ -3,7 +3,7 @@ preprocess and window each recording (:mod:`.recording`, settings in :mod:`.sett
 stack the windows with the classical band-power and covariance features (:mod:`.features`).
 
 Submodules load on first use of one of their names (SPEC 1, ``lazy_loader``): planning reads
-the settings without importing MNE.
+the settings without importing PyPREP, mne-icalabel or torch.
 """
 
 import lazy_loader

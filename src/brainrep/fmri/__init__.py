@@ -14,6 +14,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "group": ["covariance_table", "edge_table", "flag_exclusions", "mean_connectivity",
               "parcel_coverage", "qc_fc", "relmat_labels", "select_runs", "stack_crops"],
     "matrices": ["MIN_VOLUMES", "connectivity", "connectivity_batch",
-                 "connectivity_from_timeseries"],
+                 "connectivity_from_timeseries", "constant_columns"],
     "settings": ["ParcellateSettings"],
 })

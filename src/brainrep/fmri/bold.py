@@ -15,7 +15,7 @@ from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
 
 from brainrep.atlases import Atlas
 from brainrep.exclusions import RecordingExcluded
-from brainrep.fmri.matrices import MIN_VOLUMES, connectivity
+from brainrep.fmri.matrices import MIN_VOLUMES, connectivity, constant_columns
 from brainrep.fmri.settings import ParcellateSettings
 from brainrep.io import write_sidecar
 
@@ -108,7 +108,9 @@ def parcellate(bold_path: str, confounds_path: str, atlas: Atlas, strategy: str,
         series.columns = [str(atlas.labels[masker.region_ids_[i]]) for i in series.columns]
     else:
         series.columns = names
-    empty = [name for name in names if name not in series or series[name].std() == 0]
+    constant = dict(zip(series.columns, constant_columns(series.to_numpy(dtype=float)),
+                        strict=True))
+    empty = [name for name in names if name not in series or constant[name]]
     fd = pd.read_csv(confounds_path, sep="\t", na_values=["n/a"])["framewise_displacement"]
     qc = {"n_volumes": n_volumes, "n_kept": int(series.shape[0]),
           "fraction_censored": 1 - series.shape[0] / n_volumes,

@@ -12,6 +12,7 @@ from nilearn.connectome import ConnectivityMeasure
 from sklearn.covariance import LedoitWolf
 
 from brainrep.exclusions import exclusion, ledger
+from brainrep.fmri.matrices import constant_columns
 from brainrep.io import atomic_output, collect_qc, write_sidecar
 
 
@@ -94,7 +95,7 @@ def qc_fc(edges: pd.DataFrame, motion: pd.Series) -> pd.DataFrame:
 
 def relmat_labels(relmat_file: str) -> list[str]:
     """Parcel labels of a connectivity matrix TSV, from its header line alone."""
-    with open(relmat_file, newline="") as table:
+    with open(relmat_file, newline="", encoding="utf-8") as table:  # as pandas wrote it
         return next(csv.reader(table, delimiter="\t"))[1:]
 
 
@@ -137,8 +138,9 @@ def mean_connectivity(edges: pd.DataFrame, parcels: list[str]) -> np.ndarray:
     matrix = np.eye(len(parcels))
     upper = np.triu_indices(len(parcels), k=1)
     z = edges.drop(columns="participant_id").to_numpy(dtype=float)
-    with np.errstate(all="ignore"):  # an edge nobody has stays NaN
-        matrix[upper] = np.tanh(np.nanmean(z, axis=0)) if len(z) else np.nan
+    counts = np.isfinite(z).sum(axis=0)
+    with np.errstate(invalid="ignore"):  # an edge nobody has: 0 / 0 stays NaN
+        matrix[upper] = np.tanh(np.nansum(z, axis=0) / counts)
     matrix.T[upper] = matrix[upper]
     return matrix
 
@@ -162,7 +164,7 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str],
     for path in timeseries_files:
         series = pd.read_csv(path, sep="\t")
         series.columns = series.columns.astype(str)
-        varies = dict(zip(series.columns, np.ptp(series.to_numpy(dtype=float), axis=0) > 0,
+        varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),
                           strict=True))
         present = [i for i, p in enumerate(parcels) if p in series and varies[p]]
         full = np.eye(len(parcels))

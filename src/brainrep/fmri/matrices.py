@@ -53,13 +53,20 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
         raise RecordingExcluded(timeseries_path, "non_finite", f"NaN, infinite or non-numeric "
                                 f"values in parcels {bad[:10]}. Regenerate the time series, or "
                                 "leave the run out.")
-    constant = series.columns[np.ptp(values, axis=0) == 0]
+    constant = series.columns[constant_columns(values)]
     series = series.drop(columns=constant)
     connectivity(series, kind).to_csv(out_relmat, sep="\t")
     qc = {"n_volumes": int(series.shape[0]), "empty_parcels": list(constant)}
     write_sidecar(out_relmat, sources=[timeseries_path], parameters={"connectivity": kind},
                   qc=qc)
     return qc
+
+
+def constant_columns(values: np.ndarray) -> np.ndarray:
+    """Which columns of ``values`` (volumes x parcels) hold one value throughout: parcels
+    without signal. Exact (peak to peak 0), where a standard deviation can leave ~1e-17 for a
+    constant column and keep a parcel of pure rounding noise."""
+    return np.ptp(values, axis=0) == 0
 
 
 def connectivity_batch(timeseries_paths: list[str], out_relmats: list[str], kind: str,

@@ -143,8 +143,6 @@ class BraindecodeEncoder(nn.Module):
         return self.net(x)
 
 
-
-
 def build_encoder(name: str, n_channels: int, n_times: int, **sizes) -> nn.Module:
     """Encoder by registry name (or ``braindecode:<Model>``) for windows (channels, times).
 

@@ -9,6 +9,7 @@ from brainrep.eeg.settings import PreprocessSettings
 from brainrep.fmri.settings import ParcellateSettings
 from brainrep.plan import build_plan
 from brainrep.predict.settings import PredictionSettings
+from brainrep.subtype.settings import MultiviewStageSettings, SubtypeStageSettings
 
 
 # Without --configfile the built-in demo runs with its settings; a user's configuration starts

@@ -90,6 +90,11 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.fmri.ParcellateSettings", "fmri"),
     ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
     ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
+    ("brainrep.subtype.SubtypingSettings", "downstream.subtyping"),
+    ("brainrep.subtype.MultiviewSettings", "downstream.multiview"),
+    ("brainrep.subtype.StatesSettings", "downstream.states"),
+    ("brainrep.subtype.SubtypeStageSettings", "downstream"),
+    ("brainrep.subtype.MultiviewStageSettings", "downstream"),
 ])
 def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     """One source of truth: a stage's typed settings built from the validated defaults of its
@@ -111,7 +116,8 @@ def test_typed_settings_defaults_are_the_schemas(settings_class, path):
         cls(**{cls.keys()[0] + "s": None})
 
 
-@pytest.mark.parametrize("package", ["brainrep.eeg", "brainrep.fmri", "brainrep.predict"])
+@pytest.mark.parametrize("package", ["brainrep.eeg", "brainrep.fmri", "brainrep.predict",
+                                     "brainrep.subtype"])
 def test_stage_packages_load_lazily_and_no_name_is_a_submodule(package):
     """A stage package loads a submodule on first use of one of its names (planning reads
     settings without MNE, nilearn or scikit-learn's estimators); no public name may be
@@ -132,6 +138,7 @@ def test_planning_imports_no_stage_library():
             "from brainrep.eeg.settings import PreprocessSettings\n"
             "from brainrep.fmri.settings import ParcellateSettings\n"
             "from brainrep.predict.settings import PredictionSettings\n"
+            "from brainrep.subtype.settings import SubtypeStageSettings\n"
             "print(sorted(m for m in ('nilearn', 'torch', 'sklearn.linear_model', 'pyriemann')\n"
             "             if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from brainrep.multiview import MultiviewCCA, multiview_subtypes, permutation_test
+from brainrep.subtype.multiview import MultiviewCCA, multiview_subtypes, permutation_test
 
 
 def _views(link: float, n=80, p=200, seed=0):

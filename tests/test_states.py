@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from brainrep.predict import participant_folds
-from brainrep.states import state_features, state_summaries
+from brainrep.subtype.states import state_features, state_summaries
 
 
 def test_state_summaries_count_visits():

@@ -130,7 +130,7 @@ rule subtype_participants:
         ),
     params:
         names=SUBTYPE_SETS,
-        settings=settings_of("downstream", "subtyping", "seed"),
+        settings=settings_of("downstream", *SubtypeStageSettings.keys()),
     log:
         f"{OUT}/logs/subtype.log",
     conda:
@@ -150,7 +150,7 @@ rule subtype_multiview:
         summary=f"{OUT}/group/subtype/multiview.tsv",
         scores=f"{OUT}/group/subtype/multiview_scores.tsv",
     params:
-        settings=settings_of("downstream", "multiview", "subtyping", "site_column", "seed"),
+        settings=settings_of("downstream", *MultiviewStageSettings.keys()),
     log:
         f"{OUT}/logs/subtype_multiview.log",
     conda:

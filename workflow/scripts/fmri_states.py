@@ -1,7 +1,7 @@
 import pandas as pd
 
 from brainrep.io import log_to_file
-from brainrep.states import state_features
+from brainrep.subtype import StatesSettings, state_features
 
 log_to_file(snakemake.log[0])
 status = pd.read_csv(snakemake.input.runs, sep="\t", keep_default_na=False)["status"]
@@ -18,8 +18,8 @@ def series(path: str) -> pd.DataFrame:
 
 
 runs = [series(snakemake.input.timeseries[i]).to_numpy(dtype=float) for i in kept]
-settings = snakemake.params.settings
-state_features(runs, [snakemake.params.participants[i] for i in kept], settings["n_states"],
-               settings["n_components"], snakemake.params.seed,
+settings = StatesSettings.from_config(snakemake.params.settings)
+state_features(runs, [snakemake.params.participants[i] for i in kept], settings.n_states,
+               settings.n_components, snakemake.params.seed,
                pd.read_csv(snakemake.input.folds, sep="\t")).to_csv(
     snakemake.output[0], sep="\t", index=False)

@@ -3,23 +3,30 @@ import pandas as pd
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features, with_motion
 from brainrep.plots import profiles_figure, stability_figure
-from brainrep.subtype import add_fdr, fill_gaps, find_subtypes, subtype_profiles
+from brainrep.subtype import (
+    SubtypeStageSettings,
+    add_fdr,
+    fill_gaps,
+    find_subtypes,
+    subtype_profiles,
+)
 
 log_to_file(snakemake.log[0])
-settings = snakemake.params.settings
-cfg = settings["subtyping"]
+settings = SubtypeStageSettings.from_config(snakemake.params.settings)
+subtyping = settings.subtyping
 participants = with_motion(read_participants(snakemake.input.participants),
                            list(snakemake.input.motion)).set_index("participant_id")
-population = participants.index[participants[cfg["column"]].astype(str) == cfg["value"]]
-checks = cfg["check"] + (["mean_fd_mm"] if "mean_fd_mm" in participants else [])
-covariates = participants[list(dict.fromkeys(cfg["regress_out"] + checks))]
+population = subtyping.population(participants)
+checks = subtyping.checks(participants)
+covariates = participants[list(dict.fromkeys([*subtyping.regress_out, *checks]))]
 summaries, stabilities, assignments, profiles = [], [], [], []
 for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
     features = read_features(path).set_index("participant_id")
     features = fill_gaps(features.loc[features.index.intersection(population)])
     summary, stability, labels = find_subtypes(
-        features, covariates, cfg["regress_out"], range(cfg["k_min"], cfg["k_max"] + 1),
-        cfg["n_components"], cfg["n_bootstrap"], cfg["n_null"], settings["seed"], cfg["method"])
+        features, covariates, list(subtyping.regress_out), subtyping.k_range,
+        subtyping.n_components, subtyping.n_bootstrap, subtyping.n_null, settings.seed,
+        subtyping.method)
     summaries.append({"feature_set": name, **summary})
     stabilities.append(stability.assign(feature_set=name))
     assignments.append(labels.assign(feature_set=name))

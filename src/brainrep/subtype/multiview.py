@@ -22,7 +22,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
-from brainrep.subtype import association_checks, cluster, find_subtypes
+from brainrep.subtype.clusters import association_checks, cluster, find_subtypes
 
 
 def screen_features(X: np.ndarray, Y: np.ndarray, n_features: int) -> np.ndarray:

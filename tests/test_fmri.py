@@ -113,7 +113,7 @@ def test_too_short_timeseries_names_the_file(tmp_path):
 
 
 def test_connectivity_figure_aligns_runs_with_missing_parcels(tmp_path):
-    from brainrep.plots import connectivity_figure
+    from brainrep.fmri import connectivity_figure
 
     rng = np.random.default_rng(0)
     paths = []

@@ -1,7 +1,6 @@
-from brainrep.eeg import stack_windows
+from brainrep.eeg import eeg_psd_figure, stack_windows
 from brainrep.exclusions import included, ledger
 from brainrep.io import collect_qc, log_to_file
-from brainrep.plots import eeg_psd_figure
 
 log_to_file(snakemake.log[0])
 ledger(snakemake.params.recordings, list(snakemake.input), "eeg").to_csv(

@@ -1,4 +1,5 @@
 from brainrep.fmri import (
+    connectivity_figure,
     covariance_table,
     edge_table,
     mean_connectivity,
@@ -8,7 +9,6 @@ from brainrep.fmri import (
     stack_crops,
 )
 from brainrep.io import log_to_file
-from brainrep.plots import connectivity_figure
 
 log_to_file(snakemake.log[0])
 qc, runs, kept = select_runs(list(snakemake.input.relmat), snakemake.params.recordings,

@@ -2,8 +2,16 @@ import pandas as pd
 
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features
-from brainrep.plots import label_efficiency_figure, metrics_figure, predictions_figure
-from brainrep.predict import PRIMARY, PredictionSettings, evaluate, label_efficiency, site_probe
+from brainrep.predict import (
+    PRIMARY,
+    PredictionSettings,
+    evaluate,
+    label_efficiency,
+    label_efficiency_figure,
+    metrics_figure,
+    predictions_figure,
+    site_probe,
+)
 
 log_to_file(snakemake.log[0])
 settings = PredictionSettings.from_config(snakemake.params.settings)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 
 from brainrep.io import log_to_file
-from brainrep.plots import loss_figure
 from brainrep.ssl import pretrain_crossmodal
 from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.figures import loss_figure
 from brainrep.ssl.settings import CrossModalSettings
 from brainrep.ssl.train import pretraining_rows
 

@@ -2,12 +2,13 @@ import pandas as pd
 
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features, with_motion
-from brainrep.plots import profiles_figure, stability_figure
 from brainrep.subtype import (
     SubtypeStageSettings,
     add_fdr,
     fill_gaps,
     find_subtypes,
+    profiles_figure,
+    stability_figure,
     subtype_profiles,
 )
 

@@ -9,6 +9,7 @@ the settings without importing PyPREP, mne-icalabel or torch.
 import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "figures": ["eeg_psd_figure", "recording_psd_figure"],
     "features": ["band_power", "band_power_table", "covariance_table", "stack_windows"],
     "read": ["check_against_sidecar", "electrode_positions", "normalise_channel",
              "read_bids_eeg", "set_standard_montage"],

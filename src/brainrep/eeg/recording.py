@@ -173,7 +173,7 @@ def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
     for out in (out_raw, out_epochs):
         write_sidecar(out, sources=[path], parameters=settings.to_dict(), qc=qc)
     if out_figure:
-        from brainrep.plots import recording_psd_figure
+        from brainrep.eeg.figures import recording_psd_figure
 
         recording_psd_figure(original, raw, qc, Path(path).name.split("_eeg.")[0], out_figure)
     return qc

@@ -22,6 +22,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "crossval": ["cross_validate", "evaluate", "fold_designs", "permute_within"],
     "curves": ["confound_table", "label_efficiency", "site_probe"],
+    "figures": ["label_efficiency_figure", "metrics_figure", "predictions_figure"],
     "models": ["MODELS", "NuisanceRemoval", "TangentSpaceFeatures", "build_model", "is_spd",
                "register_model"],
     "settings": ["PredictionSettings"],

@@ -12,6 +12,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
                  "bootstrap_stability", "choose_k", "cluster", "fill_gaps", "find_subtypes",
                  "gaussian_draws", "gaussian_null_p", "gmm", "kmeans", "nuisance_fit", "reduce",
                  "register_clustering", "replication_ari", "subtype_profiles"],
+    "figures": ["profiles_figure", "stability_figure"],
     "multiview": ["MultiviewCCA", "canonical_correlations", "held_out_symptom_checks",
                   "multiview_subtypes", "out_of_sample_correlations", "permutation_test",
                   "screen_features"],

@@ -352,3 +352,31 @@ def test_too_few_windows_for_a_batch_keep_the_initial_weights_and_say_so(tmp_pat
     history = pretrain(windows, table, replace(SETTINGS, epochs=1), tmp_path / "tiny.pt")
     assert np.isnan(history["train_loss"]).all()
     assert "make no batch of 2" in caplog.text
+
+
+def test_classical_window_features_find_a_band_power_difference_per_window():
+    """Band power and log-covariance features of each window, probed like an encoder's
+    embeddings: a 10-Hz rhythm in half the participants' windows is found by both, and the
+    probe uses the encoders' splits (one row per window, the window table's columns kept)."""
+    from brainrep.ssl.probe import eeg_window_features, per_fold
+
+    rng = np.random.default_rng(0)
+    sfreq, n = 100.0, 160
+    t = np.arange(200) / sfreq
+    participants = np.repeat([f"sub-{i:02d}" for i in range(16)], 10)
+    alpha = np.repeat(np.tile([True, False], 8), 10)
+    windows = rng.standard_normal((n, 4, 200))
+    windows[alpha, :2] += 2 * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, (alpha.sum(), 1, 1)))
+    table = pd.DataFrame({"participant_id": participants, "window": np.tile(range(10), 16),
+                          "label": np.where(alpha, "alpha", "none")})
+    features = eeg_window_features(windows, table, sfreq, {"theta": [4, 8], "alpha": [8, 13]})
+    assert list(features) == ["bandpower", "riemann"]
+    assert features["bandpower"].filter(like="emb_").shape == (n, 8)  # 4 channels x 2 bands
+    assert features["riemann"].filter(like="emb_").shape == (n, 10)  # upper triangle of 4 x 4
+    assert (features["bandpower"]["window"] == table["window"]).all()
+    for table_ in features.values():
+        assert np.isfinite(table_.filter(like="emb_").to_numpy()).all()
+        assert linear_probe(table_, "label").mean() > 0.9
+    folds = pd.DataFrame({"participant_id": np.unique(participants), "fold": np.arange(16) % 4})
+    assert sorted(per_fold(features["bandpower"], folds)["encoder_fold"].unique()) == [0, 1, 2, 3]
+    assert linear_probe(per_fold(features["bandpower"], folds), "label", folds=folds).mean() > 0.9

@@ -66,7 +66,8 @@ def test_demo_writes_every_stage_and_the_report(workdir):
                 assert (results / f"group/ssl/modality-{modality}_encoder-{encoder}"
                                   f"_{level}.parquet").is_file()
         probe = pd.read_csv(results / f"group/ssl/modality-{modality}_probe.tsv", sep="\t")
-        assert set(probe["encoder"]) == {"ssl", "random", "crossmodal"}
+        classical = {"bandpower", "riemann"} if modality == "eeg" else set()
+        assert set(probe["encoder"]) == {"ssl", "random", "crossmodal"} | classical
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
     assert {"ssl_eeg", "random_eeg", "crossmodal_eeg", "eeg_bandpower", "eeg_riemann",
@@ -324,5 +325,7 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     probe = pd.read_csv(results / "group/ssl/modality-eeg_probe.tsv", sep="\t")
     accuracy = probe.set_index("encoder")["mean"]
     assert accuracy["ssl"] > accuracy["random"]  # rest vs arithmetic, grouped by participant
+    # the classical rows on the same windows and splits (reported, whichever is higher)
+    assert {"bandpower", "riemann"} <= set(accuracy.index) and accuracy["bandpower"] > 0.5
     metrics = pd.read_csv(results / "group/predict/target-count_quality_metrics.tsv", sep="\t")
     assert (metrics["n_participants"] == 10).all()  # each damaged participant kept a recording

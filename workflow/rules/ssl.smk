@@ -97,12 +97,16 @@ rule ssl_probe:
             rules.ssl_embed.output.windows, modality=wc.modality, encoder=SSL_ENCODERS
         ),
         folds=FOLDS if TRAIN_FOLDS else [],
+        array=f"{OUT}/group/{{modality}}/windows.npy",
+        table=f"{OUT}/group/{{modality}}/windows.tsv",
+        sidecar=f"{OUT}/group/{{modality}}/windows.json",
     output:
         f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
     params:
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
         encoders=SSL_ENCODERS,
+        bands=config["eeg"]["bands"],
     log:
         f"{OUT}/logs/ssl_probe/modality-{{modality}}.log",
     conda:

@@ -50,7 +50,9 @@ if window_probes:
     sections.append(rst_section(
         "SSL encoders: window-level probe",
         [f"{r['modality']} {r['encoder']} encoder: {r['metric']} {r['mean']:.2f} for "
-         f"{r['label']} ({r['pretraining']} pretraining)" for r in table.to_dict("records")]))
+         f"{r['label']} ({r['pretraining']} pretraining)" if pd.notna(r["pretraining"]) else
+         f"{r['modality']} {r['encoder']} features (classical, same windows and splits): "
+         f"{r['metric']} {r['mean']:.2f} for {r['label']}" for r in table.to_dict("records")]))
 subtype_lines = []
 nuisance = [*settings["confounds"], *([settings["site_column"]] if settings["site_column"]
                                       else []), "mean_fd_mm"]

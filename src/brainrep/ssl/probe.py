@@ -50,7 +50,9 @@ def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: 
 
 def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int = 5,
                 seed: int = 0, folds: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per named embedding (e.g. ``ssl``, ``random``): mean and SD over folds."""
+    """One row per named embedding (e.g. ``ssl``, ``random``, or classical window features
+    from :func:`eeg_window_features`): mean and SD over folds; the same windows get the same
+    splits."""
     rows = []
     for name, table in embeddings.items():
         scores = linear_probe(table, label, n_splits, seed, folds)
@@ -60,3 +62,36 @@ def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int =
                      "n_participants": labelled(table, label)["participant_id"].nunique(),
                      "pretraining": table["pretraining"].iloc[0]})
     return pd.DataFrame(rows)
+
+
+def eeg_window_features(windows: np.ndarray, table: pd.DataFrame, sfreq: float,
+                        bands: dict[str, list[float]]) -> dict[str, pd.DataFrame]:
+    """The classical features of every EEG window (n_windows, channels, times), as tables the
+    probe reads beside the encoders' (``table``'s columns plus ``emb_*``): ``bandpower``, the
+    log10 band power of each channel and band (the ``eeg_bandpower`` features per window), and
+    ``riemann``, the matrix logarithm of each window's Ledoit-Wolf channel covariance (upper
+    triangle; the log-Euclidean map at the identity, so nothing is fitted across windows).
+    """
+    from sklearn.covariance import ledoit_wolf
+
+    from brainrep.eeg.features import band_power
+
+    power = band_power(windows, sfreq, bands).reshape(len(windows), -1)
+    upper = np.triu_indices(windows.shape[1])
+    logs = []
+    for window in windows:
+        values, vectors = np.linalg.eigh(ledoit_wolf(np.asarray(window, dtype=float).T)[0])
+        logs.append((vectors * np.log(values)) @ vectors.T)
+    riemann = np.stack(logs)[:, upper[0], upper[1]]
+    return {name: pd.concat([table.reset_index(drop=True),
+                             pd.DataFrame(values, columns=[f"emb_{i}" for i in
+                                                           range(values.shape[1])])],
+                            axis=1).assign(pretraining="n/a")
+            for name, values in (("bandpower", power), ("riemann", riemann))}
+
+
+def per_fold(table: pd.DataFrame, folds: pd.DataFrame) -> pd.DataFrame:
+    """``table`` once per outer fold (column ``encoder_fold``), for probing features that
+    need no pretraining on the folds the per-fold encoders are probed on."""
+    return pd.concat([table.assign(encoder_fold=k) for k in sorted(folds["fold"].unique())],
+                     ignore_index=True)

@@ -197,3 +197,12 @@ class StageSettings:
     def to_dict(self) -> dict:
         """Plain values (nested settings as dicts, tuples as lists), for sidecars."""
         return json.loads(json.dumps(asdict(self)))
+
+
+def registering(registry: dict, name: str):
+    """Decorator adding a function or class to ``registry`` under ``name`` and returning it
+    unchanged: the body of every ``register_*`` of the extension points."""
+    def add(entry):
+        registry[name] = entry
+        return entry
+    return add

@@ -19,6 +19,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
 
+from brainrep.config import registering
+
 RIDGE_ALPHAS = np.logspace(-2, 4, 7)
 C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspace(-4, 0, 5)}
 #: name -> factory(task, inner_folds, seed) returning an unfitted scikit-learn estimator whose
@@ -169,10 +171,7 @@ def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = Fals
 def register_model(name: str):
     """Decorator adding a model factory ``(task, inner_folds, seed) -> estimator`` to
     :data:`MODELS` under ``name`` (``task``: binary, multiclass or continuous)."""
-    def add(factory):
-        MODELS[name] = factory
-        return factory
-    return add
+    return registering(MODELS, name)
 
 
 def _tuned_by_c(estimator: BaseEstimator, grid: np.ndarray, task: str, inner_folds: int,

@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from brainrep.config import registering
+
 
 def _block(n_in: int, n_out: int, dilation: int) -> nn.Sequential:
     return nn.Sequential(
@@ -37,10 +39,7 @@ ENCODERS: dict[str, type[nn.Module]] = {}
 
 def register_encoder(name: str):
     """Class decorator adding an encoder to :data:`ENCODERS` under ``name``."""
-    def add(cls):
-        ENCODERS[name] = cls
-        return cls
-    return add
+    return registering(ENCODERS, name)
 
 
 @register_encoder("conv")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainrep.config import registering
 from brainrep.ssl.augment import Augmentation, random_view
 
 
@@ -128,10 +129,7 @@ def register_objective(name: str):
     built as ``cls(encoder, n_channels, settings, augmentations)`` (``settings``: the
     modality's :class:`~brainrep.ssl.settings.SSLSettings`) and defines
     ``loss(pool, index, generator)`` (a scalar tensor for the windows ``pool.batch(index)``)."""
-    def add(cls):
-        OBJECTIVES[name] = cls
-        return cls
-    return add
+    return registering(OBJECTIVES, name)
 
 
 class Objective(nn.Module):

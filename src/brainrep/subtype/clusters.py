@@ -18,6 +18,8 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from brainrep.config import registering
+
 
 def reduce(X: np.ndarray, nuisance: pd.DataFrame, n_components: int, seed: int) -> np.ndarray:
     """Regress nuisance covariates out (categorical one-hot), standardize, PCA.
@@ -52,10 +54,7 @@ CLUSTERING: dict[str, Callable[[int, int], Clusterer]] = {}
 
 def register_clustering(name: str):
     """Decorator adding a clustering factory ``(k, seed) -> estimator`` to :data:`CLUSTERING`."""
-    def add(factory):
-        CLUSTERING[name] = factory
-        return factory
-    return add
+    return registering(CLUSTERING, name)
 
 
 @register_clustering("kmeans")

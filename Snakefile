@@ -6,9 +6,10 @@ from pathlib import Path
 from brainrep import cache, fmriprep
 from brainrep.config import validate_config
 from brainrep.eeg.settings import PreprocessSettings
-from brainrep.fmri.settings import ParcellateSettings
+from brainrep.fmri.settings import GroupSettings, ParcellateSettings
 from brainrep.plan import build_plan
 from brainrep.predict.settings import PredictionSettings
+from brainrep.report.settings import VerdictSettings
 from brainrep.subtype.settings import MultiviewStageSettings, SubtypeStageSettings
 
 

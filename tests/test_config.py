@@ -88,6 +88,8 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.eeg.IcaSettings", "eeg.ica"),
     ("brainrep.eeg.EventSettings", "eeg.events"),
     ("brainrep.fmri.ParcellateSettings", "fmri"),
+    ("brainrep.fmri.GroupSettings", "fmri"),
+    ("brainrep.fmri.QcThresholds", "fmri.qc"),
     ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
     ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
     ("brainrep.subtype.SubtypingSettings", "downstream.subtyping"),
@@ -95,6 +97,7 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.subtype.StatesSettings", "downstream.states"),
     ("brainrep.subtype.SubtypeStageSettings", "downstream"),
     ("brainrep.subtype.MultiviewStageSettings", "downstream"),
+    ("brainrep.report.settings.VerdictSettings", "downstream"),
 ])
 def test_typed_settings_defaults_are_the_schemas(settings_class, path):
     """One source of truth: a stage's typed settings built from the validated defaults of its

@@ -74,15 +74,16 @@ FAMILY_RUNS = {
         from brainrep.bids import read_participants
         from brainrep.io import read_features
         from brainrep.predict import PredictionSettings, evaluate
-        from brainrep.subtype import find_subtypes
+        from brainrep.subtype import SubtypingSettings, find_subtypes
         participants = read_participants(ROOT / "participants.tsv")
         features = {"ssl_eeg": read_features(ROOT / "ssl_eeg.parquet")}
         metrics, _, _ = evaluate(features, participants, "diagnosis", PredictionSettings(
             outer_folds=3, n_permutations=5, n_bootstrap=20))
         assert {"stratified_group_kfold", "leave_site_out"} <= set(metrics["cv_scheme"])
         find_subtypes(features["ssl_eeg"].set_index("participant_id"),
-                      participants.set_index("participant_id")[["site"]], ["site"], range(2, 3),
-                      2, 3, 3, 0)
+                      participants.set_index("participant_id")[["site"]],
+                      settings=SubtypingSettings(regress_out=("site",), k_max=2, n_components=2,
+                                                 n_bootstrap=3, n_null=3), seed=0)
     """,
 }
 

@@ -145,6 +145,8 @@ def test_add_a_clustering_method(registered):
     summary, _, labels = subtype.find_subtypes(
         pd.DataFrame(X, index=index), pd.DataFrame({"site": np.tile(["A", "B"], 20)},
                                                    index=index),
-        [], range(2, 4), 3, 10, 19, 0, method="spectral")
+        settings=subtype.SubtypingSettings(method="spectral", regress_out=(), k_max=3,
+                                           n_components=3, n_bootstrap=10, n_null=19),
+        seed=0)
     assert summary["k"] == 2 and summary["null_p_value"] < 0.1
     assert abs(np.corrcoef(labels["subtype"], truth)[0, 1]) > 0.95

@@ -175,12 +175,11 @@ def test_real_fmriprep_confounds_drive_denoising(run_with_real_confounds):
 def test_runs_beyond_qc_thresholds_are_flagged_with_reasons():
     qc = pd.DataFrame({"recording": ["sub-1", "sub-2", "sub-3"], "mean_fd_mm": [0.1, 0.9, 0.2],
                        "fraction_censored": [0.0, 0.1, 0.6], "tsnr": [80.0, 90.0, 30.0]})
-    flagged = fmri.flag_exclusions(qc, {"max_mean_fd_mm": 0.5, "max_fraction_censored": 0.5,
-                                        "min_tsnr": 40})
+    flagged = fmri.flag_exclusions(qc, fmri.QcThresholds(min_tsnr=40))
     assert flagged["excluded"].tolist() == [False, True, True]
     assert flagged["exclusion_reason"].tolist() == [
         "n/a", "mean_fd_mm 0.9 > 0.5", "fraction_censored 0.6 > 0.5; tsnr 30 < 40"]
-    timeseries_only = fmri.flag_exclusions(qc[["recording"]], {"max_mean_fd_mm": 0.5})
+    timeseries_only = fmri.flag_exclusions(qc[["recording"]], fmri.QcThresholds())
     assert not timeseries_only["excluded"].any()  # no motion estimate, no exclusion
 
 
@@ -234,7 +233,7 @@ def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_p
 
 def test_a_run_with_too_many_empty_parcels_is_excluded():
     qc = pd.DataFrame({"recording": ["sub-1", "sub-2"], "fraction_empty_parcels": [0.02, 0.3]})
-    flagged = fmri.flag_exclusions(qc, {"max_fraction_empty_parcels": 0.1})
+    flagged = fmri.flag_exclusions(qc, fmri.QcThresholds())
     assert flagged["excluded"].tolist() == [False, True]
     assert flagged["exclusion_reason"].iloc[1] == "fraction_empty_parcels 0.3 > 0.1"
 

@@ -230,7 +230,7 @@ def test_a_run_shorter_than_a_window_is_excluded_alone(tmp_path):
         relmats.append(str(tmp_path / f"sub-{subject}_relmat.tsv"))
         keys.append(f"sub-{subject}_task-rest")
         fmri.connectivity_from_timeseries(str(series), relmats[-1], "correlation")
-    qc, runs, kept = fmri.select_runs(relmats, keys, {"max_mean_fd_mm": 0.5}, 40)
+    qc, runs, kept = fmri.select_runs(relmats, keys, settings=fmri.GroupSettings())
     assert kept == [0, 2] and qc["excluded"].tolist() == [False, True, False]
     row = runs.set_index("recording").loc["sub-02_task-rest"]
     assert (row["status"], row["reason"], row["stage"]) == ("excluded", "too_short",

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 
 from brainrep.subtype.multiview import MultiviewCCA, multiview_subtypes, permutation_test
+from brainrep.subtype.settings import MultiviewSettings, SubtypingSettings
 
 
 def _views(link: float, n=80, p=200, seed=0):
@@ -45,9 +46,10 @@ def test_clusters_in_canonical_space_recover_the_subtypes():
     covariates = symptoms.join(site)
     # one canonical dimension carries the subtypes (a second, of noise, would be scaled to the
     # same variance before clustering)
-    summary, scores = multiview_subtypes(features, symptoms, covariates,
-                                         MultiviewCCA(20, 1, 0.5), 5, 20, range(2, 5), 10, 20, 0,
-                                         sites=site)
+    summary, scores = multiview_subtypes(
+        features, symptoms, covariates,
+        settings=MultiviewSettings(n_features=20, n_components=1, n_permutations=20),
+        subtyping=SubtypingSettings(k_max=4, n_bootstrap=10, n_null=20), seed=0, sites=site)
     assert summary["cca_p_value"] < 0.05 and summary["r_out_of_sample_cv1"] > 0.6
     assert summary["cluster_k"] == 2
     # the clusters were fitted on the symptoms and site: those are never checked in-sample
@@ -70,9 +72,10 @@ def test_a_link_carried_by_site_alone_is_not_significant():
     _, naive, _ = permutation_test(features.to_numpy(), symptoms.to_numpy(),
                                    MultiviewCCA(20, 2, 0.5), 5, 30, 0)
     assert naive < 0.05  # ignoring site, the shared site offset looks like a link
-    summary, _ = multiview_subtypes(features, symptoms, symptoms.join(site),
-                                    MultiviewCCA(20, 2, 0.5), 5, 30, range(2, 4), 5, 5, 0,
-                                    sites=site)
+    summary, _ = multiview_subtypes(
+        features, symptoms, symptoms.join(site),
+        settings=MultiviewSettings(n_features=20, n_components=2, n_permutations=30),
+        subtyping=SubtypingSettings(k_max=3, n_bootstrap=5, n_null=5), seed=0, sites=site)
     assert summary["cca_p_value"] > 0.05
 
 

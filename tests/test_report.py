@@ -8,16 +8,10 @@ from jinja2 import Environment
 from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
 
 from brainrep.plots import FEATURE_SETS, METRIC_RANGE, clipped_error, feature_set_colour
-from brainrep.qc_pages import Recording, group_page, participant_page
-from brainrep.verdict import (
-    _metric_rows,
-    exclusion_sentences,
-    front_page,
-    paired_permutation_p,
-    prediction_verdicts,
-    rst_section,
-    subtype_sentences,
-)
+from brainrep.report.front_page import front_page, rst_section
+from brainrep.report.qc_pages import Recording, group_page, participant_page
+from brainrep.report.sentences import exclusion_sentences, subtype_sentences
+from brainrep.report.verdict import _metric_rows, paired_permutation_p, prediction_verdicts
 
 
 def test_vectorised_metrics_match_scikit_learn():

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 
 from brainrep.predict import participant_folds
+from brainrep.subtype.settings import StatesSettings
 from brainrep.subtype.states import state_features, state_summaries
 
 
@@ -36,7 +37,8 @@ def test_hmm_recovers_planted_occupancy_with_one_model_per_fold():
     frame = pd.DataFrame({"participant_id": participants,
                           "group": ["a", "b"] * (len(participants) // 2)})
     folds = participant_folds(frame, ["group"], 4, 0)
-    features = state_features(runs, participants, 2, 3, 0, folds)
+    settings = StatesSettings(n_states=2, n_components=3)
+    features = state_features(runs, participants, settings=settings, seed=0, folds=folds)
     assert sorted(features["encoder_fold"].unique()) == [0, 1, 2, 3]
     for _, rows in features.groupby("encoder_fold"):
         rows = rows.set_index("participant_id").loc[participants]
@@ -44,5 +46,5 @@ def test_hmm_recovers_planted_occupancy_with_one_model_per_fold():
         assert abs(r) > 0.9  # the state labels may swap between models
         assert np.allclose(rows["occupancy_s0"] + rows["occupancy_s1"], 1)
         assert rows["dwell_s0"].ge(2).all() and rows["switch_rate"].lt(0.2).all()  # no flicker
-    transductive = state_features(runs, participants, 2, 3, 0)
+    transductive = state_features(runs, participants, settings=settings, seed=0)
     assert "encoder_fold" not in transductive and len(transductive) == len(participants)

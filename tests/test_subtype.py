@@ -6,6 +6,12 @@ from sklearn.metrics import adjusted_rand_score
 from brainrep import subtype
 
 
+def _settings(regress_out, k_max, n_components, n_bootstrap, n_null, method="kmeans"):
+    return subtype.SubtypingSettings(regress_out=regress_out, k_max=k_max,
+                                     n_components=n_components, n_bootstrap=n_bootstrap,
+                                     n_null=n_null, method=method)
+
+
 def _frame(X, site):
     index = pd.Index([f"sub-{i:02d}" for i in range(len(X))], name="participant_id")
     return pd.DataFrame(X, index=index), pd.DataFrame({"site": site}, index=index)
@@ -19,8 +25,8 @@ def test_two_planted_clusters_are_found_despite_a_site_shift():
     X[:, :3] += 6 * truth[:, None]
     X += 3 * (site == "B")[:, None]  # a site offset on every feature
     features, covariates = _frame(X, site)
-    summary, stability, labels = subtype.find_subtypes(features, covariates, ["site"],
-                                                       range(2, 5), 4, 20, 30, 0)
+    summary, stability, labels = subtype.find_subtypes(
+        features, covariates, settings=_settings(("site",), 4, 4, 20, 30), seed=0)
     assert summary["k"] == 2 and summary["bootstrap_ari"] > 0.9
     assert summary["replication_ari"] > 0.9  # held-out halves agree
     assert summary["null_p_value"] < 0.05
@@ -35,9 +41,11 @@ def test_a_site_effect_that_clusters_pick_up_is_reported():
     site = np.repeat(["A", "B"], 15)
     X = rng.standard_normal((30, 5)) + 4 * (site == "B")[:, None]  # site is the only structure
     features, covariates = _frame(X, site)
-    summary, _, _ = subtype.find_subtypes(features, covariates, [], range(2, 4), 3, 5, 9, 0)
+    summary, _, _ = subtype.find_subtypes(features, covariates,
+                                          settings=_settings((), 3, 3, 5, 9), seed=0)
     assert summary["site_p_value"] < 0.01 and summary["not_tested"] == "n/a"
-    summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 4), 3, 5, 9, 0)
+    summary, _, _ = subtype.find_subtypes(features, covariates,
+                                          settings=_settings(("site",), 3, 3, 5, 9), seed=0)
     assert np.isnan(summary["site_p_value"])
     assert summary["site_before_regression_p_value"] < 0.01  # found before the regression
 
@@ -75,8 +83,8 @@ def test_association_checks_are_permutation_tests_with_fdr():
 def test_one_gaussian_is_not_called_clustered():
     rng = np.random.default_rng(1)
     features, covariates = _frame(rng.standard_normal((40, 6)), np.tile(["A", "B"], 20))
-    summary, _, _ = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4, 10, 30,
-                                          0)
+    summary, _, _ = subtype.find_subtypes(features, covariates,
+                                          settings=_settings(("site",), 4, 4, 10, 30), seed=0)
     assert summary["null_p_value"] > 0.05
     assert summary["replication_ari"] < 0.5  # noise halves do not replicate (measured 0.04-0.24)
 
@@ -88,13 +96,13 @@ def test_other_clustering_methods_find_planted_clusters_and_respect_the_null(met
     X = rng.standard_normal((40, 6))
     X[:, :3] += 6 * truth[:, None]
     features, covariates = _frame(X, np.tile(["A", "B"], 20))
-    summary, _, labels = subtype.find_subtypes(features, covariates, ["site"], range(2, 5), 4,
-                                               10, 30, 0, method)
+    summary, _, labels = subtype.find_subtypes(
+        features, covariates, settings=_settings(("site",), 4, 4, 10, 30, method), seed=0)
     assert summary["method"] == method and summary["k"] == 2 and summary["null_p_value"] < 0.05
     assert adjusted_rand_score(truth, labels["subtype"]) > 0.9
     noise, covariates = _frame(rng.standard_normal((40, 6)), np.tile(["A", "B"], 20))
-    summary, _, _ = subtype.find_subtypes(noise, covariates, ["site"], range(2, 5), 4, 10, 30,
-                                          0, method)
+    summary, _, _ = subtype.find_subtypes(
+        noise, covariates, settings=_settings(("site",), 4, 4, 10, 30, method), seed=0)
     assert summary["null_p_value"] > 0.05
 
 

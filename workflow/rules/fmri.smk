@@ -118,10 +118,7 @@ rule fmri_windows:
         ),
     params:
         recordings=[r.key for r in FMRI_RUNS],
-        length=config["fmri"]["window_volumes"],
-        step=config["fmri"]["window_step"],
-        qc_thresholds=config["fmri"]["qc"],
-        max_fraction_runs_missing_parcel=config["fmri"]["max_fraction_runs_missing_parcel"],
+        settings=settings_of("fmri", *GroupSettings.keys()),
     log:
         f"{OUT}/logs/fmri_windows.log",
     benchmark:

@@ -96,7 +96,7 @@ rule verdict:
         table=f"{OUT}/group/verdict.tsv",
         page=FRONT_PAGE,
     params:
-        settings=settings_of("downstream", "n_permutations", "seed", "confounds", "site_column"),
+        settings=settings_of("downstream", *VerdictSettings.keys()),
         seeds={"ssl.seed": config["ssl"]["seed"], "downstream.seed": config["downstream"]["seed"]},
         command=" ".join(
             ["snakemake --cores all"]

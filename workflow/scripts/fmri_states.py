@@ -19,7 +19,7 @@ def series(path: str) -> pd.DataFrame:
 
 runs = [series(snakemake.input.timeseries[i]).to_numpy(dtype=float) for i in kept]
 settings = StatesSettings.from_config(snakemake.params.settings)
-state_features(runs, [snakemake.params.participants[i] for i in kept], settings.n_states,
-               settings.n_components, snakemake.params.seed,
-               pd.read_csv(snakemake.input.folds, sep="\t")).to_csv(
+state_features(runs, [snakemake.params.participants[i] for i in kept], settings=settings,
+               seed=snakemake.params.seed,
+               folds=pd.read_csv(snakemake.input.folds, sep="\t")).to_csv(
     snakemake.output[0], sep="\t", index=False)

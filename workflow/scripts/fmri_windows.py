@@ -1,4 +1,5 @@
 from brainrep.fmri import (
+    GroupSettings,
     connectivity_figure,
     covariance_table,
     edge_table,
@@ -11,19 +12,20 @@ from brainrep.fmri import (
 from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
+settings = GroupSettings.from_config(snakemake.params.settings)
 qc, runs, kept = select_runs(list(snakemake.input.relmat), snakemake.params.recordings,
-                             snakemake.params.qc_thresholds, snakemake.params.length)
+                             settings=settings)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a")
 runs.to_csv(snakemake.output.exclusions, sep="\t", index=False)
 recordings = [snakemake.params.recordings[i] for i in kept]
 participants = [key.split("_")[0] for key in recordings]
 series = [snakemake.input.timeseries[i] for i in kept]
 relmats = [snakemake.input.relmat[i] for i in kept]
-coverage = parcel_coverage(relmats, snakemake.params.max_fraction_runs_missing_parcel)
+coverage = parcel_coverage(relmats, settings.max_fraction_runs_missing_parcel)
 coverage.to_csv(snakemake.output.parcels, sep="\t", index=False)
 parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
-stack_crops(series, recordings, snakemake.params.length, snakemake.params.step,
-            snakemake.output.array, snakemake.output.table, parcels)
+stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.output.table,
+            settings=settings)
 edges = edge_table(relmats, participants, parcels)
 edges.to_csv(snakemake.output.features, sep="\t", index=False, na_rep="n/a")
 covariance_table(series, participants, parcels).to_parquet(snakemake.output.covariances,

@@ -1,7 +1,7 @@
 import json
 
 from brainrep.io import log_to_file, read_table, sidecar_path
-from brainrep.qc_pages import Recording, group_page, participant_page, qc_table
+from brainrep.report.qc_pages import Recording, group_page, participant_page, qc_table
 
 log_to_file(snakemake.log[0])
 ledger = read_table(snakemake.input.ledger).fillna("")

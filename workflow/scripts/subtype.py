@@ -24,10 +24,8 @@ summaries, stabilities, assignments, profiles = [], [], [], []
 for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True):
     features = read_features(path).set_index("participant_id")
     features = fill_gaps(features.loc[features.index.intersection(population)])
-    summary, stability, labels = find_subtypes(
-        features, covariates, list(subtyping.regress_out), subtyping.k_range,
-        subtyping.n_components, subtyping.n_bootstrap, subtyping.n_null, settings.seed,
-        subtyping.method)
+    summary, stability, labels = find_subtypes(features, covariates, settings=subtyping,
+                                               seed=settings.seed)
     summaries.append({"feature_set": name, **summary})
     stabilities.append(stability.assign(feature_set=name))
     assignments.append(labels.assign(feature_set=name))

@@ -5,7 +5,7 @@ import pandas as pd
 
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file, read_features, with_motion
-from brainrep.subtype import MultiviewCCA, MultiviewStageSettings, add_fdr, multiview_subtypes
+from brainrep.subtype import MultiviewStageSettings, add_fdr, multiview_subtypes
 
 log_to_file(snakemake.log[0])
 settings = MultiviewStageSettings.from_config(snakemake.params.settings)
@@ -32,10 +32,8 @@ if len(symptoms) < 3 * cfg.n_folds:  # too few for held-out canonical correlatio
 checks = subtyping.checks(participants)
 site = settings.site_column
 summary, scores = multiview_subtypes(
-    features, participants[list(cfg.symptoms)], participants[checks],
-    MultiviewCCA(cfg.n_features, cfg.n_components, cfg.shrinkage), cfg.n_folds,
-    cfg.n_permutations, subtyping.k_range, subtyping.n_bootstrap, subtyping.n_null,
-    settings.seed, subtyping.method, participants[site] if site else None)
+    features, participants[list(cfg.symptoms)], participants[checks], settings=cfg,
+    subtyping=subtyping, seed=settings.seed, sites=participants[site] if site else None)
 summary = {"feature_set": cfg.feature_set, "symptoms": ";".join(cfg.symptoms),
            "status": "done", **summary}
 add_fdr(pd.DataFrame([summary]), exclude=("cca_p_value", "cluster_null_p_value")).to_csv(

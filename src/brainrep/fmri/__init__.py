@@ -16,5 +16,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
               "parcel_coverage", "qc_fc", "relmat_labels", "select_runs", "stack_crops"],
     "matrices": ["MIN_VOLUMES", "connectivity", "connectivity_batch",
                  "connectivity_from_timeseries", "constant_columns"],
-    "settings": ["ParcellateSettings"],
+    "settings": ["GroupSettings", "ParcellateSettings", "QcThresholds"],
 })

@@ -13,15 +13,14 @@ from sklearn.covariance import LedoitWolf
 
 from brainrep.exclusions import exclusion, ledger
 from brainrep.fmri.matrices import constant_columns
+from brainrep.fmri.settings import GroupSettings, QcThresholds
 from brainrep.io import atomic_output, collect_qc, write_sidecar
 
 
-def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
-    """Add ``excluded`` and ``exclusion_reason`` to a per-run QC table.
-
-    ``thresholds`` holds ``max_mean_fd_mm``, ``max_fraction_censored``, ``min_tsnr`` and
-    ``max_fraction_empty_parcels`` (None disables one); a metric the table lacks (e.g. motion
-    for parcellated inputs) excludes no one.
+def flag_exclusions(qc: pd.DataFrame, thresholds: QcThresholds) -> pd.DataFrame:
+    """Add ``excluded`` and ``exclusion_reason`` to a per-run QC table, by the
+    ``thresholds`` (None disables one); a metric the table lacks (e.g. motion for
+    parcellated inputs) excludes no one.
     """
     checks = (("mean_fd_mm", "max_mean_fd_mm", ">"),
               ("fraction_censored", "max_fraction_censored", ">"),
@@ -29,7 +28,7 @@ def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
               ("fraction_empty_parcels", "max_fraction_empty_parcels", ">"))
     reasons = pd.Series([[] for _ in range(len(qc))], index=qc.index)
     for column, key, side in checks:
-        limit = thresholds.get(key)
+        limit = getattr(thresholds, key)
         if limit is None or column not in qc:
             continue
         values = pd.to_numeric(qc[column], errors="coerce")
@@ -40,16 +39,18 @@ def flag_exclusions(qc: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
                      exclusion_reason=["; ".join(r) or "n/a" for r in reasons])
 
 
-def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
-                window_volumes: int) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
+def select_runs(relmats: list[str], keys: list[str], *, settings: GroupSettings
+                ) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
     """Decide which runs enter the group stage.
 
     ``relmats`` are the per-run outputs (their sidecars hold the QC record, or the exclusion
     of a run that failed in a known way) and ``keys`` their recording keys. Returns the QC
-    table of the processed runs with :func:`flag_exclusions`' columns (``excluded`` also
-    marks runs with fewer kept volumes than one ``window_volumes`` crop), the exclusion ledger
-    of every run and the indices of the runs kept.
+    table of the processed runs with :func:`flag_exclusions`' columns (the settings' ``qc``
+    thresholds; ``excluded`` also marks runs with fewer kept volumes than one
+    ``window_volumes`` crop), the exclusion ledger of every run and the indices of the runs
+    kept.
     """
+    window_volumes = settings.window_volumes
     runs = ledger(keys, relmats, "func")
     processed = [i for i, path in enumerate(relmats) if exclusion(path) is None]
     qc = collect_qc([relmats[i] for i in processed], [keys[i].split("_")[0] for i in processed])
@@ -57,7 +58,7 @@ def select_runs(relmats: list[str], keys: list[str], thresholds: dict,
         present = [set(relmat_labels(relmats[i])) for i in processed]
         union = set().union(*present)
         qc["fraction_empty_parcels"] = [1 - len(p) / max(len(union), 1) for p in present]
-    qc = flag_exclusions(qc, thresholds)
+    qc = flag_exclusions(qc, settings.qc)
     n_kept = pd.to_numeric(qc.get("n_kept", qc.get("n_volumes")), errors="coerce")
     kept = []
     for row, i in enumerate(processed):
@@ -177,15 +178,17 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str],
     return frame.groupby("participant_id", sort=True).mean().reset_index()
 
 
-def stack_crops(timeseries_files: list[str], recordings: list[str], length: int,
-                step: int, out_array: str, out_table: str, parcels: list[str]) -> None:
-    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length),
-    over ``parcels`` (a parcel a run lacks is 0, its z-scored mean); the table names each
-    crop's participant, run (``recording``, its key) and onset.
+def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: list[str],
+                out_array: str, out_table: str, *, settings: GroupSettings) -> None:
+    """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length):
+    ``window_volumes`` long every ``window_step`` volumes of the settings, over ``parcels``
+    (a parcel a run lacks is 0, its z-scored mean); the table names each crop's participant,
+    run (``recording``, its key) and onset.
 
     The array is written to disk one run at a time (a memory-mapped ``.npy``): memory holds
     one run's series, whatever the cohort's size.
     """
+    length, step = settings.window_volumes, settings.window_step
     starts = {}
     for path in timeseries_files:
         n_volumes = len(pd.read_csv(path, sep="\t", usecols=[0]))

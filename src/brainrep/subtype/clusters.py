@@ -19,6 +19,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from brainrep.config import registering
+from brainrep.subtype.settings import SubtypingSettings
 
 
 def reduce(X: np.ndarray, nuisance: pd.DataFrame, n_components: int, seed: int) -> np.ndarray:
@@ -248,21 +249,24 @@ def fill_gaps(features: pd.DataFrame) -> pd.DataFrame:
     return features.fillna(features.mean()) if features.isna().any().any() else features
 
 
-def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out: list[str],
-                  k_range: range, n_components: int, n_bootstrap: int, n_null: int,
-                  seed: int, method: str = "kmeans") -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Cluster participants (rows of ``features``, indexed by participant_id) by ``method``
-    (:func:`cluster`).
+def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, *,
+                  settings: SubtypingSettings, seed: int
+                  ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Cluster participants (rows of ``features``, indexed by participant_id) by the
+    settings' ``method`` (:func:`cluster`).
 
-    Missing feature values take the feature's mean. The ``regress_out`` columns of
-    ``covariates`` are removed first, then the features are
-    scaled and reduced by PCA; k is the best silhouette in ``k_range`` and the null
-    (:func:`gaussian_null_p`) repeats all of it. Every other covariate is tested against the
+    Missing feature values take the feature's mean. The settings' ``regress_out`` columns of
+    ``covariates`` are removed first, then the features are scaled and reduced to
+    ``n_components`` by PCA; k is the best silhouette in ``k_range`` (``n_bootstrap``
+    resamples for stability) and the null (:func:`gaussian_null_p`, ``n_null`` draws)
+    repeats all of it. Every other covariate is tested against the
     solution (:func:`association_checks`); a regressed-out one is not (its association is
     removed by construction), it is tested instead against the solution found before the
     regression (``<column>_before_regression_p_value``) and named in ``not_tested``.
     Returns the summary record, the per-k stability table and the assignments.
     """
+    regress_out, k_range, method = list(settings.regress_out), settings.k_range, settings.method
+    n_components, n_null = settings.n_components, settings.n_null
     covariates = covariates.loc[features.index]
     X = fill_gaps(features).to_numpy(dtype=float)
     nuisance = covariates[regress_out]
@@ -270,7 +274,8 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, regress_out:
     stability = pd.DataFrame([{"k": k, "bootstrap_ari_mean": s.mean(), "bootstrap_ari_sd": s.std(),
                                "silhouette": _silhouette(Z, cluster(Z, k, seed, method))}
                               for k in k_range
-                              for s in [bootstrap_stability(Z, k, n_bootstrap, seed, method)]])
+                              for s in [bootstrap_stability(Z, k, settings.n_bootstrap, seed,
+                                                             method)]])
     observed, p_value = gaussian_null_p(X, nuisance, k_range, n_components, n_null, seed,
                                         method)
     k = int(stability.loc[stability["silhouette"].idxmax(), "k"])

@@ -13,6 +13,8 @@ on held-out participants only.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from cca_zoo.linear import RidgeCCA
@@ -23,6 +25,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from brainrep.subtype.clusters import association_checks, cluster, find_subtypes
+from brainrep.subtype.settings import MultiviewSettings, SubtypingSettings
 
 
 def screen_features(X: np.ndarray, Y: np.ndarray, n_features: int) -> np.ndarray:
@@ -137,22 +140,25 @@ def held_out_symptom_checks(X: np.ndarray, Y: np.ndarray, symptoms: pd.DataFrame
 
 
 def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
-                       covariates: pd.DataFrame, model: MultiviewCCA, n_folds: int,
-                       n_permutations: int, k_range: range, n_bootstrap: int, n_null: int,
-                       seed: int, method: str = "kmeans",
+                       covariates: pd.DataFrame, *, settings: MultiviewSettings,
+                       subtyping: SubtypingSettings, seed: int,
                        sites: pd.Series | None = None) -> tuple[dict, pd.DataFrame]:
     """The whole Drysdale analysis on participants present in ``features`` and ``symptoms``
-    (both indexed by participant_id): out-of-sample canonical correlations, permutation p,
-    then clusters (``method``) in the brain canonical space with their stability, the
-    Gaussian-null test and the checks of :func:`brainrep.subtype.find_subtypes` against
-    ``covariates``. With ``sites`` (indexed by participant_id), site is regressed out inside
-    every fit and symptoms are permuted within site.
+    (both indexed by participant_id): out-of-sample canonical correlations over the
+    ``settings``' ``n_folds`` and their permutation p (``n_permutations``), then clusters in
+    the brain canonical space by :func:`brainrep.subtype.find_subtypes` with the
+    ``subtyping`` settings (k range, method, stability, null; nothing regressed out, one PCA
+    dimension per canonical pair) and its checks against ``covariates``. With ``sites``
+    (indexed by participant_id), site is regressed out inside every fit and symptoms are
+    permuted within site.
 
     Symptom scores and site are not tested against the clusters in the same participants
     (the clusters were fitted on them); symptoms are tested on held-out participants
     (:func:`held_out_symptom_checks`). Returns the summary record and one row per
     participant (canonical variates, subtype).
     """
+    model = MultiviewCCA(settings.n_features, settings.n_components, settings.shrinkage)
+    n_folds, n_permutations = settings.n_folds, settings.n_permutations
     ids = features.index.intersection(symptoms.dropna().index)
     X = features.loc[ids].to_numpy(dtype=float)
     Y = symptoms.loc[ids].to_numpy(dtype=float)
@@ -169,10 +175,11 @@ def multiview_subtypes(features: pd.DataFrame, symptoms: pd.DataFrame,
                              columns=[f"brain_cv{c + 1}" for c in range(brain.shape[1])])
     fitted_on = list(symptoms.columns) + ([sites.name] if sites is not None else [])
     testable = [c for c in covariates.columns if c not in fitted_on]
-    summary, _, assignments = find_subtypes(canonical, covariates[testable], [], k_range,
-                                            brain.shape[1], n_bootstrap, n_null, seed, method)
+    in_canonical_space = replace(subtyping, regress_out=(), n_components=brain.shape[1])
+    summary, _, assignments = find_subtypes(canonical, covariates[testable],
+                                            settings=in_canonical_space, seed=seed)
     summary |= held_out_symptom_checks(X, Y, symptoms.loc[ids], model, summary["k"], seed,
-                                       method)
+                                       subtyping.method)
     summary["not_tested"] = "; ".join(
         [f"{c}: the CCA was fitted on it (tested on held-out participants instead)"
          for c in symptoms.columns if c in covariates]

@@ -13,6 +13,8 @@ import pandas as pd
 from hmmlearn.hmm import GaussianHMM
 from sklearn.decomposition import PCA
 
+from brainrep.subtype.settings import StatesSettings
+
 
 def _standardize(series: np.ndarray) -> np.ndarray:
     return (series - series.mean(axis=0)) / (series.std(axis=0) + 1e-8)
@@ -44,10 +46,11 @@ def state_summaries(sequence: np.ndarray, n_states: int) -> dict[str, float]:
     return features
 
 
-def state_features(runs: list[np.ndarray], participants: list[str], n_states: int,
-                   n_components: int, seed: int,
+def state_features(runs: list[np.ndarray], participants: list[str], *,
+                   settings: StatesSettings, seed: int,
                    folds: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per participant (and per fold's model): state features averaged over runs.
+    """One row per participant (and per fold's model): state features averaged over runs,
+    from the settings' ``n_states``-state HMM on ``n_components`` PCA dimensions.
 
     With ``folds`` (``participant_id``, ``fold``), model k is fitted without fold k's test
     participants; without, one model sees everyone (label the result transductive).
@@ -60,10 +63,10 @@ def state_features(runs: list[np.ndarray], participants: list[str], n_states: in
     rows = []
     for fold, training in models.items():
         keep = np.isin(participants, training)
-        pca, hmm = fit_states([r for r, k in zip(runs, keep, strict=True) if k], n_states,
-                              n_components, seed)
-        per_run = [state_summaries(hmm.predict(pca.transform(_standardize(r))), n_states)
-                   for r in runs]
+        pca, hmm = fit_states([r for r, k in zip(runs, keep, strict=True) if k],
+                              settings.n_states, settings.n_components, seed)
+        per_run = [state_summaries(hmm.predict(pca.transform(_standardize(r))),
+                                   settings.n_states) for r in runs]
         table = pd.DataFrame(per_run).assign(participant_id=participants)
         table = table.groupby("participant_id", sort=True).mean().reset_index()
         if fold is not None:

@@ -2,6 +2,8 @@
 model or SSL objective is added from a user's module without editing the package (the worked
 examples of CONTRIBUTING.md)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,3 +152,41 @@ def test_add_a_clustering_method(registered):
         seed=0)
     assert summary["k"] == 2 and summary["null_p_value"] < 0.1
     assert abs(np.corrcoef(labels["subtype"], truth)[0, 1]) > 0.95
+
+
+def test_add_an_eeg_reader(registered, tmp_path):
+    """A format MNE-BIDS does not read is one registered function: the BIDS index finds its
+    files and the reader's recording gets the channel types, bad channels and line frequency
+    of its sidecars."""
+    import json
+
+    import mne
+
+    from brainrep import eeg
+    from brainrep.bids import find_eeg
+
+    @eeg.register_reader(".npz")
+    def read_npz(path):
+        stored = np.load(path)
+        info = mne.create_info(list(stored["ch_names"]), float(stored["sfreq"]), "eeg")
+        return mne.io.RawArray(stored["data"], info, verbose="error")
+
+    registered.append((eeg.READERS, ".npz"))
+    (tmp_path / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9"}')
+    folder = tmp_path / "sub-01" / "eeg"
+    folder.mkdir(parents=True)
+    names = ["Fz", "Cz", "Pz", "VEOG"]
+    np.savez(folder / "sub-01_task-rest_eeg.npz", ch_names=names, sfreq=250.0,
+             data=np.random.default_rng(0).standard_normal((4, 2500)) * 1e-5)
+    pd.DataFrame({"name": names, "type": ["EEG", "EEG", "EEG", "VEOG"], "units": "V",
+                  "status": ["good", "bad", "good", "good"]}).to_csv(
+        folder / "sub-01_task-rest_channels.tsv", sep="\t", index=False)
+    (folder / "sub-01_task-rest_eeg.json").write_text(json.dumps(
+        {"SamplingFrequency": 250, "PowerLineFrequency": 60, "EEGChannelCount": 3,
+         "RecordingDuration": 10.0}))
+    found = find_eeg(tmp_path, "rest", [])
+    assert [Path(r.path).name for r in found] == ["sub-01_task-rest_eeg.npz"]
+    raw = eeg.read_bids_eeg(tmp_path, found[0].path, montage="standard_1020")
+    assert raw.info["bads"] == ["Cz"] and raw.get_channel_types() == ["eeg"] * 3 + ["eog"]
+    assert raw.info["line_freq"] == 60.0 and raw.n_times == 2500
+    assert raw.get_montage() is not None  # the standard positions, as for any format

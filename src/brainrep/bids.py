@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from brainrep.eeg.formats import READERS
+
 BIDS_LABEL = re.compile(r"^[A-Za-z0-9]+$")
 ENTITY = re.compile(r"^[a-z]+-[A-Za-z0-9]+$")
-EEG_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
 
 
 class BIDSError(ValueError):
@@ -99,10 +100,11 @@ def _refuse_duplicates(recordings: list[Recording]) -> None:
 
 def find_eeg(root: str | Path, task: str, participants: list[str],
              ignored: list[tuple[str, str]] | None = None) -> list[Recording]:
-    """EEG recordings of ``task`` under a raw BIDS ``root`` (any MNE-BIDS format)."""
+    """EEG recordings of ``task`` under a raw BIDS ``root``, in any format of
+    :data:`~brainrep.eeg.formats.READERS` (those MNE-BIDS reads, and registered ones)."""
     return _find(root, f"sub-*/**/eeg/sub-*_task-{task}*_eeg.*",
                  lambda name: name.rsplit("_eeg.", 1)[0]
-                 if Path(name).suffix in EEG_EXTENSIONS else None, participants, ignored)
+                 if Path(name).suffix in READERS else None, participants, ignored)
 
 
 def space_entities(space: str) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from mne_bids import BIDSPath, get_entities_from_fname, read_raw_bids
 
+from brainrep.eeg.formats import READERS
 from brainrep.exclusions import RecordingExcluded
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,9 @@ TRUNCATION_WARNINGS = ("does not match the file size", "truncat", "number of rec
 
 def read_bids_eeg(bids_root: str | Path, path: str | Path,
                   montage: str | None = None) -> mne.io.BaseRaw:
-    """Load one BIDS EEG file with channel types, bad channels, montage and line frequency.
+    """Load one BIDS EEG file with channel types, bad channels, montage and line frequency,
+    by MNE-BIDS or the reader registered for its extension (:data:`~brainrep.eeg.formats.
+    READERS`).
 
     Positions come from the file format itself (EEGLAB) or ``electrodes.tsv`` as MNE-BIDS
     reads them; where it reads none (e.g. ``electrodes.tsv`` in two coordinate systems), from
@@ -37,12 +40,18 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
         raise RecordingExcluded(path, "unreadable", "the file is empty (0 bytes). Restore it "
                                 "from the source dataset, or remove it from the BIDS folder.")
     entities = get_entities_from_fname(path.name, on_error="ignore")
-    bids_path = BIDSPath(root=bids_root, datatype="eeg", suffix="eeg", extension=path.suffix,
+    reader = READERS.get(path.suffix)
+    bids_path = BIDSPath(root=bids_root, datatype="eeg", suffix="eeg",
+                         extension=path.suffix if reader is None else None,  # MNE-BIDS' own
                          **{k: v for k, v in entities.items() if v is not None})
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            raw = read_raw_bids(bids_path, verbose="warning").load_data(verbose="warning")
+            if reader is None:
+                raw = read_raw_bids(bids_path, verbose="warning").load_data(verbose="warning")
+            else:
+                raw = apply_bids_sidecars(reader(path).load_data(verbose="warning"),
+                                          bids_path)
     except Exception as err:  # MNE raises many types for corrupt or truncated files
         raise RecordingExcluded(path, "unreadable", f"cannot read this EEG recording ({err}). "
                                 "Check that the file is complete and matches its sidecars, "
@@ -63,6 +72,33 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
             log.warning("%s: no position in montage %s for channels %s (after normalising "
                         "their names); they are not interpolated, and sensor_rotation is left "
                         "out.", path, montage, missing)
+    return raw
+
+
+#: BIDS channel types (channels.tsv ``type``) -> MNE channel types
+BIDS_CHANNEL_TYPES = {"EEG": "eeg", "EOG": "eog", "HEOG": "eog", "VEOG": "eog", "ECG": "ecg",
+                      "EMG": "emg", "TRIG": "stim", "MISC": "misc", "RESP": "resp",
+                      "GSR": "gsr", "TEMP": "temperature", "REF": "eeg"}
+
+
+def apply_bids_sidecars(raw: mne.io.BaseRaw, bids_path: BIDSPath) -> mne.io.BaseRaw:
+    """What MNE-BIDS applies to the formats it reads, for a registered reader's ``raw``: the
+    channel types and bad channels (``status``) of the matching ``channels.tsv``, and the
+    ``PowerLineFrequency`` (Hz) of the ``_eeg.json``, where they exist."""
+    channels = bids_path.find_matching_sidecar(suffix="channels", extension=".tsv",
+                                               on_error="ignore")
+    if channels:
+        table = pd.read_csv(channels, sep="\t", na_values=["n/a"], keep_default_na=False)
+        table = table[table["name"].isin(raw.ch_names)]
+        raw.set_channel_types({row.name: BIDS_CHANNEL_TYPES.get(str(row.type).upper(), "misc")
+                               for row in table.itertuples(index=False)}, verbose="error")
+        if "status" in table:
+            raw.info["bads"] = table.loc[table["status"] == "bad", "name"].tolist()
+    sidecar = bids_path.find_matching_sidecar(suffix="eeg", extension=".json",
+                                              on_error="ignore")
+    if sidecar and (line := json.loads(Path(sidecar).read_text()).get("PowerLineFrequency")):
+        if line != "n/a":
+            raw.info["line_freq"] = float(line)
     return raw
 
 

@@ -109,6 +109,12 @@ def test_family_runs_in_its_own_environment(family, shared_root, tmp_path_factor
                               str(REPO / "constraints.txt"), *_pip_part(family)],
                              capture_output=True, text=True, timeout=1200)
     assert install.returncode == 0, install.stderr[-3000:]
+    post_deploy = REPO / "envs" / f"{family}.post-deploy.sh"  # as Snakemake runs it
+    if post_deploy.exists():
+        deploy = subprocess.run(["bash", str(post_deploy)], capture_output=True, text=True,
+                                timeout=1200, env={**os.environ, "PATH": f"{prefix}/bin:"
+                                                   + os.environ["PATH"]})
+        assert deploy.returncode == 0, deploy.stderr[-3000:]
     code = (f"from pathlib import Path\nROOT = Path({str(shared_root)!r})\n"
             f"SCHEMA = {str(REPO / 'workflow/schemas/config.schema.yaml')!r}\n"
             "import numpy\n"  # from this environment, not from the test's

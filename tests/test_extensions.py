@@ -21,6 +21,7 @@ from brainrep.ssl import pretrain
 from brainrep.ssl.augment import NAMES as AUGMENTATIONS
 from brainrep.ssl.embed import load_encoder
 from brainrep.ssl.encoders import ENCODERS
+from brainrep.ssl.foundation import FOUNDATION_MODELS
 from brainrep.ssl.objectives import OBJECTIVES, Objective, register_objective
 from brainrep.ssl.settings import SSLSettings
 
@@ -41,6 +42,8 @@ def test_the_schema_offers_exactly_what_the_registries_hold():
                  "items") == set(AUGMENTATIONS)
     assert _enum("properties", "downstream", "properties", "subtyping", "properties",
                  "method") == set(subtype.CLUSTERING)
+    assert _enum("properties", "ssl", "properties", "foundation", "properties",
+                 "model") - {None} == set(FOUNDATION_MODELS)
     pattern = yaml.safe_load(SCHEMA.read_text())["$defs"]["ssl_modality"]["properties"][
         "encoder"]["pattern"]  # ^(conv|...|braindecode:<class>)$
     assert set(pattern[2:-2].split("|")[:-1]) == set(ENCODERS)

@@ -1,5 +1,6 @@
 """Real Snakemake runs of the demo and of the null demo, in a copy of the workflow."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -276,10 +277,15 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     size, one zero bytes): both are in the ledger and the study finishes on the other 18.
     Outputs, window counts, the classic effect (posterior alpha is higher at rest than during
     mental arithmetic), a linear probe of rest vs arithmetic on SSL window embeddings above the
-    random-init encoder, and the prediction on what is left."""
+    random-init encoder, and the prediction on what is left. With braindecode (the README's
+    install), a LaBraM from a local weights file (saved from a random initialisation: the
+    published file needs a network) runs frozen and fine-tuned beside them."""
+    import importlib.util
+
     import mne
 
     from brainrep.eeg import band_power
+    from brainrep.io import sha256
 
     root = tmp_path / "eegmat"
     shutil.copytree(shared_dataset("eegmat"), root)
@@ -290,6 +296,18 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     override = workdir / "eegmat_here.yaml"
     override.write_text(f"bids: {{root: {root}}}\n"  # fewer draws than the example (CI time)
                         "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1}\n")
+    foundation = importlib.util.find_spec("braindecode") is not None
+    if foundation:
+        import torch
+
+        from brainrep.ssl.foundation import FoundationEncoder
+
+        torch.manual_seed(0)
+        weights = tmp_path / "labram.pt"  # LaBraM's 2-s input at 200 Hz: 400 samples
+        torch.save(FoundationEncoder("Labram", ["FP1", "CZ"], 400).net.state_dict(), weights)
+        override.write_text(override.read_text() + (
+            f"ssl: {{foundation: {{model: Labram, weights: {weights}, "
+            f"sha256: {sha256(weights)}, epochs: 1}}}}\n"))
     results = workdir / "results" / "eegmat"
     snakemake(workdir, "eeg", "embeddings", "results/eegmat/group/exclusions.tsv",
               "results/eegmat/group/predict/target-count_quality_metrics.tsv",
@@ -329,3 +347,10 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     assert {"bandpower", "riemann"} <= set(accuracy.index) and accuracy["bandpower"] > 0.5
     metrics = pd.read_csv(results / "group/predict/target-count_quality_metrics.tsv", sep="\t")
     assert (metrics["n_participants"] == 10).all()  # each damaged participant kept a recording
+    if foundation:  # frozen (probe and prediction) and fine-tuned (probe), with its card
+        assert {"foundation", "foundation_finetuned"} <= set(accuracy.index)
+        assert probe.set_index("encoder").loc["foundation_finetuned", "n_participants"] == 10
+        assert "foundation_eeg" in set(metrics["feature_set"])
+        card = json.loads((results / "group/ssl/modality-eeg_encoder-foundation_card.json")
+                          .read_text())
+        assert card["sha256"] == sha256(weights) and len(card["channels"]) == 19

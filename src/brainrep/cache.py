@@ -41,6 +41,14 @@ class Item:
     sha256: str | None = None
 
 
+#: a weights item -> the config keys of its file and of the file's SHA-256
+WEIGHTS_SETTINGS = {
+    **{f"ssl-{m}-init": (("ssl", m, "init_checkpoint"), ("ssl", m, "init_checkpoint_sha256"))
+       for m in ("eeg", "fmri")},
+    "ssl-foundation": (("ssl", "foundation", "weights"), ("ssl", "foundation", "sha256")),
+}
+
+
 def required_items(config: dict) -> list[Item]:
     """What the validated ``config`` would fetch from the network (a Docker engine keeps its
     own images, so the fMRIPrep image is cached for Apptainer only)."""
@@ -53,11 +61,10 @@ def required_items(config: dict) -> list[Item]:
         version = fmri["fmriprep"]["version"]
         items.append(Item("container", f"fmriprep-{version}",
                           fmri["fmriprep"]["image"] or f"docker://nipreps/fmriprep:{version}"))
-    for modality in ("eeg", "fmri"):
-        source = config["ssl"][modality]["init_checkpoint"]
-        if source:
-            items.append(Item("weights", f"ssl-{modality}-init", source,
-                              config["ssl"][modality]["init_checkpoint_sha256"]))
+    for name, (file_key, sha256_key) in WEIGHTS_SETTINGS.items():
+        section = config["ssl"][file_key[1]]
+        if section[file_key[2]] and (name != "ssl-foundation" or section["model"]):
+            items.append(Item("weights", name, section[file_key[2]], section[sha256_key[2]]))
     return items
 
 
@@ -76,7 +83,7 @@ def _fetch(item: Item, folder: Path) -> list[Path]:
                              "(apptainer pull); or set fmri.fmriprep.image to a local .sif")
         subprocess.run(["apptainer", "pull", str(target), item.source], check=True)
         return [target]
-    key = f"ssl.{item.name.split('-')[1]}.init_checkpoint_sha256"
+    key = ".".join(WEIGHTS_SETTINGS[item.name][1]) if item.kind == "weights" else ""
     if item.source.startswith(("http://", "https://")):
         if not item.sha256:
             raise CacheError(f"{item.source}: set {key} to the SHA-256 its publisher gives "
@@ -152,9 +159,10 @@ def resolve(items: list[Item], root: str | Path, verify: bool = True) -> dict[It
 def offline_config(config: dict) -> dict:
     """``config`` rewritten to read every downloadable item from ``cache.root`` only.
 
-    A TemplateFlow atlas becomes a ``file`` atlas, the fMRIPrep image and SSL initial weights
-    become the cached files. Containers are checked by size (hashing several GB at every
-    invocation is too slow); ``prefetch`` recorded their SHA-256.
+    A TemplateFlow atlas becomes a ``file`` atlas, the fMRIPrep image, SSL initial weights and
+    a foundation model's weights become the cached files. Containers are checked by size
+    (hashing several GB at every invocation is too slow); ``prefetch`` recorded their
+    SHA-256.
     """
     if not config["cache"]["root"]:
         raise CacheError("cache.offline is true but cache.root is not set: name the folder "
@@ -171,6 +179,6 @@ def offline_config(config: dict) -> dict:
         elif item.kind == "container":
             config["fmri"]["fmriprep"]["image"] = str(paths[0])
         else:
-            modality = item.name.split("-")[1]
-            config["ssl"][modality]["init_checkpoint"] = str(paths[0])
+            _, section, key = WEIGHTS_SETTINGS[item.name][0]
+            config["ssl"][section][key] = str(paths[0])
     return config

@@ -161,6 +161,11 @@ def _cross_checks(config: dict) -> list[str]:
             problems.append("config key 'fmri.fmriprep.license': fMRIPrep needs a FreeSurfer "
                             f"license file ({fmriprep['license']!r} not found). Get one free at "
                             "https://surfer.nmr.mgh.harvard.edu/registration.html.")
+    foundation = config["ssl"]["foundation"]
+    if foundation["model"] and not (foundation["weights"] and foundation["sha256"]):
+        problems.append(f"config keys 'ssl.foundation.weights'/'sha256': {foundation['model']} "
+                        "needs its published weights file and their SHA-256 (README: "
+                        "foundation models); or set ssl.foundation.model: null.")
     sub = config["downstream"]["subtyping"]
     if sub["k_min"] > sub["k_max"]:
         problems.append("config keys 'downstream.subtyping.k_min'/'k_max': k_min > k_max.")

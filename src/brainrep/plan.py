@@ -125,6 +125,9 @@ class Plan:
     #: parcellated time-series runs in batches, one fmri_connectivity_<k> job each
     connectivity_batches: list[list[Recording]]
     crossmodal_requested: bool = False
+    #: a published EEG foundation model (ssl.foundation) embeds the EEG windows
+    foundation: bool = False
+    foundation_requested: bool = False
 
     @property
     def fmri_runs(self) -> list[Recording]:
@@ -138,6 +141,8 @@ class Plan:
         lines = [f"{v.stage} ({v.item}): {v.reason}" for v in self.verdicts if not v.runs]
         if self.crossmodal_requested and not self.crossmodal:
             lines.append(f"ssl.crossmodal: it needs EEG and fMRI, found only {self.modalities}")
+        if self.foundation_requested and not self.foundation:
+            lines.append(f"ssl.foundation: it needs EEG, found only {self.modalities}")
         return lines
 
 
@@ -172,6 +177,11 @@ def build_plan(config: dict, out: str) -> Plan:
             ssl_sets.append(f"{encoder}_{modality}")
             features[f"{encoder}_{modality}"] = (
                 f"{group}/ssl/modality-{modality}_encoder-{encoder}_participants.parquet")
+    wants_foundation = ssl and config["ssl"]["foundation"]["model"] is not None
+    foundation = wants_foundation and "eeg" in modalities
+    if foundation:
+        features["foundation_eeg"] = (
+            f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
     verdicts = feasibility.assess(config, planning_participants(config, inputs, out))
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
@@ -191,7 +201,8 @@ def build_plan(config: dict, out: str) -> Plan:
         # checks when the fMRI QC has a motion estimate (preprocessed BOLD, not time series).
         motion_qc=[f"{group}/fmri/qc.tsv"] if inputs.bold else [],
         connectivity_batches=batches(inputs.timeseries, config["fmri"]["recordings_per_job"]),
-        crossmodal_requested=requested and ssl)
+        crossmodal_requested=requested and ssl, foundation=foundation,
+        foundation_requested=wants_foundation)
 
 
 def batches(recordings: list[Recording], size: int) -> list[list[Recording]]:

@@ -37,6 +37,7 @@ MOTION_QC = PLAN.motion_qc
 # Outer folds fixed from participants.tsv: per-fold SSL encoders and HMMs, and the harness.
 FOLDS = f"{OUT}/group/predict/folds.tsv"
 CROSSMODAL = PLAN.crossmodal
+FOUNDATION = PLAN.foundation
 SSL_ENCODERS = PLAN.ssl_encoders
 TRAIN_FOLDS = PLAN.train_folds
 PRETRAIN = PLAN.pretrain

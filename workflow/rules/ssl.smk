@@ -90,6 +90,37 @@ rule ssl_embed:
         "../scripts/ssl_embed.py"
 
 
+rule ssl_foundation:
+    input:
+        array=f"{OUT}/group/eeg/windows.npy",
+        table=f"{OUT}/group/eeg/windows.tsv",
+        sidecar=f"{OUT}/group/eeg/windows.json",
+        weights=[w for w in [config["ssl"]["foundation"]["weights"]] if w and "://" not in w],
+        participants=rules.bids_index.output.participants,
+        folds=FOLDS if TRAIN_FOLDS else [],
+    output:
+        windows=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_windows.parquet",
+        participants=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_participants.parquet",
+        finetuned=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_finetuned.tsv",
+        card=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_card.json",
+    params:
+        settings=config["ssl"]["foundation"]
+        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        probe_column=config["ssl"]["probe"]["column"] if PROBE else None,
+        n_splits=config["ssl"]["probe"]["n_splits"],
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        f"{OUT}/logs/ssl_foundation.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_foundation.py"
+
+
 rule ssl_probe:
     input:
         participants=rules.bids_index.output.participants,
@@ -100,6 +131,11 @@ rule ssl_probe:
         array=f"{OUT}/group/{{modality}}/windows.npy",
         table=f"{OUT}/group/{{modality}}/windows.tsv",
         sidecar=f"{OUT}/group/{{modality}}/windows.json",
+        foundation=lambda wc: (
+            [rules.ssl_foundation.output.windows, rules.ssl_foundation.output.finetuned]
+            if FOUNDATION and wc.modality == "eeg"
+            else []
+        ),
     output:
         f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
     params:
@@ -121,6 +157,7 @@ rule ssl:
     input:
         expand(rules.ssl_pretrain.output, modality=MODALITIES, pretrain=PRETRAIN),
         expand(rules.ssl_crossmodal.output, pretrain=PRETRAIN) if CROSSMODAL else [],
+        rules.ssl_foundation.output if FOUNDATION else [],
 
 
 rule embeddings:

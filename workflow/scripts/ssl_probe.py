@@ -33,5 +33,12 @@ if snakemake.wildcards.modality == "eeg":  # the classical features of the same 
     for name, table in classical.items():
         table = with_label(table, snakemake.input.table)
         embeddings[name] = per_fold(table, folds) if folds is not None else table
-probe_table(embeddings, column, snakemake.params.n_splits, folds=folds).to_csv(
-    snakemake.output[0], sep="\t", index=False)
+finetuned = None
+if snakemake.input.foundation:  # a published model, frozen; and its fine-tuned row
+    windows, finetuned = snakemake.input.foundation
+    table = with_label(pd.read_parquet(windows), windows)
+    embeddings["foundation"] = per_fold(table, folds) if folds is not None else table
+probes = probe_table(embeddings, column, snakemake.params.n_splits, folds=folds)
+if finetuned and len(finetuned_rows := pd.read_csv(finetuned, sep="\t")):
+    probes = pd.concat([probes, finetuned_rows], ignore_index=True)
+probes.to_csv(snakemake.output[0], sep="\t", index=False)

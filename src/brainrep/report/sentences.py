@@ -29,7 +29,7 @@ def prediction_sentences(verdicts: pd.DataFrame) -> list[str]:
                     "was run (downstream.n_permutations is 0); nothing can be said to beat "
                     "chance.")
         lines.append(lead)
-        for kind in ("ssl", "classical"):
+        for kind in ("ssl", "foundation", "classical"):
             rows = table[(table["kind"] == kind) & (table["feature_set"] != baseline)]
             for row in rows.to_dict("records"):
                 if pd.isna(row["vs_baseline_p_value"]):

@@ -17,10 +17,13 @@ from brainrep.predict import PRIMARY  # higher is better for every primary metri
 
 
 def feature_kind(name: str) -> str:
-    """``confounds``, ``classical``, ``ssl`` (pretrained encoders, cross-modal included) or
-    ``random init`` (an untrained encoder of the same architecture)."""
+    """``confounds``, ``classical``, ``ssl`` (pretrained encoders, cross-modal included),
+    ``foundation`` (a published model, pretrained elsewhere) or ``random init`` (an untrained
+    encoder of the same architecture)."""
     if name == "confounds":
         return "confounds"
+    if name.startswith("foundation_"):
+        return "foundation"
     if name.startswith("random_"):
         return "random init"
     if name.startswith(("ssl_", "crossmodal_")):

@@ -40,14 +40,22 @@ def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFra
     data = ((windows - entry["mean"].numpy()) / entry["std"].numpy()).astype(np.float32)
     vectors = np.concatenate([encoder(torch.from_numpy(data[i:i + batch_size])).numpy()
                               for i in range(0, len(data), batch_size)])
+    return embedding_tables(vectors, table, which, pretraining)
+
+
+def embedding_tables(vectors: np.ndarray, table: pd.DataFrame, encoder: str,
+                     pretraining: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-window and per-participant (mean) tables of window embeddings ``vectors``
+    (n_windows, dim), rows as in ``table``: its columns, ``emb_000``..., ``encoder`` and
+    ``pretraining``."""
     columns = [f"emb_{i:03d}" for i in range(vectors.shape[1])]
     per_window = pd.concat([table.reset_index(drop=True),
                             pd.DataFrame(vectors, columns=columns)], axis=1)
-    per_window["encoder"] = which
+    per_window["encoder"] = encoder
     per_window["pretraining"] = pretraining
     per_participant = per_window.groupby("participant_id", sort=True)[columns].mean()
     per_participant = per_participant.reset_index()
-    per_participant["encoder"] = which
+    per_participant["encoder"] = encoder
     per_participant["pretraining"] = pretraining
     return per_window, per_participant
 

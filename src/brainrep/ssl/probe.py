@@ -39,13 +39,36 @@ def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: 
             scores.append(balanced_accuracy_score(y[test], probe.predict(X[test])))
         return np.array(scores)
     features = rows.filter(regex=r"^emb_\d+$").to_numpy()
-    groups = rows["participant_id"].to_numpy()
+    return cross_val_score(probe, features, rows[label].astype(str).to_numpy(),
+                           cv=probe_splits(rows, label, n_splits, seed),
+                           scoring="balanced_accuracy")
+
+
+def probe_splits(rows: pd.DataFrame, label: str, n_splits: int = 5, seed: int = 0,
+                 folds: pd.DataFrame | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training, test) positions in ``rows`` (labelled windows) of every probe split: the
+    outer ``folds``' test participants when given, else a StratifiedGroupKFold on
+    ``participant_id`` (never a participant on both sides)."""
+    participants = rows["participant_id"].to_numpy()
+    if folds is not None:
+        return [(np.flatnonzero(~test), np.flatnonzero(test)) for test in
+                (np.isin(participants, folds.loc[folds["fold"] == k, "participant_id"])
+                 for k in sorted(folds["fold"].unique()))]
     n_splits = min(n_splits, *rows.groupby(label)["participant_id"].nunique())
     if n_splits < 2:
         raise ValueError(f"linear probe on {label!r} needs at least two participants per class")
-    splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-    return cross_val_score(probe, features, rows[label].astype(str).to_numpy(), groups=groups,
-                           cv=splits, scoring="balanced_accuracy")
+    splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(rows, rows[label].astype(str).to_numpy(), groups=participants))
+
+
+def probe_row(name: str, table: pd.DataFrame, label: str, scores: np.ndarray) -> dict:
+    """The probe table's row of ``name``: balanced accuracy over the splits (mean and SD)
+    of its labelled rows of ``table``."""
+    rows = labelled(table, label)
+    return {"encoder": name, "label": label, "metric": "balanced_accuracy",
+            "mean": scores.mean(), "sd": scores.std(), "n_folds": len(scores),
+            "n_rows": len(rows), "n_participants": rows["participant_id"].nunique(),
+            "pretraining": table["pretraining"].iloc[0]}
 
 
 def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int = 5,
@@ -53,15 +76,9 @@ def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int =
     """One row per named embedding (e.g. ``ssl``, ``random``, or classical window features
     from :func:`eeg_window_features`): mean and SD over folds; the same windows get the same
     splits."""
-    rows = []
-    for name, table in embeddings.items():
-        scores = linear_probe(table, label, n_splits, seed, folds)
-        rows.append({"encoder": name, "label": label, "metric": "balanced_accuracy",
-                     "mean": scores.mean(), "sd": scores.std(), "n_folds": len(scores),
-                     "n_rows": len(labelled(table, label)),
-                     "n_participants": labelled(table, label)["participant_id"].nunique(),
-                     "pretraining": table["pretraining"].iloc[0]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([probe_row(name, table, label,
+                                   linear_probe(table, label, n_splits, seed, folds))
+                         for name, table in embeddings.items()])
 
 
 def eeg_window_features(windows: np.ndarray, table: pd.DataFrame, sfreq: float,

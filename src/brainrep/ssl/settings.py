@@ -76,3 +76,27 @@ class CrossModalSettings(StageSettings):
         """These settings with each modality's default augmentations where none are set."""
         return replace(self, eeg=self.eeg.for_modality("eeg"),
                        fmri=self.fmri.for_modality("fmri"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoundationSettings(StageSettings):
+    """A published EEG foundation model (:mod:`brainrep.ssl.foundation`): the braindecode
+    class ``model`` of :data:`~brainrep.ssl.foundation.FOUNDATION_MODELS`, its published
+    ``weights`` file and their ``sha256``; with ``finetune``, also fine-tuned with the
+    window-level probe's label inside each training fold: AdamW at ``learning_rate`` with
+    ``weight_decay`` (CBraMod's fine-tuning settings, Wang et al. 2025), batches of
+    ``batch_size`` windows, at most ``epochs`` epochs (the papers train 50 on a GPU),
+    stopping after ``patience`` epochs without a better loss on held-out training
+    participants; the ``seed`` and ``device`` (``ssl.seed``, ``ssl.device``)."""
+
+    model: str | None = None
+    weights: str | None = None
+    sha256: str | None = None
+    finetune: bool = True
+    epochs: int = 10
+    patience: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.05
+    seed: int = 0
+    device: str = "auto"

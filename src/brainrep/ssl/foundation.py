@@ -1,0 +1,286 @@
+"""Published EEG foundation models (braindecode) as encoders of brainrep's EEG windows.
+
+A model is a braindecode class built with its published hyper-parameters (the class's
+defaults, which braindecode's published weights fit), loaded from a local weights file
+checked against its SHA-256, and fed as in its pretraining: the recording's channels matched
+to those it knows, each window resampled to its rate and cut to whole patches, amplitudes in
+its unit. Frozen, it embeds every window (:func:`batched_outputs`); fine-tuned
+(:func:`finetune_scores`), it is trained with the label inside each training fold, early
+stopping on an inner validation split of the training participants, and scored on the fold's
+test participants only.
+
+Published weights (download them once where a network exists, then name the file and its
+SHA-256 in ``ssl.foundation``): LaBraM, https://huggingface.co/braindecode/labram-pretrained;
+CBraMod, https://huggingface.co/braindecode/cbramod-pretrained.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupShuffleSplit
+from torch import nn
+
+from brainrep.config import registering
+from brainrep.io import check_sha256
+from brainrep.ssl.settings import FoundationSettings
+
+
+@dataclass(frozen=True)
+class FoundationModel:
+    """How a braindecode class was pretrained: its sampling rate ``sfreq`` (Hz), its patch
+    length ``patch_size`` (samples; windows are cut to whole patches), the amplitude of one
+    input unit ``unit_uv`` (µV), and ``channels``, a function returning the channel names it
+    has embeddings for (None: any montage)."""
+
+    sfreq: float
+    patch_size: int
+    unit_uv: float
+    channels: Callable[[], list[str]] | None = None
+
+
+#: braindecode class name -> how it was pretrained; ``ssl.foundation.model`` names one
+FOUNDATION_MODELS: dict[str, FoundationModel] = {}
+
+
+def register_foundation_model(name: str):
+    """Add the :class:`FoundationModel` of braindecode class ``name`` to
+    :data:`FOUNDATION_MODELS` (call the result on it)."""
+    return registering(FOUNDATION_MODELS, name)
+
+
+def _labram_channels() -> list[str]:
+    from braindecode.models.labram import LABRAM_CHANNEL_ORDER
+
+    return list(LABRAM_CHANNEL_ORDER)
+
+
+# LaBraM (Jiang et al., 2024, ICLR): 200 Hz, 1-s patches, amplitudes in units of 0.1 mV, one
+# position embedding per electrode of the 10-20/10-10 systems.
+register_foundation_model("Labram")(FoundationModel(200.0, 200, 100.0, _labram_channels))
+# CBraMod (Wang et al., 2025, ICLR): 200 Hz, 1-s patches, amplitudes in units of 100 µV, any
+# montage (criss-cross attention over channels and patches).
+register_foundation_model("CBraMod")(FoundationModel(200.0, 200, 100.0))
+
+
+def match_channels(model: str, channels: list[str]) -> tuple[list[int], list[str]]:
+    """The store's channels ``model`` takes, as indices into ``channels`` and as the model's
+    names for them (matched case-insensitively, old 10-20 names as new ones: T3 -> T7)."""
+    from brainrep.eeg.read import normalise_channel
+
+    known = FOUNDATION_MODELS[model].channels
+    if known is None:
+        return list(range(len(channels))), list(channels)
+    lookup = {name.upper(): name for name in known()}
+    picks = [(i, lookup.get(ch.upper()) or lookup.get(normalise_channel(ch)))
+             for i, ch in enumerate(channels)]
+    picks = [(i, name) for i, name in picks if name]
+    if not picks:
+        raise ValueError(f"none of the EEG channels {channels} is one {model} was pretrained "
+                         "on; rename them to 10-20/10-10 names in channels.tsv, or choose a "
+                         "model for any montage (CBraMod)")
+    return [i for i, _ in picks], [name for _, name in picks]
+
+
+def prepare_windows(windows: np.ndarray, sfreq: float, model: str,
+                    picks: list[int]) -> np.ndarray:
+    """EEG windows (n_windows, channels, times) in µV at ``sfreq`` Hz, as ``model`` reads
+    them: the ``picks`` channels, resampled to its rate, cut to whole patches, in its unit;
+    float32 (n_windows, len(picks), n_times)."""
+    import mne
+
+    spec = FOUNDATION_MODELS[model]
+    data = np.asarray(windows[:, picks], dtype=np.float64)
+    if abs(sfreq - spec.sfreq) > 1e-6:
+        data = mne.filter.resample(data, up=spec.sfreq, down=sfreq, axis=-1, verbose="error")
+    n_times = data.shape[-1] // spec.patch_size * spec.patch_size
+    if n_times == 0:
+        raise ValueError(f"{model} reads patches of {spec.patch_size / spec.sfreq:g} s; the "
+                         f"windows are {windows.shape[-1] / sfreq:g} s. Lengthen eeg.window_s.")
+    return (data[..., :n_times] / spec.unit_uv).astype(np.float32)
+
+
+class FoundationEncoder(nn.Module):
+    """A braindecode foundation model as an encoder: (batch, channels, times) -> (batch,
+    dim), its [CLS] token where it has one, else the mean of its output tokens."""
+
+    def __init__(self, model: str, ch_names: list[str], n_times: int):
+        super().__init__()
+        import braindecode.models
+
+        spec = FOUNDATION_MODELS[model]
+        self.net = getattr(braindecode.models, model)(
+            n_chans=len(ch_names), n_times=n_times, n_outputs=1, sfreq=spec.sfreq)
+        self.named = {"ch_names": list(ch_names)} if spec.channels is not None else {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x, return_features=True, **self.named)
+        if out["cls_token"] is not None:
+            return out["cls_token"]
+        return out["features"].flatten(1, -2).mean(dim=1)
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (``.safetensors``, or a ``.pt``/``.pth`` state dict read
+    as data only), unwrapped from a ``state_dict``/``model`` entry and a ``module.`` prefix."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_foundation(settings: FoundationSettings, ch_names: list[str],
+                    n_times: int) -> FoundationEncoder:
+    """The settings' ``model`` with the published weights of its ``weights`` file (SHA-256
+    checked against ``sha256`` first). The classification head (``final_layer``) is not
+    loaded; any other missing, extra or differently shaped tensor is refused."""
+    if settings.weights.startswith(("http://", "https://")):
+        raise ValueError(f"ssl.foundation.weights is a URL ({settings.weights}) and jobs never "
+                         "download: run `snakemake prefetch` where a network exists and set "
+                         "cache.offline: true, or name the downloaded file")
+    path = Path(settings.weights)
+    check_sha256(path, settings.sha256, "ssl.foundation.sha256")
+    encoder = FoundationEncoder(settings.model, ch_names, n_times)
+    state = {k: v for k, v in _state_dict(path).items() if not k.startswith("final_layer.")}
+    fix = (f"Use the weights published for braindecode's {settings.model} (its default "
+           "hyper-parameters), and windows as long as it was saved for (eeg.window_s).")
+    try:
+        missing, unexpected = encoder.net.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit {settings.model}: {err}. {fix}") from err
+    missing = [k for k in missing if not k.startswith("final_layer.")]
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit {settings.model}: {len(missing)} tensors "
+                         f"missing ({missing[:3]}), {len(unexpected)} unexpected "
+                         f"({unexpected[:3]}). {fix}")
+    return encoder.eval()
+
+
+@torch.no_grad()
+def batched_outputs(encoder: nn.Module, windows: np.ndarray, batch_size: int = 64,
+               device: torch.device | str = "cpu") -> np.ndarray:
+    """The outputs (n_windows, ...) of ``encoder`` (embeddings, or a head's logits) for
+    prepared windows (:func:`prepare_windows`), in batches, without gradients."""
+    encoder.eval()
+    return np.concatenate([encoder(torch.from_numpy(windows[i:i + batch_size]).to(device))
+                           .cpu().numpy() for i in range(0, len(windows), batch_size)])
+
+
+def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
+         groups: np.ndarray, settings: FoundationSettings, generator: torch.Generator,
+         device: torch.device) -> None:
+    """Fine-tune ``encoder`` and ``head`` on (X, y) with AdamW, keeping the weights of the
+    epoch with the lowest loss on a held-out fifth of the participants (``groups``)."""
+    fit, validation = next(GroupShuffleSplit(1, test_size=0.2, random_state=settings.seed)
+                           .split(X, y, groups))
+    model = nn.Sequential(encoder, head).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    X_t, y_t = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    best, best_loss, waited = copy.deepcopy(model.state_dict()), np.inf, 0
+    for _ in range(settings.epochs):
+        model.train()
+        order = fit[torch.randperm(len(fit), generator=generator).numpy()]
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(X_t[batch]), y_t[batch]).backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            loss = nn.functional.cross_entropy(model(X_t[validation]), y_t[validation]).item()
+        if loss < best_loss:
+            best, best_loss, waited = copy.deepcopy(model.state_dict()), loss, 0
+        elif (waited := waited + 1) >= settings.patience:
+            break
+    model.load_state_dict(best)
+
+
+def finetune_scores(load: Callable[[], nn.Module], windows: np.ndarray, table: pd.DataFrame,
+                    label: str, splits: list[tuple[np.ndarray, np.ndarray]], *,
+                    settings: FoundationSettings,
+                    device: torch.device | str = "cpu") -> np.ndarray:
+    """Balanced accuracy per split of the model fine-tuned with ``label`` (a column of
+    ``table``, one row per prepared window) on each split's training rows: ``load()`` gives
+    the pretrained encoder afresh for every split, a linear head is added, and nothing is
+    fitted on the split's test rows."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    classes, y = np.unique(table[label].astype(str).to_numpy(), return_inverse=True)
+    groups = table["participant_id"].to_numpy()
+    scores = []
+    for train, test in splits:
+        encoder = load()
+        with torch.no_grad():
+            dim = encoder(torch.from_numpy(windows[:1]).to(device)).shape[1]
+        head = nn.Linear(dim, len(classes))
+        _fit(encoder, head, windows[train], y[train], groups[train], settings, generator,
+             torch.device(device))
+        model = nn.Sequential(encoder, head)
+        predicted = batched_outputs(model, windows[test], 256, device).argmax(1)
+        scores.append(balanced_accuracy_score(y[test], predicted))
+    return np.array(scores)
+
+
+def foundation_stage(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
+                     settings: FoundationSettings, label: str | None = None,
+                     folds: pd.DataFrame | None = None, n_splits: int = 5
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """The foundation model on the EEG window store (``windows`` in µV, ``table`` its rows,
+    ``store`` its sidecar: ``channels``, ``sfreq_hz``, ``units``): per-window and
+    per-participant frozen embeddings (encoder ``foundation``, pretraining ``published``);
+    with ``label`` and the settings' ``finetune``, the window-level probe's row of the model
+    fine-tuned inside each probe split (:func:`~brainrep.ssl.probe.probe_splits`, the outer
+    ``folds`` when given); and its model card."""
+    import braindecode
+
+    from brainrep.ssl.embed import embedding_tables
+    from brainrep.ssl.probe import labelled, probe_row, probe_splits
+
+    if store.get("units") != "uV":
+        raise ValueError(f"the EEG window store is in {store.get('units')!r}, not µV; rerun "
+                         "eeg_windows with this version of brainrep")
+    picks, names = match_channels(settings.model, list(store["channels"]))
+    prepared = prepare_windows(windows, float(store["sfreq_hz"]), settings.model, picks)
+    device = torch.device("cuda" if settings.device == "cuda" or (
+        settings.device == "auto" and torch.cuda.is_available()) else "cpu")
+
+    def load() -> nn.Module:
+        return load_foundation(settings, names, prepared.shape[-1]).to(device)
+
+    vectors = batched_outputs(load(), prepared, device=device)
+    per_window, per_participant = embedding_tables(vectors, table, "foundation", "published")
+    finetuned = pd.DataFrame(columns=["encoder", "label", "metric", "mean", "sd", "n_folds",
+                                      "n_rows", "n_participants", "pretraining"])
+    if label and settings.finetune:
+        rows = labelled(per_window, label)
+        scores = finetune_scores(load, prepared[rows.index.to_numpy()], rows, label,
+                                 probe_splits(rows.reset_index(drop=True), label, n_splits,
+                                              settings.seed, folds),
+                                 settings=settings, device=device)
+        finetuned = pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])
+    spec = FOUNDATION_MODELS[settings.model]
+    card = {"model": settings.model, "braindecode": braindecode.__version__,
+            "weights": settings.weights, "sha256": settings.sha256,
+            "pretraining_data": "as published with the weights (not this dataset)",
+            "channels": names, "channels_left_out": [c for i, c in enumerate(store["channels"])
+                                                     if i not in picks],
+            "sfreq_hz": spec.sfreq, "windows_sfreq_hz": float(store["sfreq_hz"]),
+            "n_times": int(prepared.shape[-1]), "unit_uv": spec.unit_uv,
+            "embedding_dim": int(per_window.filter(regex=r"^emb_").shape[1]),
+            "n_windows": len(per_window), "n_participants": len(per_participant),
+            "finetune": settings.to_dict() if len(finetuned) else None}
+    return per_window, per_participant, finetuned, card

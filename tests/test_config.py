@@ -92,6 +92,7 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.fmri.QcThresholds", "fmri.qc"),
     ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
     ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
+    ("brainrep.ssl.settings.FoundationSettings", "ssl.foundation"),
     ("brainrep.subtype.SubtypingSettings", "downstream.subtyping"),
     ("brainrep.subtype.MultiviewSettings", "downstream.multiview"),
     ("brainrep.subtype.StatesSettings", "downstream.states"),

@@ -162,7 +162,8 @@ def _cross_checks(config: dict) -> list[str]:
                             f"license file ({fmriprep['license']!r} not found). Get one free at "
                             "https://surfer.nmr.mgh.harvard.edu/registration.html.")
     foundation = config["ssl"]["foundation"]
-    if foundation["model"] and not (foundation["weights"] and foundation["sha256"]):
+    if config["ssl"]["enabled"] and foundation["model"] and not (foundation["weights"]
+                                                               and foundation["sha256"]):
         problems.append(f"config keys 'ssl.foundation.weights'/'sha256': {foundation['model']} "
                         "needs its published weights file and their SHA-256 (README: "
                         "foundation models); or set ssl.foundation.model: null.")

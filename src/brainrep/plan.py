@@ -142,7 +142,8 @@ class Plan:
         if self.crossmodal_requested and not self.crossmodal:
             lines.append(f"ssl.crossmodal: it needs EEG and fMRI, found only {self.modalities}")
         if self.foundation_requested and not self.foundation:
-            lines.append(f"ssl.foundation: it needs EEG, found only {self.modalities}")
+            lines.append("ssl.foundation: it needs EEG and ssl.enabled: true (modalities: "
+                         f"{self.modalities})")
         return lines
 
 
@@ -177,8 +178,8 @@ def build_plan(config: dict, out: str) -> Plan:
             ssl_sets.append(f"{encoder}_{modality}")
             features[f"{encoder}_{modality}"] = (
                 f"{group}/ssl/modality-{modality}_encoder-{encoder}_participants.parquet")
-    wants_foundation = ssl and config["ssl"]["foundation"]["model"] is not None
-    foundation = wants_foundation and "eeg" in modalities
+    wants_foundation = config["ssl"]["foundation"]["model"] is not None
+    foundation = wants_foundation and ssl and "eeg" in modalities
     if foundation:
         features["foundation_eeg"] = (
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")

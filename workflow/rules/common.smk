@@ -38,6 +38,13 @@ MOTION_QC = PLAN.motion_qc
 FOLDS = f"{OUT}/group/predict/folds.tsv"
 CROSSMODAL = PLAN.crossmodal
 FOUNDATION = PLAN.foundation
+FOUNDATION_FINETUNE = FOUNDATION and PLAN.probe and config["ssl"]["foundation"]["finetune"]
+# the weights file, a job input where it is local (a URL is read from the offline cache)
+FOUNDATION_WEIGHTS = [
+    w.removeprefix("file://")
+    for w in [config["ssl"]["foundation"]["weights"]]
+    if w and not w.startswith(("http://", "https://"))
+]
 SSL_ENCODERS = PLAN.ssl_encoders
 TRAIN_FOLDS = PLAN.train_folds
 PRETRAIN = PLAN.pretrain

@@ -90,35 +90,58 @@ rule ssl_embed:
         "../scripts/ssl_embed.py"
 
 
-rule ssl_foundation:
+rule ssl_foundation_embed:
     input:
         array=f"{OUT}/group/eeg/windows.npy",
         table=f"{OUT}/group/eeg/windows.tsv",
         sidecar=f"{OUT}/group/eeg/windows.json",
-        weights=[w for w in [config["ssl"]["foundation"]["weights"]] if w and "://" not in w],
-        participants=rules.bids_index.output.participants,
-        folds=FOLDS if TRAIN_FOLDS else [],
+        weights=FOUNDATION_WEIGHTS,
     output:
         windows=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_windows.parquet",
         participants=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_participants.parquet",
-        finetuned=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_finetuned.tsv",
         card=f"{OUT}/group/ssl/modality-eeg_encoder-foundation_card.json",
     params:
-        settings=config["ssl"]["foundation"]
-        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
-        probe_column=config["ssl"]["probe"]["column"] if PROBE else None,
-        n_splits=config["ssl"]["probe"]["n_splits"],
+        settings={k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
+        | {"device": config["ssl"]["device"]},
     threads: 2
     resources:
         gpu=0,
     log:
-        f"{OUT}/logs/ssl_foundation.log",
+        f"{OUT}/logs/ssl_foundation_embed.log",
     conda:
         "../../envs/ssl.yaml"
     container:
         CONTAINERS.format(family="ssl")
     script:
-        "../scripts/ssl_foundation.py"
+        "../scripts/ssl_foundation_embed.py"
+
+
+rule ssl_foundation_finetune:
+    input:
+        array=f"{OUT}/group/eeg/windows.npy",
+        table=f"{OUT}/group/eeg/windows.tsv",
+        sidecar=f"{OUT}/group/eeg/windows.json",
+        weights=FOUNDATION_WEIGHTS,
+        participants=rules.bids_index.output.participants,
+        folds=FOLDS if TRAIN_FOLDS else [],
+    output:
+        f"{OUT}/group/ssl/modality-eeg_encoder-foundation_finetuned.tsv",
+    params:
+        settings=config["ssl"]["foundation"]
+        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        column=config["ssl"]["probe"]["column"],
+        n_splits=config["ssl"]["probe"]["n_splits"],
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        f"{OUT}/logs/ssl_foundation_finetune.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_foundation_finetune.py"
 
 
 rule ssl_probe:
@@ -132,8 +155,11 @@ rule ssl_probe:
         table=f"{OUT}/group/{{modality}}/windows.tsv",
         sidecar=f"{OUT}/group/{{modality}}/windows.json",
         foundation=lambda wc: (
-            [rules.ssl_foundation.output.windows, rules.ssl_foundation.output.finetuned]
-            if FOUNDATION and wc.modality == "eeg"
+            rules.ssl_foundation_embed.output.windows if FOUNDATION and wc.modality == "eeg" else []
+        ),
+        finetuned=lambda wc: (
+            rules.ssl_foundation_finetune.output[0]
+            if FOUNDATION_FINETUNE and wc.modality == "eeg"
             else []
         ),
     output:
@@ -141,6 +167,7 @@ rule ssl_probe:
     params:
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
+        seed=config["ssl"]["seed"],
         encoders=SSL_ENCODERS,
         bands=config["eeg"]["bands"],
     log:
@@ -157,7 +184,7 @@ rule ssl:
     input:
         expand(rules.ssl_pretrain.output, modality=MODALITIES, pretrain=PRETRAIN),
         expand(rules.ssl_crossmodal.output, pretrain=PRETRAIN) if CROSSMODAL else [],
-        rules.ssl_foundation.output if FOUNDATION else [],
+        rules.ssl_foundation_embed.output if FOUNDATION else [],
 
 
 rule embeddings:

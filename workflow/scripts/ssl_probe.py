@@ -5,24 +5,18 @@ import pandas as pd
 
 from brainrep.io import log_to_file
 from brainrep.ssl import probe_table
-from brainrep.ssl.probe import eeg_window_features, per_fold
+from brainrep.ssl.probe import eeg_window_features, per_fold, with_label
 
 log_to_file(snakemake.log[0])
 column = snakemake.params.column
 participants = pd.read_csv(snakemake.input.participants, sep="\t", dtype=str)
 
 
-def with_label(table: pd.DataFrame, source: str) -> pd.DataFrame:
-    """``table`` with the probed column, from itself or from participants.tsv."""
-    if column in table:
-        return table
-    if column not in participants:
-        raise ValueError(f"ssl.probe.column {column!r} is in neither {source} nor "
-                         f"{snakemake.input.participants}; name a column of either")
-    return table.merge(participants[["participant_id", column]], on="participant_id")
+def labelled_table(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    return with_label(table, column, participants, source, snakemake.input.participants)
 
 
-embeddings = {encoder: with_label(pd.read_parquet(path), path) for encoder, path in
+embeddings = {encoder: labelled_table(pd.read_parquet(path), path) for encoder, path in
               zip(snakemake.params.encoders, snakemake.input.windows, strict=True)}
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 if snakemake.wildcards.modality == "eeg":  # the classical features of the same windows
@@ -31,14 +25,15 @@ if snakemake.wildcards.modality == "eeg":  # the classical features of the same 
                                     pd.read_csv(snakemake.input.table, sep="\t"),
                                     store["sfreq_hz"], snakemake.params.bands)
     for name, table in classical.items():
-        table = with_label(table, snakemake.input.table)
+        table = labelled_table(table, snakemake.input.table)
         embeddings[name] = per_fold(table, folds) if folds is not None else table
-finetuned = None
-if snakemake.input.foundation:  # a published model, frozen; and its fine-tuned row
-    windows, finetuned = snakemake.input.foundation
-    table = with_label(pd.read_parquet(windows), windows)
+if snakemake.input.foundation:  # a published model, frozen
+    table = labelled_table(pd.read_parquet(snakemake.input.foundation),
+                           snakemake.input.foundation)
     embeddings["foundation"] = per_fold(table, folds) if folds is not None else table
-probes = probe_table(embeddings, column, snakemake.params.n_splits, folds=folds)
-if finetuned and len(finetuned_rows := pd.read_csv(finetuned, sep="\t")):
-    probes = pd.concat([probes, finetuned_rows], ignore_index=True)
+probes = probe_table(embeddings, column, snakemake.params.n_splits, snakemake.params.seed,
+                     folds=folds)
+if snakemake.input.finetuned:  # and fine-tuned inside the same splits
+    probes = pd.concat([probes, pd.read_csv(snakemake.input.finetuned, sep="\t")],
+                       ignore_index=True)
 probes.to_csv(snakemake.output[0], sep="\t", index=False)

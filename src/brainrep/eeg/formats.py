@@ -2,9 +2,10 @@
 
 The formats MNE-BIDS reads are listed with ``None``: ``read_raw_bids`` reads them with their
 sidecars (channel types and bad channels from ``channels.tsv``, events, line frequency). A
-format it does not read is one function ``(path) -> mne.io.BaseRaw`` registered with
-:func:`register_reader`; brainrep then applies the recording's ``channels.tsv`` (types,
-bad channels) and ``PowerLineFrequency`` itself, and the reader sets any annotations. The
+format it does not read is one function ``(path) -> mne.io.BaseRaw`` (data in volts, as MNE
+holds it) registered with :func:`register_reader`; brainrep then applies the recording's
+``channels.tsv`` (types, bad channels) and ``PowerLineFrequency`` itself, but not its
+``events.tsv``: the reader sets any annotations. The
 BIDS index finds every registered extension. This module imports nothing heavy: planning
 reads it.
 """

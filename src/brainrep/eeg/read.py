@@ -78,13 +78,15 @@ def read_bids_eeg(bids_root: str | Path, path: str | Path,
 #: BIDS channel types (channels.tsv ``type``) -> MNE channel types
 BIDS_CHANNEL_TYPES = {"EEG": "eeg", "EOG": "eog", "HEOG": "eog", "VEOG": "eog", "ECG": "ecg",
                       "EMG": "emg", "TRIG": "stim", "MISC": "misc", "RESP": "resp",
-                      "GSR": "gsr", "TEMP": "temperature", "REF": "eeg"}
+                      "GSR": "gsr", "TEMP": "temperature"}
 
 
 def apply_bids_sidecars(raw: mne.io.BaseRaw, bids_path: BIDSPath) -> mne.io.BaseRaw:
-    """What MNE-BIDS applies to the formats it reads, for a registered reader's ``raw``: the
-    channel types and bad channels (``status``) of the matching ``channels.tsv``, and the
-    ``PowerLineFrequency`` (Hz) of the ``_eeg.json``, where they exist."""
+    """Part of what MNE-BIDS applies to the formats it reads, for a registered reader's
+    ``raw``: the channel types (other types, REF included, become ``misc``) and bad channels
+    (``status``) of the matching ``channels.tsv``, and the ``PowerLineFrequency`` (Hz) of the
+    ``_eeg.json``, where they exist. ``events.tsv`` is not read: the reader sets any
+    annotations."""
     channels = bids_path.find_matching_sidecar(suffix="channels", extension=".tsv",
                                                on_error="ignore")
     if channels:

@@ -4,10 +4,10 @@ A model is a braindecode class built with its published hyper-parameters (the cl
 defaults, which braindecode's published weights fit), loaded from a local weights file
 checked against its SHA-256, and fed as in its pretraining: the recording's channels matched
 to those it knows, each window resampled to its rate and cut to whole patches, amplitudes in
-its unit. Frozen, it embeds every window (:func:`batched_outputs`); fine-tuned
-(:func:`finetune_scores`), it is trained with the label inside each training fold, early
-stopping on an inner validation split of the training participants, and scored on the fold's
-test participants only.
+its unit. Frozen, it embeds every window (:func:`foundation_embeddings`); fine-tuned
+(:func:`foundation_finetuned`, :func:`finetune_scores`), it is trained with the label inside
+each split of the window-level probe, early stopping on an inner validation split of the
+training participants, and scored on the split's test participants only.
 
 Published weights (download them once where a network exists, then name the file and its
 SHA-256 in ``ssl.foundation``): LaBraM, https://huggingface.co/braindecode/labram-pretrained;
@@ -31,19 +31,23 @@ from torch import nn
 from brainrep.config import registering
 from brainrep.io import check_sha256
 from brainrep.ssl.settings import FoundationSettings
+from brainrep.ssl.train import choose_device, determinism, load_weights
 
 
 @dataclass(frozen=True)
 class FoundationModel:
     """How a braindecode class was pretrained: its sampling rate ``sfreq`` (Hz), its patch
     length ``patch_size`` (samples; windows are cut to whole patches), the amplitude of one
-    input unit ``unit_uv`` (µV), and ``channels``, a function returning the channel names it
-    has embeddings for (None: any montage)."""
+    input unit ``unit_uv`` (µV), ``channels``, a function returning the channel names it has
+    embeddings for (None: any montage), and ``heads``, the modules that belong to pretraining
+    or classification rather than to the encoder (left out: their weights are not loaded and
+    the embedding is the mean of the tokens before them)."""
 
     sfreq: float
     patch_size: int
     unit_uv: float
     channels: Callable[[], list[str]] | None = None
+    heads: tuple[str, ...] = ("final_layer",)
 
 
 #: braindecode class name -> how it was pretrained; ``ssl.foundation.model`` names one
@@ -63,11 +67,14 @@ def _labram_channels() -> list[str]:
 
 
 # LaBraM (Jiang et al., 2024, ICLR): 200 Hz, 1-s patches, amplitudes in units of 0.1 mV, one
-# position embedding per electrode of the 10-20/10-10 systems.
+# position embedding per electrode of the 10-20/10-10 systems; downstream, the mean of the
+# patch tokens.
 register_foundation_model("Labram")(FoundationModel(200.0, 200, 100.0, _labram_channels))
 # CBraMod (Wang et al., 2025, ICLR): 200 Hz, 1-s patches, amplitudes in units of 100 µV, any
-# montage (criss-cross attention over channels and patches).
-register_foundation_model("CBraMod")(FoundationModel(200.0, 200, 100.0))
+# montage (criss-cross attention over channels and patches); its reconstruction head
+# (proj_out) is replaced for downstream use, as in its fine-tuning.
+register_foundation_model("CBraMod")(FoundationModel(200.0, 200, 100.0,
+                                                     heads=("final_layer", "proj_out")))
 
 
 def match_channels(model: str, channels: list[str]) -> tuple[list[int], list[str]]:
@@ -109,7 +116,8 @@ def prepare_windows(windows: np.ndarray, sfreq: float, model: str,
 
 class FoundationEncoder(nn.Module):
     """A braindecode foundation model as an encoder: (batch, channels, times) -> (batch,
-    dim), its [CLS] token where it has one, else the mean of its output tokens."""
+    dim), the mean of its output tokens (patches, and channels where they are apart), its
+    :attr:`FoundationModel.heads` but ``final_layer`` (never called) replaced by identities."""
 
     def __init__(self, model: str, ch_names: list[str], n_times: int):
         super().__init__()
@@ -118,13 +126,13 @@ class FoundationEncoder(nn.Module):
         spec = FOUNDATION_MODELS[model]
         self.net = getattr(braindecode.models, model)(
             n_chans=len(ch_names), n_times=n_times, n_outputs=1, sfreq=spec.sfreq)
+        for head in spec.heads[1:]:
+            setattr(self.net, head, nn.Identity())
         self.named = {"ch_names": list(ch_names)} if spec.channels is not None else {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x, return_features=True, **self.named)
-        if out["cls_token"] is not None:
-            return out["cls_token"]
-        return out["features"].flatten(1, -2).mean(dim=1)
+        return self.net(x, return_features=True, **self.named)["features"].flatten(
+            1, -2).mean(dim=1)
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -135,7 +143,7 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path)
     for key in ("state_dict", "model"):
         if isinstance(state.get(key), dict):
             state = state[key]
@@ -144,24 +152,34 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def load_foundation(settings: FoundationSettings, ch_names: list[str],
                     n_times: int) -> FoundationEncoder:
-    """The settings' ``model`` with the published weights of its ``weights`` file (SHA-256
-    checked against ``sha256`` first). The classification head (``final_layer``) is not
-    loaded; any other missing, extra or differently shaped tensor is refused."""
+    """The settings' ``model`` with the published weights of its ``weights`` file (its
+    SHA-256, required, checked first). Its :attr:`FoundationModel.heads` are not loaded; a
+    time embedding saved for longer windows is cut to these windows' patches (the model reads
+    its first ones for a shorter input); any other missing, extra or differently shaped
+    tensor is refused."""
     if settings.weights.startswith(("http://", "https://")):
         raise ValueError(f"ssl.foundation.weights is a URL ({settings.weights}) and jobs never "
                          "download: run `snakemake prefetch` where a network exists and set "
                          "cache.offline: true, or name the downloaded file")
-    path = Path(settings.weights)
+    if not settings.sha256:
+        raise ValueError("ssl.foundation.sha256 is not set: give the SHA-256 of the weights "
+                         "file (sha256sum), checked before every load")
+    path = Path(settings.weights.removeprefix("file://"))
     check_sha256(path, settings.sha256, "ssl.foundation.sha256")
     encoder = FoundationEncoder(settings.model, ch_names, n_times)
-    state = {k: v for k, v in _state_dict(path).items() if not k.startswith("final_layer.")}
+    heads = tuple(f"{head}." for head in FOUNDATION_MODELS[settings.model].heads)
+    state = {k: v for k, v in _state_dict(path).items() if not k.startswith(heads)}
     fix = (f"Use the weights published for braindecode's {settings.model} (its default "
-           "hyper-parameters), and windows as long as it was saved for (eeg.window_s).")
+           "hyper-parameters), and windows no longer than it was saved for (eeg.window_s).")
+    expected = encoder.net.state_dict()
+    for key in ("temporal_embedding",):  # (1, 1 + patches, dim): the first ones are used
+        if key in state and key in expected and state[key].shape[1] > expected[key].shape[1]:
+            state[key] = state[key][:, :expected[key].shape[1]]
     try:
         missing, unexpected = encoder.net.load_state_dict(state, strict=False)
     except RuntimeError as err:
         raise ValueError(f"{path} does not fit {settings.model}: {err}. {fix}") from err
-    missing = [k for k in missing if not k.startswith("final_layer.")]
+    missing = [k for k in missing if not k.startswith(heads)]
     if missing or unexpected:
         raise ValueError(f"{path} does not fit {settings.model}: {len(missing)} tensors "
                          f"missing ({missing[:3]}), {len(unexpected)} unexpected "
@@ -211,76 +229,84 @@ def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
 
 def finetune_scores(load: Callable[[], nn.Module], windows: np.ndarray, table: pd.DataFrame,
                     label: str, splits: list[tuple[np.ndarray, np.ndarray]], *,
-                    settings: FoundationSettings,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+                    settings: FoundationSettings) -> np.ndarray:
     """Balanced accuracy per split of the model fine-tuned with ``label`` (a column of
     ``table``, one row per prepared window) on each split's training rows: ``load()`` gives
     the pretrained encoder afresh for every split, a linear head is added, and nothing is
-    fitted on the split's test rows."""
+    fitted on the split's test rows. On the settings' ``device``, with its ``seed``."""
+    device = choose_device(settings.device)
+    determinism(settings.seed, device)
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     classes, y = np.unique(table[label].astype(str).to_numpy(), return_inverse=True)
     groups = table["participant_id"].to_numpy()
     scores = []
     for train, test in splits:
-        encoder = load()
+        encoder = load().to(device)
         with torch.no_grad():
             dim = encoder(torch.from_numpy(windows[:1]).to(device)).shape[1]
         head = nn.Linear(dim, len(classes))
         _fit(encoder, head, windows[train], y[train], groups[train], settings, generator,
-             torch.device(device))
+             device)
         model = nn.Sequential(encoder, head)
         predicted = batched_outputs(model, windows[test], 256, device).argmax(1)
         scores.append(balanced_accuracy_score(y[test], predicted))
     return np.array(scores)
 
 
-def foundation_stage(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
-                     settings: FoundationSettings, label: str | None = None,
-                     folds: pd.DataFrame | None = None, n_splits: int = 5
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """The foundation model on the EEG window store (``windows`` in µV, ``table`` its rows,
-    ``store`` its sidecar: ``channels``, ``sfreq_hz``, ``units``): per-window and
-    per-participant frozen embeddings (encoder ``foundation``, pretraining ``published``);
-    with ``label`` and the settings' ``finetune``, the window-level probe's row of the model
-    fine-tuned inside each probe split (:func:`~brainrep.ssl.probe.probe_splits`, the outer
-    ``folds`` when given); and its model card."""
-    import braindecode
-
-    from brainrep.ssl.embed import embedding_tables
-    from brainrep.ssl.probe import labelled, probe_row, probe_splits
-
+def _prepared(windows: np.ndarray, store: dict, settings: FoundationSettings
+              ) -> tuple[np.ndarray, FoundationEncoder, list[int]]:
+    """The EEG window store (``windows`` in µV, ``store`` its sidecar: ``channels``,
+    ``sfreq_hz``, ``units``) as the settings' model reads it, the loaded model and the
+    store's channels it takes."""
     if store.get("units") != "uV":
         raise ValueError(f"the EEG window store is in {store.get('units')!r}, not µV; rerun "
                          "eeg_windows with this version of brainrep")
     picks, names = match_channels(settings.model, list(store["channels"]))
     prepared = prepare_windows(windows, float(store["sfreq_hz"]), settings.model, picks)
-    device = torch.device("cuda" if settings.device == "cuda" or (
-        settings.device == "auto" and torch.cuda.is_available()) else "cpu")
+    return prepared, load_foundation(settings, names, prepared.shape[-1]), picks
 
-    def load() -> nn.Module:
-        return load_foundation(settings, names, prepared.shape[-1]).to(device)
 
-    vectors = batched_outputs(load(), prepared, device=device)
-    per_window, per_participant = embedding_tables(vectors, table, "foundation", "published")
-    finetuned = pd.DataFrame(columns=["encoder", "label", "metric", "mean", "sd", "n_folds",
-                                      "n_rows", "n_participants", "pretraining"])
-    if label and settings.finetune:
-        rows = labelled(per_window, label)
-        scores = finetune_scores(load, prepared[rows.index.to_numpy()], rows, label,
-                                 probe_splits(rows.reset_index(drop=True), label, n_splits,
-                                              settings.seed, folds),
-                                 settings=settings, device=device)
-        finetuned = pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])
+def foundation_embeddings(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
+                          settings: FoundationSettings
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The frozen model's per-window and per-participant embeddings of the EEG window store
+    (see :func:`_prepared`; ``table`` its rows), encoder ``foundation``, pretraining
+    ``published``; and its model card."""
+    import braindecode
+
+    from brainrep.ssl.embed import embedding_tables
+
+    prepared, encoder, picks = _prepared(windows, store, settings)
+    device = choose_device(settings.device)
+    per_window, per_participant = embedding_tables(
+        batched_outputs(encoder.to(device), prepared, device=device), table, "foundation",
+        "published")
     spec = FOUNDATION_MODELS[settings.model]
     card = {"model": settings.model, "braindecode": braindecode.__version__,
             "weights": settings.weights, "sha256": settings.sha256,
             "pretraining_data": "as published with the weights (not this dataset)",
-            "channels": names, "channels_left_out": [c for i, c in enumerate(store["channels"])
-                                                     if i not in picks],
+            "channels": [store["channels"][i] for i in picks],
+            "channels_left_out": [c for i, c in enumerate(store["channels"]) if i not in picks],
             "sfreq_hz": spec.sfreq, "windows_sfreq_hz": float(store["sfreq_hz"]),
             "n_times": int(prepared.shape[-1]), "unit_uv": spec.unit_uv,
             "embedding_dim": int(per_window.filter(regex=r"^emb_").shape[1]),
-            "n_windows": len(per_window), "n_participants": len(per_participant),
-            "finetune": settings.to_dict() if len(finetuned) else None}
-    return per_window, per_participant, finetuned, card
+            "n_windows": len(per_window), "n_participants": len(per_participant)}
+    return per_window, per_participant, card
+
+
+def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
+                         settings: FoundationSettings, label: str, n_splits: int = 5,
+                         seed: int = 0, folds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The window-level probe's row (``foundation_finetuned``) of the model fine-tuned with
+    ``label`` (a column of ``table``) inside each probe split: the splits of
+    :func:`~brainrep.ssl.probe.probe_splits` (``n_splits``, ``seed``, or the outer ``folds``),
+    the linear probe's on the same windows."""
+    from brainrep.ssl.probe import labelled, probe_row, probe_splits
+
+    prepared, encoder, _ = _prepared(windows, store, settings)
+    rows = labelled(table.reset_index(drop=True).assign(pretraining="published"), label)
+    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, seed, folds)
+    scores = finetune_scores(lambda: copy.deepcopy(encoder), prepared[rows.index.to_numpy()],
+                             rows, label, splits, settings=settings)
+    return pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])

@@ -11,6 +11,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
+def with_label(table: pd.DataFrame, column: str, participants: pd.DataFrame, source: str,
+               participants_source: str) -> pd.DataFrame:
+    """``table`` (one row per window, read from ``source``) with the probed ``column``: its
+    own, or that of ``participants`` (participants.tsv, read from ``participants_source``;
+    windows of participants it lacks are left out)."""
+    if column in table:
+        return table
+    if column not in participants:
+        raise ValueError(f"ssl.probe.column {column!r} is in neither {source} nor "
+                         f"{participants_source}; name a column of either")
+    return table.merge(participants[["participant_id", column]], on="participant_id")
+
+
 def labelled(embeddings: pd.DataFrame, label: str) -> pd.DataFrame:
     """Rows whose ``label`` is present (neither missing nor ``n/a``)."""
     rows = embeddings.dropna(subset=[label])

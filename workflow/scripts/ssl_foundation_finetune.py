@@ -1,0 +1,23 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainrep.io import log_to_file
+from brainrep.ssl.foundation import foundation_finetuned
+from brainrep.ssl.probe import with_label
+from brainrep.ssl.settings import FoundationSettings
+
+log_to_file(snakemake.log[0])
+column = snakemake.params.column
+table = with_label(pd.read_csv(snakemake.input.table, sep="\t"), column,
+                   pd.read_csv(snakemake.input.participants, sep="\t", dtype=str),
+                   snakemake.input.table, snakemake.input.participants)
+foundation_finetuned(
+    np.load(snakemake.input.array, mmap_mode="r"), table,
+    json.loads(Path(snakemake.input.sidecar).read_text()),
+    settings=FoundationSettings.from_config(snakemake.params.settings), label=column,
+    n_splits=snakemake.params.n_splits, seed=snakemake.params.settings["seed"],
+    folds=pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None,
+).to_csv(snakemake.output[0], sep="\t", index=False)

@@ -53,7 +53,8 @@ def brainrep_worker(bids_root: str, out: str, tasks: list[str]) -> None:
     for task in tasks:
         for rec in find_eeg(bids_root, task, []):
             eeg.run_recording(bids_root, rec.path, f"{out}/{rec.key}_proc-clean_raw.fif",
-                              f"{out}/{rec.key}_epo.fif", eeg.PreprocessSettings(**SETTINGS))
+                              f"{out}/{rec.key}_epo.fif",
+                              settings=eeg.PreprocessSettings(**SETTINGS))
 
 
 def renamed_rest_copy(bids_root: str, target: Path) -> None:

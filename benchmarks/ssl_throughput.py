@@ -86,7 +86,7 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
     start = time.perf_counter()
     if mode == "brainrep":
         with tempfile.TemporaryDirectory() as folder:
-            history = pretrain(windows, table, settings, f"{folder}/model.pt")
+            history = pretrain(windows, table, f"{folder}/model.pt", settings=settings)
         rate = float(np.median(history["windows_per_s"]))
     else:
         model = train.build_objective(settings, windows.shape[1], windows.shape[2])

@@ -67,9 +67,9 @@ def partition_features(windows: np.ndarray, table: pd.DataFrame, sfreq: float,
     in_corpus = table["participant_id"].isin(corpus).to_numpy()
     evaluation = table[~in_corpus].reset_index(drop=True)
     eval_windows = np.asarray(windows[~in_corpus])
-    pretrain(np.asarray(windows[in_corpus]), table[in_corpus].reset_index(drop=True), settings,
-             folder / "corpus.pt", positions)
-    pretrain(eval_windows, evaluation, settings, folder / "scratch.pt", positions)
+    pretrain(np.asarray(windows[in_corpus]), table[in_corpus].reset_index(drop=True),
+             folder / "corpus.pt", positions, settings=settings)
+    pretrain(eval_windows, evaluation, folder / "scratch.pt", positions, settings=settings)
     features = {}
     for name, checkpoint, which in (("ssl_transfer", "corpus.pt", "ssl"),
                                     ("ssl_scratch", "scratch.pt", "ssl"),

@@ -147,8 +147,8 @@ def test_run_recording_writes_outputs_and_the_window_store(small_demo, tmp_path)
         key = f"sub-{subject}_task-rest"
         qc = eeg.run_recording(small_demo, small_demo / simulate.eeg_relpath(subject),
                                tmp_path / f"{key}_proc-clean_raw.fif",
-                               tmp_path / f"{key}_epo.fif", eeg_params(),
-                               tmp_path / f"{key}_desc-psd_eeg.png")
+                               tmp_path / f"{key}_epo.fif", settings=eeg_params(),
+                               out_figure=tmp_path / f"{key}_desc-psd_eeg.png")
         sidecar = json.loads((tmp_path / f"{key}_epo.json").read_text())
         assert sidecar["qc"]["n_windows"] == qc["n_windows"] == 10  # 20 s in 2-s windows
         assert sidecar["parameters"]["l_freq"] == 1.0 and "mne" in sidecar["SoftwareVersions"]
@@ -194,7 +194,7 @@ def test_events_epoch_their_tasks_and_the_other_tasks_are_windowed(small_demo, t
     for name, tasks in (("windowed", ["oddball"]), ("epoched", ["rest"])):
         params = eeg_params(window_s=1.0, events=events | {"tasks": tasks})
         eeg.run_recording(small_demo, path, tmp_path / f"{name}_raw.fif",
-                          tmp_path / f"{name}_epo.fif", params)
+                          tmp_path / f"{name}_epo.fif", settings=params)
         outputs.append(str(tmp_path / f"{name}_epo.fif"))
     windowed, epoched = (mne.read_epochs(f, verbose="error") for f in outputs)
     assert "trial_type" not in windowed.metadata and len(windowed) == 20  # 20 s, 1-s windows

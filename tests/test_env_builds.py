@@ -38,7 +38,8 @@ FAMILY_RUNS = {
         for rec in recordings:
             files.append(str(ROOT / f"{rec.key}_epo.fif"))
             eeg.run_recording(ROOT / "bids", rec.path, str(ROOT / f"{rec.key}_raw.fif"),
-                              files[-1], params, str(ROOT / f"{rec.key}_psd.png"))
+                              files[-1], settings=params,
+                              out_figure=str(ROOT / f"{rec.key}_psd.png"))
         eeg.stack_windows(files, [r.key for r in recordings], ROOT / "eeg.npy", ROOT / "eeg.tsv")
     """,
     "fmri": """
@@ -53,7 +54,7 @@ FAMILY_RUNS = {
                              [])[:3]:
             fmri.run_recording(rec.path, confounds_path(rec.path, "MNI152NLin2009cAsym"), atlas,
                                str(ROOT / f"{rec.key}_timeseries.tsv"),
-                               str(ROOT / f"{rec.key}_relmat.tsv"), params)
+                               str(ROOT / f"{rec.key}_relmat.tsv"), settings=params)
     """,
     "ssl": """
         import numpy as np, pandas as pd
@@ -65,7 +66,8 @@ FAMILY_RUNS = {
             "epochs": 1, "seed": 0, "device": "cpu"}).for_modality("eeg")
         table = pd.read_csv(ROOT / "eeg.tsv", sep="\\t")
         windows = np.load(ROOT / "eeg.npy")
-        pretrain(windows, table, settings, ROOT / "model.pt", sidecar_positions(ROOT / "eeg.json"))
+        pretrain(windows, table, ROOT / "model.pt", sidecar_positions(ROOT / "eeg.json"),
+                 settings=settings)
         _, participants = embed_windows(ROOT / "model.pt", windows, table, "ssl")
         participants.to_parquet(ROOT / "ssl_eeg.parquet")
     """,
@@ -77,7 +79,7 @@ FAMILY_RUNS = {
         from brainrep.subtype import SubtypingSettings, find_subtypes
         participants = read_participants(ROOT / "participants.tsv")
         features = {"ssl_eeg": read_features(ROOT / "ssl_eeg.parquet")}
-        metrics, _, _ = evaluate(features, participants, "diagnosis", PredictionSettings(
+        metrics, _, _ = evaluate(features, participants, "diagnosis", settings=PredictionSettings(
             outer_folds=3, n_permutations=5, n_bootstrap=20))
         assert {"stratified_group_kfold", "leave_site_out"} <= set(metrics["cv_scheme"])
         find_subtypes(features["ssl_eeg"].set_index("participant_id"),

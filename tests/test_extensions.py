@@ -76,7 +76,8 @@ def test_add_a_model(registered):
                             columns=[f"f{i}" for i in range(5)]).assign(participant_id=ids)
     settings = predict.PredictionSettings(model="shrinkage_lda", outer_folds=4,
                                           n_permutations=9, n_bootstrap=20)
-    metrics, _, _ = predict.evaluate({"mine": features}, participants, "diagnosis", settings)
+    metrics, _, _ = predict.evaluate({"mine": features}, participants, "diagnosis",
+                                     settings=settings)
     auroc = metrics[(metrics.metric == "auroc") & (metrics.cv_scheme == "stratified_group_kfold")]
     assert (auroc["model"] == "shrinkage_lda").all() and auroc["estimate"].iloc[0] > 0.9
 
@@ -109,7 +110,7 @@ def test_add_an_ssl_objective(registered, tmp_path):
     settings = SSLSettings(objective="log_variance", embedding_dim=8, width=8, depth=1,
                            patch_size=8, epochs=8, batch_size=16, learning_rate=1e-2,
                            device="cpu", augmentations=[])
-    history = pretrain(windows, table, settings, tmp_path / "model.pt")
+    history = pretrain(windows, table, tmp_path / "model.pt", settings=settings)
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     encoder, _ = load_encoder(tmp_path / "model.pt", "ssl")
     assert encoder(torch.from_numpy(windows[:2])).shape == (2, 8)

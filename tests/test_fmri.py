@@ -226,7 +226,7 @@ def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_p
     assert matrix[29, 29] == 1.0 and not matrix[29, :29].any()
     participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
     metrics, _, _ = evaluate({"fmri_tangent": table}, participants, "diagnosis",
-                             PredictionSettings(site_column=None, outer_folds=4,
+                             settings=PredictionSettings(site_column=None, outer_folds=4,
                                                 n_permutations=0, n_bootstrap=0))
     assert metrics.query("metric == 'auroc'")["mean"].item() > 0.9
 

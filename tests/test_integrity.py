@@ -46,13 +46,14 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     windows, table = _data()
     with pytest.raises(train.CheckpointError, match="evil.pt: not a weights-only checkpoint: "
                                                     "it holds pickled Python objects"):
-        pretrain(windows, table, replace(SETTINGS, init_checkpoint=str(evil)), tmp_path / "m.pt")
+        pretrain(windows, table, tmp_path / "m.pt",
+                 settings=replace(SETTINGS, init_checkpoint=str(evil)))
     assert not marker.exists()
 
 
 def test_brainrep_checkpoints_load_as_data_only(tmp_path):
     windows, table = _data()
-    pretrain(windows, table, replace(SETTINGS, epochs=1), tmp_path / "model.pt")
+    pretrain(windows, table, tmp_path / "model.pt", settings=replace(SETTINGS, epochs=1))
     state = torch.load(tmp_path / "model.pt", weights_only=True)  # raises on any object
     assert isinstance(state["encoders"]["encoder"]["mean"], torch.Tensor)
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic save left no temporary file
@@ -65,7 +66,7 @@ def test_pinned_weights_with_another_hash_are_refused(tmp_path):
     settings = replace(SETTINGS, init_checkpoint=str(weights), init_checkpoint_sha256="0" * 64)
     with pytest.raises(ValueError, match="weights.pt: SHA-256 .* differs from "
                                          "init_checkpoint_sha256"):
-        pretrain(windows, table, settings, tmp_path / "m.pt")
+        pretrain(windows, table, tmp_path / "m.pt", settings=settings)
 
 
 def test_a_url_is_never_downloaded_without_an_expected_hash(tmp_path, monkeypatch):
@@ -80,10 +81,10 @@ def test_a_url_is_never_downloaded_without_an_expected_hash(tmp_path, monkeypatc
 
 def test_a_damaged_partial_is_discarded_and_training_restarts(tmp_path, caplog):
     windows, table = _data()
-    reference = pretrain(windows, table, SETTINGS, tmp_path / "reference.pt")
+    reference = pretrain(windows, table, tmp_path / "reference.pt", settings=SETTINGS)
     partial = tmp_path / "model.pt.partial"
     partial.write_bytes((tmp_path / "reference.pt").read_bytes()[:1000])  # killed mid-save
-    history = pretrain(windows, table, SETTINGS, tmp_path / "model.pt")
+    history = pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
     assert "discarding damaged partial checkpoint" in caplog.text and str(partial) in caplog.text
     assert np.allclose(history["train_loss"], reference["train_loss"])
     assert not partial.exists()
@@ -95,7 +96,7 @@ def test_a_partial_from_other_code_is_not_resumed(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "code_version", lambda: "another-version")
     messages = []
     monkeypatch.setattr(train.log, "info", lambda msg, *a: messages.append(msg % a))
-    pretrain(windows, table, SETTINGS, tmp_path / "model.pt")
+    pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
     assert any("ignoring" in m for m in messages) and not any("resuming" in m for m in messages)
     trained, _ = embed_windows(tmp_path / "model.pt", windows, table, "ssl")
     assert len(trained) == len(windows)
@@ -136,7 +137,7 @@ def _run(root: Path, subject: str, out: Path, on_error: str = "continue") -> lis
     with excluding(str(root / simulate.eeg_relpath(subject)), outputs, "eeg_preprocess",
                    on_error):
         eeg.run_recording(root, root / simulate.eeg_relpath(subject), *outputs[:2],
-                          eeg_params(), outputs[2])
+                          settings=eeg_params(), out_figure=outputs[2])
     return outputs
 
 

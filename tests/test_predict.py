@@ -31,7 +31,7 @@ def _settings(**changes) -> predict.PredictionSettings:
 
 def _evaluate(features, participants, n_permutations=30):
     return predict.evaluate(features, participants, "diagnosis",
-                            _settings(n_permutations=n_permutations, n_bootstrap=100))
+                            settings=_settings(n_permutations=n_permutations, n_bootstrap=100))
 
 
 def test_signal_is_found_and_noise_is_not():
@@ -102,7 +102,7 @@ def test_site_probe_and_confounds():
     confounds = predict.confound_table(participants, ["age", "site"])
     assert list(confounds.columns) == ["participant_id", "age", "site_B"]
     site_coded = confounds.copy()
-    probe = predict.site_probe({"confounds": site_coded}, participants, _settings())
+    probe = predict.site_probe({"confounds": site_coded}, participants, settings=_settings())
     assert probe.iloc[0]["mean"] == 1.0  # site one-hot predicts site perfectly
     with pytest.raises(KeyError, match="weight"):
         predict.confound_table(participants, ["weight"])
@@ -112,7 +112,7 @@ def test_missing_target_column_names_it():
     participants = _participants()
     with pytest.raises(KeyError, match="'severity'"):
         predict.evaluate({"x": _features(participants, 0)}, participants, "severity",
-                         _settings())
+                         settings=_settings())
 
 
 def test_tangent_space_is_fitted_on_training_rows_only():
@@ -150,7 +150,7 @@ def test_covariance_features_separate_classes_in_tangent_space():
     assert is_spd(features) and features.shape == (30, 1 + 6)
     participants = pd.DataFrame({"participant_id": ids, "diagnosis": labels})
     metrics, _, _ = evaluate({"eeg_riemann": features}, participants, "diagnosis",
-                             _settings(site_column=None))
+                             settings=_settings(site_column=None))
     auroc = metrics.query("metric == 'auroc'")["mean"].item()
     assert auroc > 0.9
 
@@ -158,7 +158,7 @@ def test_covariance_features_separate_classes_in_tangent_space():
 def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
     participants = _participants(n=80)
     features = {"signal": _features(participants, 1.5), "noise": _features(participants, 0, 3)}
-    curve = predict.label_efficiency(features, participants, "diagnosis", _settings(
+    curve = predict.label_efficiency(features, participants, "diagnosis", settings=_settings(
         site_column=None, label_fractions=[0.1, 0.5, 1.0], label_repeats=5)).set_index(
         ["feature_set", "fraction"])["mean"]
     assert curve["signal", 1.0] > 0.75 and curve["signal", 1.0] > curve["signal", 0.1] + 0.05
@@ -191,7 +191,7 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
         tables.append(frame)
     per_fold = pd.concat(tables, ignore_index=True)
     metrics, _, splits = predict.evaluate({"per_fold": per_fold}, participants, "diagnosis",
-                                          _settings(), folds=folds)
+                                          settings=_settings(), folds=folds)
     # training rows of every fold carry no signal, so the planted test-only signal cannot be
     # learnt: AUROC stays near chance
     auroc = metrics[metrics.metric == "auroc"].set_index("cv_scheme")["mean"]
@@ -202,7 +202,7 @@ def test_per_fold_features_are_scored_with_their_own_fold_only():
     assert (scored == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
     with pytest.raises(predict.LeakageError, match="pretraining folds"):
         predict.evaluate({"per_fold": per_fold[per_fold.encoder_fold < 4]}, participants,
-                         "diagnosis", _settings(), folds=folds)
+                         "diagnosis", settings=_settings(), folds=folds)
 
 
 def _auroc(metrics, scheme="stratified_group_kfold"):
@@ -221,9 +221,9 @@ def test_confounds_regressed_out_inside_folds_expose_a_confounded_feature():
     age_only["f0"] = participants["age"] + 2 * rng.standard_normal(60)
     real = _features(participants, 2.0, seed=5)
     features = {"age_only": age_only, "real": real}
-    plain, _, _ = predict.evaluate(features, participants, "diagnosis", _settings())
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", settings=_settings())
     cleaned, _, _ = predict.evaluate(features, participants, "diagnosis",
-                                     _settings(deconfound=["age"]))
+                                     settings=_settings(deconfound=["age"]))
     # measured: age_only 0.68 -> 0.47, real 0.84 -> 0.78
     assert _auroc(plain)["age_only"] > 0.6
     assert _auroc(cleaned)["age_only"] < min(0.6, _auroc(plain)["age_only"] - 0.15)
@@ -245,9 +245,9 @@ def test_combat_inside_folds_removes_a_site_effect_that_mimics_diagnosis():
     site_only.iloc[:, 1:] += 1.5 * (site == "A")[:, None]
     real = _features(participants, 2.0, seed=8)
     features = {"site_only": site_only, "real": real}
-    plain, _, _ = predict.evaluate(features, participants, "diagnosis", _settings())
+    plain, _, _ = predict.evaluate(features, participants, "diagnosis", settings=_settings())
     harmonized, _, _ = predict.evaluate(features, participants, "diagnosis",
-                                        _settings(combat=True))
+                                        settings=_settings(combat=True))
     assert _auroc(plain)["site_only"] > 0.7
     assert _auroc(harmonized)["site_only"] < 0.65 and _auroc(harmonized)["real"] > 0.75
     assert harmonized.set_index("cv_scheme")["combat"].groupby(level=0).first().to_dict() == {
@@ -257,7 +257,7 @@ def test_combat_inside_folds_removes_a_site_effect_that_mimics_diagnosis():
 def test_linear_svm_is_tuned_inside_folds_and_finds_the_signal():
     participants = _participants()
     metrics, _, _ = predict.evaluate({"signal": _features(participants, 2.0)}, participants,
-                                     "diagnosis", _settings(model="linear_svm"))
+                                     "diagnosis", settings=_settings(model="linear_svm"))
     assert _auroc(metrics)["signal"] > 0.85
 
 
@@ -285,7 +285,7 @@ def test_multiclass_target_is_predicted_and_its_null_is_not():
     signal = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
     signal.insert(0, "participant_id", participants["participant_id"])
     features = {"signal": signal, "noise": _features(participants, 0.0, 12)}
-    metrics, predictions, _ = predict.evaluate(features, participants, "stage", _settings(
+    metrics, predictions, _ = predict.evaluate(features, participants, "stage", settings=_settings(
         positive_class=None, n_permutations=30, n_bootstrap=50))
     rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
         ["feature_set", "metric"])
@@ -303,8 +303,8 @@ def test_continuous_target_reports_r2_and_mae_against_chance():
     participants = _participants(60, seed=13)
     features = {"signal": _features(participants, 0.0, 14), "noise": _features(participants, 0, 15)}
     participants["severity"] = 10 + 3 * features["signal"]["f1"] + rng.standard_normal(60)
-    metrics, predictions, splits = predict.evaluate(features, participants, "severity",
-                                                    _settings(n_permutations=30, n_bootstrap=50))
+    metrics, predictions, splits = predict.evaluate(
+        features, participants, "severity", settings=_settings(n_permutations=30, n_bootstrap=50))
     rows = metrics[metrics.cv_scheme == "stratified_group_kfold"].set_index(
         ["feature_set", "metric"])
     assert set(metrics["metric"]) == {"r2", "mae", "pearson_r"}
@@ -333,8 +333,8 @@ def test_site_probe_sees_the_features_after_combat():
     site_only.iloc[:, 1:] += 2.0 * (participants["site"] == "A").to_numpy()[:, None]
     site_only.iloc[:, 1:] *= 1 + (participants["site"] == "A").to_numpy()[:, None]
     features = {"site_only": site_only}
-    plain = predict.site_probe(features, participants, _settings())
-    harmonized = predict.site_probe(features, participants, _settings(combat=True))
+    plain = predict.site_probe(features, participants, settings=_settings())
+    harmonized = predict.site_probe(features, participants, settings=_settings(combat=True))
     assert plain["mean"].item() > 0.95
     assert harmonized["mean"].item() < 0.7 and bool(harmonized["combat"].item())
 
@@ -348,8 +348,9 @@ def test_label_efficiency_removes_confounds_inside_the_labelled_subset():
     age_only["f0"] = participants["age"] + rng.standard_normal(80)
     arguments = ({"age_only": age_only}, participants, "diagnosis")
     curve = {"label_fractions": [0.5, 1.0], "label_repeats": 2}
-    plain = predict.label_efficiency(*arguments, _settings(site_column=None, **curve))
-    cleaned = predict.label_efficiency(*arguments, _settings(deconfound=["age"], **curve))
+    plain = predict.label_efficiency(*arguments, settings=_settings(site_column=None, **curve))
+    cleaned = predict.label_efficiency(*arguments, settings=_settings(deconfound=["age"],
+                                                                     **curve))
     plain, cleaned = (c.set_index("fraction")["mean"] for c in (plain, cleaned))
     assert plain[1.0] > 0.8 and cleaned[1.0] < 0.65
 
@@ -359,7 +360,7 @@ def test_combat_in_the_label_efficiency_curve_keeps_every_site_in_small_subsets(
     participant, which ComBat cannot fit; subsets are stratified within site instead."""
     participants = _participants(80, seed=20)
     curve = predict.label_efficiency({"signal": _features(participants, 2.0, 21)},
-                                     participants, "diagnosis", _settings(
+                                     participants, "diagnosis", settings=_settings(
                                          label_fractions=[0.1, 1.0], label_repeats=2,
                                          combat=True))
     assert curve["n_train_labelled"].iloc[0] == 8  # 2 per diagnosis x site cell
@@ -377,7 +378,7 @@ def test_every_interval_contains_its_estimate():
     features = {"signal": _features(participants, 2.0), "noise": _features(participants, 0, 1)}
     for target in ("diagnosis", "severity"):
         metrics, predictions, _ = predict.evaluate(features, participants, target,
-                                                   _settings(n_bootstrap=200))
+                                                   settings=_settings(n_bootstrap=200))
         rows = metrics.dropna(subset=["ci_low"])
         assert len(rows) == len(metrics)
         assert ((rows.ci_low <= rows.estimate + 1e-12)
@@ -419,7 +420,7 @@ def test_every_target_is_scored_on_all_participants_that_have_it():
     assert folds["fold"].value_counts().max() - folds["fold"].value_counts().min() <= 2
     metrics, _, splits = predict.evaluate({"signal": _features(participants, 0.0)},
                                           participants, "severity",
-                                          _settings(positive_class=None, outer_folds=4),
+                                          settings=_settings(positive_class=None, outer_folds=4),
                                           folds=folds)
     scored = splits[splits.cv_scheme == "stratified_group_kfold"]["participant_id"]
     assert set(scored) == set(participants["participant_id"])  # the unlabelled 8 included

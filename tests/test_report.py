@@ -7,6 +7,7 @@ from docutils.core import publish_parts
 from jinja2 import Environment
 from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
 
+from brainrep.fmri.settings import QcThresholds
 from brainrep.plots import FEATURE_SETS, METRIC_RANGE, clipped_error, feature_set_colour
 from brainrep.report.front_page import front_page, rst_section
 from brainrep.report.qc_pages import Recording, group_page, participant_page
@@ -159,7 +160,7 @@ def test_participant_and_group_pages(fmri_run):
         Recording("sub-01_task-arith", "eeg", status="excluded", reason="truncated",
                   message="x.edf: holds 45 s of the 90 s its header declares")]
     page = fmri_run / "sub-01.html"
-    participant_page("sub-01", recordings, {"max_mean_fd_mm": 0.5}, page)
+    participant_page("sub-01", recordings, page, thresholds=QcThresholds())
     text = page.read_text()
     assert "framewise displacement" in text and "carpet plot" in text and "connectome" in text
     assert "holds 45 s of the 90 s" in text
@@ -169,9 +170,9 @@ def test_participant_and_group_pages(fmri_run):
     group = fmri_run / "group.html"
     group_page(ledger, None, pd.DataFrame([{"recording": "sub-01_task-rest",
                                              "mean_fd_mm": 0.7, "fraction_censored": 0.1}]),
-               {"max_mean_fd_mm": 0.5}, {"sub-01": "sub-01.html"}, group)
+               {"sub-01": "sub-01.html"}, group, thresholds=QcThresholds())
     assert 'href="sub-01.html"' in group.read_text()
     # parcellated inputs: no metric to plot against a threshold, the table still lists runs
     group_page(ledger, None, pd.DataFrame([{"recording": "sub-01_task-rest", "n_volumes": 90}]),
-               {"max_mean_fd_mm": 0.5}, {"sub-01": "sub-01.html"}, group)
+               {"sub-01": "sub-01.html"}, group, thresholds=QcThresholds())
     assert 'href="sub-01.html"' in group.read_text()

@@ -89,7 +89,7 @@ def test_sensor_rotation_moves_a_spatial_pattern_with_the_head():
 def test_pretrain_writes_checkpoint_and_embeddings(tmp_path, objective, encoder):
     windows, table = _data()
     settings = replace(SETTINGS, objective=objective, encoder=encoder)
-    history = pretrain(windows, table, settings, tmp_path / "model.pt")
+    history = pretrain(windows, table, tmp_path / "model.pt", settings=settings)
     assert list(history["epoch"]) == [0, 1, 2, 3]
     assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
     assert (history["windows_per_s"] > 0).all()
@@ -115,21 +115,21 @@ def test_masked_objective_learns_to_fill_in_structured_signals(tmp_path):
                         for _ in range(96)]).astype(np.float32)
     table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i}" for i in range(8)], 12),
                           "window": np.tile(np.arange(12), 8)})
-    history = pretrain(windows, table, replace(SETTINGS, objective="masked", epochs=15,
-                                               learning_rate=3e-3), tmp_path / "m.pt")
+    history = pretrain(windows, table, tmp_path / "m.pt", settings=replace(
+        SETTINGS, objective="masked", epochs=15, learning_rate=3e-3))
     assert history["val_loss"].min() < 0.5 * history["val_loss"].iloc[0]
 
 
 def test_objectives_refuse_what_they_cannot_do(tmp_path):
     windows, table = _data()
     with pytest.raises(ValueError, match="time axis"):
-        pretrain(windows, table, replace(SETTINGS, objective="masked", encoder="connectome"),
-                 tmp_path / "a.pt")
+        pretrain(windows, table, tmp_path / "a.pt",
+                 settings=replace(SETTINGS, objective="masked", encoder="connectome"))
     with pytest.raises(ValueError, match="tau_neg"):
-        pretrain(windows, table, replace(SETTINGS, objective="relative_positioning", tau_neg=9),
-                 tmp_path / "b.pt")
+        pretrain(windows, table, tmp_path / "b.pt",
+                 settings=replace(SETTINGS, objective="relative_positioning", tau_neg=9))
     with pytest.raises(ValueError, match="unknown encoder"):
-        pretrain(windows, table, replace(SETTINGS, encoder="lstm"), tmp_path / "c.pt")
+        pretrain(windows, table, tmp_path / "c.pt", settings=replace(SETTINGS, encoder="lstm"))
 
 
 def _pool_with_two_runs_and_a_gap():
@@ -195,8 +195,8 @@ def test_temporal_shuffling_triplets_are_ordered_or_far():
 
 def test_training_is_deterministic(tmp_path):
     windows, table = _data()
-    first = pretrain(windows, table, SETTINGS, tmp_path / "a.pt")
-    second = pretrain(windows, table, SETTINGS, tmp_path / "b.pt")
+    first = pretrain(windows, table, tmp_path / "a.pt", settings=SETTINGS)
+    second = pretrain(windows, table, tmp_path / "b.pt", settings=SETTINGS)
     assert np.allclose(first["train_loss"], second["train_loss"])
 
 
@@ -204,7 +204,7 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):
     """Kill training midway, rerun: it resumes at the next epoch and ends where an
     uninterrupted run ends."""
     windows, table = _data()
-    reference = pretrain(windows, table, SETTINGS, tmp_path / "reference.pt")
+    reference = pretrain(windows, table, tmp_path / "reference.pt", settings=SETTINGS)
 
     calls = {"n": 0}
     batches = train._batches
@@ -217,13 +217,13 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "_batches", dies_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(windows, table, SETTINGS, tmp_path / "model.pt")
+        pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
     assert (tmp_path / "model.pt.partial").exists() and not (tmp_path / "model.pt").exists()
     monkeypatch.setattr(train, "_batches", batches)
 
     resumed_from = []
     monkeypatch.setattr(train.log, "info", lambda msg, *a: resumed_from.append(a))
-    history = pretrain(windows, table, SETTINGS, tmp_path / "model.pt")
+    history = pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
     assert resumed_from and resumed_from[0][1] == 2  # resumed at epoch 2
     assert np.allclose(history["train_loss"], reference["train_loss"])
     trained, _ = embed_windows(tmp_path / "model.pt", windows, table, "ssl")
@@ -245,7 +245,7 @@ def interrupt_in_second_epoch(monkeypatch, windows, table, checkpoint) -> None:
 
     monkeypatch.setattr(train, "_batches", dies_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(windows, table, SETTINGS, checkpoint)
+        pretrain(windows, table, checkpoint, settings=SETTINGS)
     monkeypatch.setattr(train, "_batches", batches)
 
 
@@ -255,8 +255,8 @@ def test_partial_checkpoint_of_other_data_is_not_resumed(tmp_path, monkeypatch):
     assert (tmp_path / "m.pt.partial").exists()
 
     other, _ = _data(seed=1)
-    history = pretrain(other, table, SETTINGS, tmp_path / "m.pt")
-    fresh = pretrain(other, table, SETTINGS, tmp_path / "fresh.pt")
+    history = pretrain(other, table, tmp_path / "m.pt", settings=SETTINGS)
+    fresh = pretrain(other, table, tmp_path / "fresh.pt", settings=SETTINGS)
     assert list(history["epoch"]) == [0, 1, 2, 3]
     assert np.allclose(history["train_loss"], fresh["train_loss"])
 
@@ -265,25 +265,25 @@ def test_transfer_from_a_local_checkpoint(tmp_path):
     """Weights saved to disk (a brainrep checkpoint, or a bare state_dict as foundation models
     ship) start the encoder; without fine-tuning the embeddings are exactly the saved model's."""
     windows, table = _data()
-    pretrain(windows, table, SETTINGS, tmp_path / "source.pt")
+    pretrain(windows, table, tmp_path / "source.pt", settings=SETTINGS)
     source, _ = load_encoder(tmp_path / "source.pt", "ssl")
     torch.save(source.state_dict(), tmp_path / "weights.pt")
     other, _ = _data(seed=3)
     for init in ("source.pt", "weights.pt"):
         settings = replace(SETTINGS, init_checkpoint=str(tmp_path / init), fine_tune=False)
-        history = pretrain(other, table, settings, tmp_path / f"from-{init}")
+        history = pretrain(other, table, tmp_path / f"from-{init}", settings=settings)
         assert history.empty
         loaded, _ = load_encoder(tmp_path / f"from-{init}", "ssl")
         for key, value in source.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value), key
-    tuned = pretrain(other, table, replace(SETTINGS, init_checkpoint=str(tmp_path / "weights.pt")),
-                     tmp_path / "tuned.pt")
+    tuned = pretrain(other, table, tmp_path / "tuned.pt",
+                     settings=replace(SETTINGS, init_checkpoint=str(tmp_path / "weights.pt")))
     assert len(tuned) == 4
     state = torch.load(tmp_path / "tuned.pt", weights_only=True)
     assert state["transfer"]["loaded"] == len(source.state_dict())
     with pytest.raises(ValueError, match="less than half"):
-        pretrain(other, table, replace(SETTINGS, init_checkpoint=str(tmp_path / "weights.pt"),
-                                       encoder="transformer"), tmp_path / "bad.pt")
+        pretrain(other, table, tmp_path / "bad.pt", settings=replace(
+            SETTINGS, init_checkpoint=str(tmp_path / "weights.pt"), encoder="transformer"))
 
 
 def test_crossmodal_training_aligns_the_two_modalities(tmp_path):
@@ -312,7 +312,7 @@ def test_crossmodal_training_aligns_the_two_modalities(tmp_path):
         patience=20, weight=1.0,
         eeg=replace(SETTINGS, augmentations=["time_mask", "gaussian_noise"]),
         fmri=replace(SETTINGS, augmentations=["gaussian_noise", "temporal_crop"]))
-    history = pretrain_crossmodal(eeg, fmri, settings, tmp_path / "cross.pt")
+    history = pretrain_crossmodal(eeg, fmri, tmp_path / "cross.pt", settings=settings)
     assert np.isfinite(history["train_loss"]).all()
 
     def matching(which):
@@ -349,7 +349,7 @@ def test_linear_probe_groups_by_participant():
 
 def test_too_few_windows_for_a_batch_keep_the_initial_weights_and_say_so(tmp_path, caplog):
     windows, table = _data(n_participants=1, per=2)  # one to train on, one to validate
-    history = pretrain(windows, table, replace(SETTINGS, epochs=1), tmp_path / "tiny.pt")
+    history = pretrain(windows, table, tmp_path / "tiny.pt", settings=replace(SETTINGS, epochs=1))
     assert np.isnan(history["train_loss"]).all()
     assert "make no batch of 2" in caplog.text
 

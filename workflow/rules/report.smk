@@ -63,7 +63,7 @@ rule qc_pages:
         eeg_keys=[r.key for r in INPUTS.eeg],
         fmri_keys=[r.key for r in FMRI_RUNS],
         participants=[f"sub-{s}" for s in QC_SUBJECTS],
-        fmri_limits=config["fmri"]["qc"],
+        thresholds=config["fmri"]["qc"],
     log:
         f"{OUT}/logs/qc_pages.log",
     conda:

@@ -7,5 +7,5 @@ with excluding(snakemake.input[0], list(snakemake.output), "eeg_preprocess",
                snakemake.config["on_error"]):
     run_recording(snakemake.params.bids_root, snakemake.input[0], snakemake.output.raw,
                   snakemake.output.epochs,
-                  PreprocessSettings.from_config(snakemake.params.settings),
-                  snakemake.output.figure)
+                  settings=PreprocessSettings.from_config(snakemake.params.settings),
+                  out_figure=snakemake.output.figure)

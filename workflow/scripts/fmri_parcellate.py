@@ -10,4 +10,4 @@ with excluding(snakemake.input.bold, list(snakemake.output), "fmri_parcellate",
     run_recording(snakemake.input.bold, snakemake.input.confounds,
                   load_atlas(dict(snakemake.params.atlas), image, labels),
                   snakemake.output.timeseries, snakemake.output.relmat,
-                  ParcellateSettings.from_config(snakemake.params.settings))
+                  settings=ParcellateSettings.from_config(snakemake.params.settings))

@@ -20,7 +20,7 @@ participants = read_participants(snakemake.input.participants)
 features = {name: read_features(path)
             for name, path in zip(snakemake.params.names, snakemake.input.features, strict=True)}
 metrics, predictions, splits = evaluate(features, participants, snakemake.wildcards.target,
-                                       settings, folds=folds, n_jobs=snakemake.threads)
+                                       settings=settings, folds=folds, n_jobs=snakemake.threads)
 # which participants each encoder was pretrained on; n/a for features with no pretraining
 metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining).fillna("n/a")
 for frame, path in ((metrics, snakemake.output.metrics),
@@ -32,10 +32,10 @@ metrics_figure(metrics, PRIMARY[task], snakemake.output.figure)
 positive = metrics["positive_class"].iloc[0]
 predictions_figure(predictions, task, positive if task == "binary" else None,
                    snakemake.output.predictions_figure)
-probe = (site_probe(features, participants, settings, folds=folds) if settings.site_column
+probe = (site_probe(features, participants, settings=settings, folds=folds) if settings.site_column
          else metrics.iloc[:0])
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
-curve = label_efficiency(features, participants, snakemake.wildcards.target, settings,
+curve = label_efficiency(features, participants, snakemake.wildcards.target, settings=settings,
                          folds=folds)
 curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

@@ -1,5 +1,6 @@
 import json
 
+from brainrep.fmri.settings import QcThresholds
 from brainrep.io import log_to_file, read_table, sidecar_path
 from brainrep.report.qc_pages import Recording, group_page, participant_page, qc_table
 
@@ -30,10 +31,11 @@ recordings += [entry(key, "func", sidecar_qc(relmat), timeseries=series, relmat=
                for key, relmat, series, conf in zip(
                    snakemake.params.fmri_keys, snakemake.input.fmri_relmats,
                    snakemake.input.fmri_series, confounds, strict=True)]
-limits = dict(snakemake.params.fmri_limits)
+thresholds = QcThresholds.from_config(snakemake.params.thresholds)
 for participant, page in zip(snakemake.params.participants, snakemake.output.pages,
                              strict=True):
-    participant_page(participant, [r for r in recordings
-                                   if r.key.split("_")[0] == participant], limits, page)
-group_page(ledger, qc_table(recordings, "eeg"), qc_table(recordings, "func"), limits,
-           {p: f"{p}.html" for p in snakemake.params.participants}, snakemake.output.group)
+    participant_page(participant, [r for r in recordings if r.key.split("_")[0] == participant],
+                     page, thresholds=thresholds)
+group_page(ledger, qc_table(recordings, "eeg"), qc_table(recordings, "func"),
+           {p: f"{p}.html" for p in snakemake.params.participants}, snakemake.output.group,
+           thresholds=thresholds)

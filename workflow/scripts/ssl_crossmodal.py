@@ -17,7 +17,7 @@ for modality in ("eeg", "fmri"):
     rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
     data[modality] = (np.load(snakemake.input[f"{modality}_array"], mmap_mode="r")[rows],
                       table[rows].reset_index(drop=True))
-history = pretrain_crossmodal(data["eeg"], data["fmri"], settings, snakemake.output.model,
-                              sidecar_positions(snakemake.input.eeg_sidecar))
+history = pretrain_crossmodal(data["eeg"], data["fmri"], snakemake.output.model,
+                              sidecar_positions(snakemake.input.eeg_sidecar), settings=settings)
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, "cross-modal", snakemake.output.figure)

@@ -15,7 +15,7 @@ table = pd.read_csv(snakemake.input.table, sep="\t")
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
 windows = np.load(snakemake.input.array, mmap_mode="r")[rows]  # reads only these rows
-history = pretrain(windows, table[rows].reset_index(drop=True), settings, snakemake.output.model,
-                   sidecar_positions(snakemake.input.sidecar))
+history = pretrain(windows, table[rows].reset_index(drop=True), snakemake.output.model,
+                   sidecar_positions(snakemake.input.sidecar), settings=settings)
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, settings.objective, snakemake.output.figure)

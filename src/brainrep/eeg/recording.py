@@ -137,7 +137,7 @@ def make_event_epochs(raw: mne.io.BaseRaw, events: EventSettings,
     return epochs, qc
 
 
-def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str,
+def run_recording(bids_root: str, path: str, out_raw: str, out_epochs: str, *,
                   settings: PreprocessSettings, out_figure: str | None = None) -> dict:
     """Preprocess and epoch one recording; write cleaned raw, epochs, their sidecars and,
     if ``out_figure`` is given, its PSD before and after preprocessing.

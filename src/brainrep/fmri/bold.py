@@ -121,7 +121,7 @@ def parcellate(bold_path: str, confounds_path: str, atlas: Atlas, strategy: str,
 
 
 def run_recording(bold_path: str, confounds_path: str, atlas: Atlas, out_timeseries: str,
-                  out_relmat: str, settings: ParcellateSettings) -> dict:
+                  out_relmat: str, *, settings: ParcellateSettings) -> dict:
     """Parcellate one run, write its time series, connectivity matrix and sidecars."""
     series, qc = parcellate(bold_path, confounds_path, atlas, settings.denoise_strategy,
                             settings.high_pass_hz, settings.low_pass_hz)

@@ -198,8 +198,8 @@ def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target
     return Sample(resolved, common, y, sites, nuisance)
 
 
-def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
-             settings: PredictionSettings, *, folds: pd.DataFrame | None = None,
+def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str, *,
+             settings: PredictionSettings, folds: pd.DataFrame | None = None,
              n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one target.
 

@@ -18,7 +18,7 @@ from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
 
 
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-                     target: str, settings: PredictionSettings, *,
+                     target: str, *, settings: PredictionSettings,
                      folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """The primary metric when only a fraction of each training fold's participants keep
     their label.
@@ -89,7 +89,7 @@ def _stratified_subset(strata: np.ndarray, fraction: float,
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-               settings: PredictionSettings, *, folds: pd.DataFrame | None = None
+               *, settings: PredictionSettings, folds: pd.DataFrame | None = None
                ) -> pd.DataFrame:
     """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k),
     after the same deconfounding and ComBat as :func:`evaluate` (fitted in training folds).

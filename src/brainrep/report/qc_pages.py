@@ -22,6 +22,8 @@ import mne  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from brainrep.fmri.settings import QcThresholds  # noqa: E402
+
 #: fMRI QC metrics against their ``fmri.qc`` threshold: (column, threshold key, direction).
 FMRI_THRESHOLDS = (("mean_fd_mm", "max_mean_fd_mm", "max"),
                    ("fraction_censored", "max_fraction_censored", "max"),
@@ -113,9 +115,10 @@ def connectome_figure(relmat: str):
     return fig
 
 
-def participant_page(participant_id: str, recordings: list[Recording], fmri_limits: dict,
-                     out: str | Path) -> None:
-    """Write ``out``: the participant's recordings with their status and QC figures."""
+def participant_page(participant_id: str, recordings: list[Recording], out: str | Path, *,
+                     thresholds: QcThresholds) -> None:
+    """Write ``out``: the participant's recordings with their status and QC figures (the
+    framewise displacement against the fMRI ``thresholds``)."""
     report = mne.Report(title=f"{participant_id}: quality control", verbose="error")
     summary = pd.DataFrame([{"recording": r.key, "datatype": r.datatype, "status": r.status,
                              "reason": r.reason or "n/a"} for r in recordings])
@@ -139,7 +142,7 @@ def participant_page(participant_id: str, recordings: list[Recording], fmri_limi
         figures = []
         if rec.confounds:
             figures.append(("framewise displacement", fd_figure(
-                rec.confounds, fmri_limits.get("max_mean_fd_mm"),
+                rec.confounds, thresholds.max_mean_fd_mm,
                 rec.qc.get("fraction_censored"))))
         for title, path, draw in (("carpet plot", rec.timeseries, carpet_figure),
                                   ("connectome", rec.relmat, connectome_figure)):
@@ -151,7 +154,7 @@ def participant_page(participant_id: str, recordings: list[Recording], fmri_limi
     report.save(out, open_browser=False, overwrite=True, verbose="error")
 
 
-def _strip_figure(table: pd.DataFrame, metrics, limits: dict, title: str):
+def _strip_figure(table: pd.DataFrame, metrics, thresholds: QcThresholds, title: str):
     """Every recording's value of each metric (one panel each), excluded ones in red, the
     exclusion threshold dashed."""
     shown = [m for m in metrics if m[0] in table]
@@ -163,7 +166,7 @@ def _strip_figure(table: pd.DataFrame, metrics, limits: dict, title: str):
         jitter = rng.uniform(-0.2, 0.2, len(values))
         ax.scatter(jitter[~excluded], values[~excluded], s=12, color="C0", label="included")
         ax.scatter(jitter[excluded], values[excluded], s=12, color="C3", label="excluded")
-        limit = limits.get(limit) if isinstance(limit, str) else limit
+        limit = getattr(thresholds, limit) if isinstance(limit, str) else limit
         if limit is not None:
             ax.axhline(limit, color="k", ls="--", lw=1, label=f"{side} {limit}")
         ax.set(xticks=[], title=column, xlim=(-0.5, 0.5))
@@ -174,11 +177,11 @@ def _strip_figure(table: pd.DataFrame, metrics, limits: dict, title: str):
 
 
 def group_page(ledger: pd.DataFrame, eeg_qc: pd.DataFrame | None,
-               fmri_qc: pd.DataFrame | None, fmri_limits: dict,
-               pages: dict[str, str], out: str | Path) -> None:
+               fmri_qc: pd.DataFrame | None, pages: dict[str, str], out: str | Path, *,
+               thresholds: QcThresholds) -> None:
     """Write ``out``: the study's recordings with their status and QC metrics against the
-    thresholds, each participant linked to its page (``pages``: participant_id to a path
-    relative to ``out``)."""
+    fMRI ``thresholds``, each participant linked to its page (``pages``: participant_id to a
+    path relative to ``out``)."""
     report = mne.Report(title="Group quality control", verbose="error")
     recordings = ledger[ledger["level"] == "recording"]
     for datatype, qc, metrics in (("eeg", eeg_qc, EEG_METRICS),
@@ -193,7 +196,7 @@ def group_page(ledger: pd.DataFrame, eeg_qc: pd.DataFrame | None,
             keep = ["recording", *[m[0] for m in metrics if m[0] in qc]]
             table = table.merge(qc[keep], on="recording", how="left")
             if len(keep) > 1:  # parcellated inputs carry no motion or tSNR to plot
-                report.add_figure(_strip_figure(table, metrics, fmri_limits,
+                report.add_figure(_strip_figure(table, metrics, thresholds,
                                                 f"{datatype.upper()} QC metrics"),
                                   title=f"{datatype.upper()}: metrics against thresholds",
                                   section=datatype)

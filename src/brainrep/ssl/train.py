@@ -299,8 +299,8 @@ def _encoder_entry(settings: SSLSettings, n_channels: int, n_times: int, scaling
             "state": state, "initial_state": initial}
 
 
-def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: SSLSettings,
-             checkpoint: str | Path, positions: np.ndarray | None = None) -> pd.DataFrame:
+def pretrain(windows: np.ndarray, table: pd.DataFrame, checkpoint: str | Path,
+             positions: np.ndarray | None = None, *, settings: SSLSettings) -> pd.DataFrame:
     """Train ``settings.objective`` on ``windows`` (n, channels, time); write ``checkpoint``.
 
     ``table`` has one row per window (``participant_id``, optional session/task/run, and
@@ -340,8 +340,9 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, settings: SSLSettings,
 
 
 def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.ndarray,
-                        pd.DataFrame], settings: CrossModalSettings, checkpoint: str | Path,
-                        eeg_positions: np.ndarray | None = None) -> pd.DataFrame:
+                        pd.DataFrame], checkpoint: str | Path,
+                        eeg_positions: np.ndarray | None = None, *,
+                        settings: CrossModalSettings) -> pd.DataFrame:
     """Train an EEG and an fMRI encoder together (:class:`CrossModal`).
 
     ``eeg`` and ``fmri`` are (windows, table) pairs. Writes ``checkpoint`` with encoders

@@ -93,6 +93,7 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
     ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
     ("brainrep.ssl.settings.FoundationSettings", "ssl.foundation"),
+    ("brainrep.ssl.settings.ProbeSettings", "ssl.probe"),
     ("brainrep.subtype.SubtypingSettings", "downstream.subtyping"),
     ("brainrep.subtype.MultiviewSettings", "downstream.multiview"),
     ("brainrep.subtype.StatesSettings", "downstream.states"),
@@ -121,7 +122,7 @@ def test_typed_settings_defaults_are_the_schemas(settings_class, path):
 
 
 @pytest.mark.parametrize("package", ["brainrep.eeg", "brainrep.fmri", "brainrep.predict",
-                                     "brainrep.subtype"])
+                                     "brainrep.ssl", "brainrep.subtype"])
 def test_stage_packages_load_lazily_and_no_name_is_a_submodule(package):
     """A stage package loads a submodule on first use of one of its names (planning reads
     settings without MNE, nilearn or scikit-learn's estimators); no public name may be

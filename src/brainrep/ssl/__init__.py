@@ -1,9 +1,15 @@
-"""Self-supervised pretraining of torch encoders, embedding extraction and linear probes."""
+"""SSL stage (``workflow/rules/ssl.smk``): self-supervised pretraining of torch encoders
+(:mod:`.encoders`, :mod:`.augment`, :mod:`.objectives`, :mod:`.train`), embedding extraction
+(:mod:`.embed`), linear probes (:mod:`.probe`) and published EEG foundation models
+(:mod:`.foundation`); settings in :mod:`.settings`. Submodules load on first use of one of
+their names (SPEC 1, ``lazy_loader``): planning reads the settings without importing torch.
+"""
 
-from brainrep.ssl.embed import embed_folds, embed_windows
-from brainrep.ssl.probe import linear_probe, probe_table
-from brainrep.ssl.settings import CrossModalSettings, SSLSettings
-from brainrep.ssl.train import pretrain, pretrain_crossmodal
+import lazy_loader
 
-__all__ = ["CrossModalSettings", "SSLSettings", "embed_folds", "embed_windows", "linear_probe",
-           "pretrain", "pretrain_crossmodal", "probe_table"]
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "embed": ["embed_folds", "embed_windows"],
+    "probe": ["linear_probe", "probe_table"],
+    "settings": ["CrossModalSettings", "FoundationSettings", "ProbeSettings", "SSLSettings"],
+    "train": ["pretrain", "pretrain_crossmodal"],
+})

@@ -100,3 +100,12 @@ class FoundationSettings(StageSettings):
     weight_decay: float = 0.05
     seed: int = 0
     device: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeSettings(StageSettings):
+    """``ssl.probe``: the window-table or participants.tsv ``column`` a linear probe predicts
+    from window embeddings (None: no probe), in ``n_splits`` participant-grouped splits."""
+
+    column: str | None = None
+    n_splits: int = 5

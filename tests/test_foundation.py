@@ -168,7 +168,7 @@ def test_the_stage_embeds_frozen_fine_tunes_in_the_probes_splits_and_writes_a_ca
     foundation.finetune_scores = recording
     try:
         finetuned = foundation_finetuned(windows, table, store, settings=quick, label="label",
-                                         n_splits=2, seed=3)
+                                         n_splits=2)
     finally:
         foundation.finetune_scores = original
     assert finetuned[["encoder", "n_folds", "n_participants", "pretraining"]].values.tolist() \

@@ -18,6 +18,6 @@ foundation_finetuned(
     np.load(snakemake.input.array, mmap_mode="r"), table,
     json.loads(Path(snakemake.input.sidecar).read_text()),
     settings=FoundationSettings.from_config(snakemake.params.settings), label=column,
-    n_splits=snakemake.params.n_splits, seed=snakemake.params.settings["seed"],
+    n_splits=snakemake.params.n_splits,
     folds=pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None,
 ).to_csv(snakemake.output[0], sep="\t", index=False)

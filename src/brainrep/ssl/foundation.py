@@ -297,16 +297,17 @@ def foundation_embeddings(windows: np.ndarray, table: pd.DataFrame, store: dict,
 
 def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
                          settings: FoundationSettings, label: str, n_splits: int = 5,
-                         seed: int = 0, folds: pd.DataFrame | None = None) -> pd.DataFrame:
+                         folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """The window-level probe's row (``foundation_finetuned``) of the model fine-tuned with
     ``label`` (a column of ``table``) inside each probe split: the splits of
-    :func:`~brainrep.ssl.probe.probe_splits` (``n_splits``, ``seed``, or the outer ``folds``),
+    :func:`~brainrep.ssl.probe.probe_splits` (``n_splits`` drawn with the settings' ``seed``,
+    or the outer ``folds``),
     the linear probe's on the same windows."""
     from brainrep.ssl.probe import labelled, probe_row, probe_splits
 
     prepared, encoder, _ = _prepared(windows, store, settings)
     rows = labelled(table.reset_index(drop=True).assign(pretraining="published"), label)
-    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, seed, folds)
+    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
     scores = finetune_scores(lambda: copy.deepcopy(encoder), prepared[rows.index.to_numpy()],
                              rows, label, splits, settings=settings)
     return pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])

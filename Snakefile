@@ -7,9 +7,10 @@ from brainrep import cache, fmriprep
 from brainrep.config import validate_config
 from brainrep.eeg.settings import PreprocessSettings
 from brainrep.fmri.settings import GroupSettings, ParcellateSettings
-from brainrep.plan import build_plan
+from brainrep.plan import build_plan, corpus_config
 from brainrep.predict.settings import PredictionSettings
 from brainrep.report.settings import VerdictSettings
+from brainrep.ssl.settings import PRETRAINING
 from brainrep.subtype.settings import MultiviewStageSettings, SubtypeStageSettings
 
 
@@ -55,7 +56,7 @@ wildcard_constraints:
     entities="[A-Za-z0-9_-]+",
     modality="eeg|fmri",
     encoder="ssl|random|crossmodal",
-    pretrain="all|fold[0-9]+",
+    pretrain="all|corpus|fold[0-9]+",
     target="[A-Za-z0-9_]+",
 
 
@@ -68,6 +69,17 @@ include: "workflow/rules/ssl.smk"
 include: "workflow/rules/downstream.smk"
 include: "workflow/rules/prefetch.smk"
 include: "workflow/rules/report.smk"  # last: it lists every rule's environment
+
+
+# Each pretraining corpus (ssl.corpus) is this workflow again, as a module with the corpus's
+# configuration (brainrep.plan.corpus_config): its rules, prefixed corpus_<name>_, write its
+# window stores under results/<name>_corpus-<corpus>/, which the ssl rules read. A loop needs
+# the calls the `module` and `use rule * from ... as ...` directives compile to.
+for _corpus in config["ssl"]["corpus"] if PLAN.corpus else []:
+    _module = f"corpus_{_corpus['name']}"
+    workflow.module(_module, snakefile="Snakefile", config=corpus_config(config, _corpus))
+    workflow.userule(rules=["*"], from_module=_module, exclude_rules=["all"],
+                     name_modifier=f"{_module}_*")(lambda: None)
 
 
 rule all:

@@ -1,13 +1,17 @@
 """SSL training throughput and peak memory per objective and encoder, against a plain loop.
 
 Run from the repository root: ``python benchmarks/ssl_throughput.py [--device cpu|cuda]
-[--windows N] [--batch-size B] [--epochs E]``. For each objective x encoder, on EEG-sized
+[--windows N] [--batch-size B] [--epochs E] [--width W --depth D --embedding-dim K]
+[--cases objective:encoder ...]``. For each objective x encoder, on EEG-sized
 windows (N x 19 channels x 200 samples; 1024 by default), two runs in fresh processes train
 the same model on the same batches for the same epochs (bfloat16 autocast on CUDA in both):
 
 * ``brainrep``: :func:`brainrep.ssl.pretrain` (held-out validation, a resumable checkpoint
   every epoch, early-stopping bookkeeping, progress bar);
-* ``plain``: the bare torch loop (forward, backward, AdamW step) over the same batches.
+* ``plain``: the bare torch loop (forward, backward, AdamW step) over the same batches, with
+  the windows on the device as brainrep holds them there;
+* ``plain_det``: the same loop with brainrep's determinism settings
+  (``torch.use_deterministic_algorithms(True)``, no cuDNN benchmark), to show their share.
 
 Prints training windows per second (median epoch), wall time of the whole run (brainrep adds
 validation and checkpoints), peak memory (resident set; on CUDA also allocated tensors and
@@ -69,7 +73,7 @@ class _UtilizationSampler(threading.Thread):
 
 
 def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: int,
-             batch_size: int, epochs: int) -> dict:
+             batch_size: int, epochs: int, sizes: dict) -> dict:
     """One measurement, in this process (called in a child process by ``main``)."""
     import numpy as np
     import torch
@@ -77,9 +81,9 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
     from brainrep.ssl import SSLSettings, pretrain, train
 
     windows, table = _data(n_windows)
-    settings = SSLSettings(**SETTINGS | {"objective": objective, "encoder": encoder,
-                                         "device": device, "batch_size": batch_size,
-                                         "epochs": epochs})
+    settings = SSLSettings(**SETTINGS | sizes | {"objective": objective, "encoder": encoder,
+                                                 "device": device, "batch_size": batch_size,
+                                                 "epochs": epochs})
     sampler = _UtilizationSampler(torch) if device == "cuda" else None
     if sampler:
         sampler.start()
@@ -94,6 +98,10 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
         participants = table["participant_id"].to_numpy()
         held = np.isin(participants, train.held_out_participants(participants, 0.15, 0))
         pool = pool.subset(~held)  # the windows brainrep trains on
+        if device == "cuda":
+            pool = pool.to(torch.device(device))
+        if mode == "plain_det":
+            train.determinism(0, torch.device(device))
         model.to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
         rates = []
@@ -125,21 +133,27 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=1024, help="training windows")
     parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    for size in ("width", "depth", "embedding_dim"):
+        parser.add_argument(f"--{size.replace('_', '-')}", type=int, default=SETTINGS[size])
+    parser.add_argument("--cases", nargs="+", default=[f"{o}:{e}" for o, e in CASES],
+                        help="objective:encoder pairs")
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    model_sizes = {k: getattr(args, k) for k in ("width", "depth", "embedding_dim")}
     sizes = ["--windows", str(args.windows), "--batch-size", str(args.batch_size),
-             "--epochs", str(args.epochs)]
+             "--epochs", str(args.epochs), "--width", str(args.width), "--depth",
+             str(args.depth), "--embedding-dim", str(args.embedding_dim)]
     if args.case:
         print(json.dumps(run_case(*args.case, args.device, args.windows, args.batch_size,
-                                  args.epochs)))
+                                  args.epochs, model_sizes)))
         return
     print(f"{args.windows} windows of 19 x 200, batch {args.batch_size}, {args.epochs} epochs, "
-          f"device {args.device}")
+          f"device {args.device}, encoder sizes {model_sizes}")
     print(f"{'objective':<24}{'encoder':<13}{'run':<10}{'windows/s':>10}{'wall s':>8}"
           f"{'peak MiB':>10}{'gpu MiB':>9}{'gpu %':>7}{'wall ratio':>11}")
-    for objective, encoder in CASES:
+    for objective, encoder in (case.split(":") for case in args.cases):
         results = {}
-        for mode in ("plain", "brainrep"):
+        for mode in ("plain", "plain_det", "brainrep"):
             child = subprocess.run([sys.executable, __file__, "--device", args.device, *sizes,
                                     "--case", mode, objective, encoder],
                                    capture_output=True, text=True, check=True)

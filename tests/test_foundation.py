@@ -120,7 +120,8 @@ def test_fine_tuning_learns_a_planted_label_inside_training_folds(published):
 
     tuned = FoundationSettings(**settings.to_dict() | {"epochs": 6, "batch_size": 16,
                                                        "learning_rate": 3e-4})
-    scores = finetune_scores(load, prepared, table, "label", splits, settings=tuned)
+    scores = finetune_scores(load, prepared, table, "label", splits,
+                             settings=tuned.finetuning())
     assert len(loads) == 2 and scores.min() > 0.85, scores  # measured: 0.92 and 1.0
 
 

@@ -8,7 +8,8 @@ from brainrep.plan import build_plan
 
 def test_the_demo_plan_lists_every_feature_set_and_encoder():
     config = validate_config({"demo": {"enabled": True},
-                              "ssl": {"crossmodal": {"enabled": True}}}, SCHEMA)
+                              "ssl": {"crossmodal": {"enabled": True},
+                                      "pretrain_participants": "all"}}, SCHEMA)
     plan = build_plan(config, "results/demo")
     assert plan.modalities == ["eeg", "fmri"]
     assert len(plan.inputs.eeg) == len(plan.inputs.bold) == 40
@@ -24,9 +25,8 @@ def test_the_demo_plan_lists_every_feature_set_and_encoder():
     assert plan.skipped == []
 
 
-def test_encoders_pretrained_per_fold_are_not_clustered():
-    config = validate_config({"demo": {"enabled": True},
-                              "ssl": {"pretrain_participants": "train_folds"}}, SCHEMA)
+def test_encoders_pretrained_per_fold_by_default_are_not_clustered():
+    config = validate_config({"demo": {"enabled": True}}, SCHEMA)
     plan = build_plan(config, "results/x")
     assert plan.pretrain == ["fold0", "fold1", "fold2", "fold3", "fold4"]
     assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]
@@ -72,3 +72,11 @@ def test_without_ssl_the_plan_has_classical_feature_sets_only():
     assert plan.ssl_sets == plan.ssl_encoders == plan.pretrain == []
     assert not plan.crossmodal and not plan.probe and plan.skipped == []
     assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]
+
+
+def test_without_a_target_encoders_pretrain_on_everyone_and_say_so():
+    config = validate_config({"demo": {"enabled": True},
+                              "downstream": {"targets": []}}, SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert plan.pretrain == ["all"] and not plan.train_folds
+    assert any("pretraining: transductive" in line for line in plan.skipped)

@@ -75,6 +75,14 @@ def test_demo_writes_every_stage_and_the_report(workdir):
             "fmri_connectivity", "fmri_tangent", "fmri_states", "confounds"} <= set(
         metrics.feature_set)
     assert (metrics.loc[metrics.metric == "auroc", "n_permutations"] == 100).all()  # both schemes
+    # every encoder pretrained once, on the simulated corpus, never on the cohort
+    ssl_rows = metrics[metrics.feature_set.str.startswith(("ssl_", "random_", "crossmodal_"))]
+    assert set(ssl_rows["pretraining"]) == {"corpus"}
+    cohort = set(pd.read_csv(results / "bids/participants.tsv", sep="\t")["participant_id"])
+    for model in ("modality-eeg_pretrain-corpus", "modality-fmri_pretrain-corpus"):
+        card = json.loads((results / f"group/ssl/{model}_card.json").read_text())
+        assert len(card["participants"]) == 20 and not cohort & set(card["participants"])
+        assert card["n_recordings"] == 20 and not card["labels_used"]
     snakemake(workdir, "--report", "results/demo/report.html")
     assert (results / "report.html").stat().st_size > 10_000
 
@@ -134,7 +142,8 @@ def test_changing_one_recording_reruns_only_its_dependents(workdir):
         jobs = _planned_jobs(workdir)
         assert jobs["eeg_preprocess"] == 1
         assert "fmri_parcellate" not in jobs and "simulate_demo" not in jobs
-        assert {"eeg_windows", "ssl_pretrain", "predict_target"} <= set(jobs)
+        assert {"eeg_windows", "ssl_embed", "predict_target"} <= set(jobs)
+        assert "ssl_pretrain" not in jobs  # the corpus encoder is pretrained once
     finally:
         source.write_bytes(original)
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))

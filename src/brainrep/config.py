@@ -167,6 +167,19 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append(f"config keys 'ssl.foundation.weights'/'sha256': {foundation['model']} "
                         "needs its published weights file and their SHA-256 (README: "
                         "foundation models); or set ssl.foundation.model: null.")
+    names = [corpus["name"] for corpus in config["ssl"]["corpus"]]
+    for index, corpus in enumerate(config["ssl"]["corpus"]):
+        sources = [k for k in ("bids_root", "timeseries", "simulated") if corpus[k]]
+        if not sources or ("simulated" in sources and len(sources) > 1):
+            problems.append(f"config key 'ssl.corpus[{index}]' ({corpus['name']}): name its data "
+                            "with bids_root and/or timeseries, or simulated (not both).")
+        for key in ("bids_root", "timeseries"):
+            if corpus[key] and not Path(corpus[key], "dataset_description.json").is_file():
+                problems.append(f"config key 'ssl.corpus[{index}].{key}': {corpus[key]!r} is "
+                                "not a BIDS dataset (no dataset_description.json). Fix the path.")
+        if names.count(corpus["name"]) > 1:
+            problems.append(f"config key 'ssl.corpus[{index}].name': {corpus['name']!r} names "
+                            "two corpora; give each its own name.")
     sub = config["downstream"]["subtyping"]
     if sub["k_min"] > sub["k_max"]:
         problems.append("config keys 'downstream.subtyping.k_min'/'k_max': k_min > k_max.")

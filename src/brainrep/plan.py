@@ -9,6 +9,7 @@ Snakefile and the rules read only the plan.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,7 +53,8 @@ class Inputs:
             [] if config["bids"]["invalid_files"] == "ignore" else None)
         eeg_cfg, fmri_cfg = config["eeg"], config["fmri"]
         if demo:
-            subjects = [s for s in simulate.subject_labels(config["demo"]["n_subjects"])
+            subjects = [s for s in simulate.subject_labels(config["demo"]["n_subjects"],
+                                                                  config["demo"]["first_subject"])
                         if not wanted or s in wanted]
             eeg = [Recording(s, f"task-{simulate.EEG_TASK}", f"{root}/{simulate.eeg_relpath(s)}")
                    for s in subjects] if eeg_cfg["enabled"] else []
@@ -128,6 +130,11 @@ class Plan:
     #: a published EEG foundation model (ssl.foundation) embeds the EEG windows
     foundation: bool = False
     foundation_requested: bool = False
+    #: ssl.pretrain_participants: train_folds, but no target gives outer folds
+    transductive_fallback: bool = False
+    #: ssl.corpus: corpus name -> the results folder of its preprocessing
+    #: (results/<name>_corpus-<corpus>) and the modalities it has
+    corpus: dict[str, tuple[str, list[str]]] | None = None
 
     @property
     def fmri_runs(self) -> list[Recording]:
@@ -141,6 +148,10 @@ class Plan:
         lines = [f"{v.stage} ({v.item}): {v.reason}" for v in self.verdicts if not v.runs]
         if self.crossmodal_requested and not self.crossmodal:
             lines.append(f"ssl.crossmodal: it needs EEG and fMRI, found only {self.modalities}")
+        if self.transductive_fallback:
+            lines.append("ssl.pretrain_participants: train_folds needs the outer folds of a "
+                         "prediction target, and none runs: encoders pretrain on every "
+                         "participant (pretraining: transductive)")
         if self.foundation_requested and not self.foundation:
             lines.append("ssl.foundation: it needs EEG and ssl.enabled: true (modalities: "
                          f"{self.modalities})")
@@ -167,11 +178,17 @@ def build_plan(config: dict, out: str) -> Plan:
     requested = config["ssl"]["crossmodal"]["enabled"]
     crossmodal = ssl and requested and len(modalities) == 2
     encoders = ["ssl", "random"] + (["crossmodal"] if crossmodal else []) if ssl else []
-    # Pretraining on every participant (transductive), or one encoder per outer fold trained
-    # without that fold's test participants.
-    train_folds = config["ssl"]["pretrain_participants"] == "train_folds"
-    pretrain = ([f"fold{k}" for k in range(config["downstream"]["outer_folds"])]
-                if train_folds else ["all"]) if ssl else []
+    verdicts = feasibility.assess(config, planning_participants(config, inputs, out))
+    targets = [v.item for v in verdicts if v.stage == "predict" and v.runs]
+    # Pretraining on unlabelled corpora (transfer), one encoder per outer fold trained without
+    # that fold's test participants, or on every participant (transductive): without a target
+    # there are no outer folds, and no table compares SSL with baselines.
+    corpus = corpus_modalities(config, out, modalities) if ssl and config["ssl"]["corpus"] \
+        else None
+    per_fold = ssl and not corpus and config["ssl"]["pretrain_participants"] == "train_folds"
+    train_folds = per_fold and bool(targets)
+    pretrain = (["corpus"] if corpus else [f"fold{k}" for k in range(
+        config["downstream"]["outer_folds"])] if train_folds else ["all"]) if ssl else []
     ssl_sets = []
     for modality in modalities:
         for encoder in encoders:
@@ -183,14 +200,13 @@ def build_plan(config: dict, out: str) -> Plan:
     if foundation:
         features["foundation_eeg"] = (
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
-    verdicts = feasibility.assess(config, planning_participants(config, inputs, out))
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(
         out=out, inputs=inputs, modalities=modalities, features=features,
         ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
         train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
-        targets=[v.item for v in verdicts if v.stage == "predict" and v.runs],
+        targets=targets, transductive_fallback=per_fold and not train_folds,
         probe=ssl and bool(config["ssl"]["probe"]["column"])
         and all(v.runs for v in verdicts if v.stage == "ssl_probe"),
         # Clustering has no outer folds: it uses transductive encoders only.
@@ -203,7 +219,48 @@ def build_plan(config: dict, out: str) -> Plan:
         motion_qc=[f"{group}/fmri/qc.tsv"] if inputs.bold else [],
         connectivity_batches=batches(inputs.timeseries, config["fmri"]["recordings_per_job"]),
         crossmodal_requested=requested and ssl, foundation=foundation,
-        foundation_requested=wants_foundation)
+        foundation_requested=wants_foundation, corpus=corpus)
+
+
+def corpus_config(config: dict, corpus: dict) -> dict:
+    """The configuration that preprocesses ``corpus`` (an item of ``ssl.corpus``) as
+    ``config`` preprocesses its cohort (the same eeg and fmri settings) and runs no SSL or
+    downstream stage: its window stores are all the cohort's pretraining reads."""
+    derived = copy.deepcopy(config)
+    derived["name"] = f"{config['name']}_corpus-{corpus['name']}"
+    simulated = corpus["simulated"]
+    derived["demo"] = ({"enabled": True, "effect_size": config["demo"]["effect_size"]}
+                       | simulated if simulated else {"enabled": False})
+    derived["bids"] |= {"root": None if simulated else corpus["bids_root"] or
+                        corpus["timeseries"], "participant_label": []}
+    derived["fmri"]["timeseries"] = corpus["timeseries"]
+    derived["ssl"] |= {"enabled": False, "corpus": []}
+    derived["downstream"]["targets"] = []
+    derived["downstream"]["subtyping"]["feature_sets"] = []
+    derived["downstream"]["multiview"]["enabled"] = False
+    derived["downstream"]["states"]["enabled"] = False
+    return derived
+
+
+def corpus_modalities(config: dict, out: str,
+                      modalities: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """Each corpus of ``ssl.corpus``: its results folder and the cohort's ``modalities`` it
+    has (indexed as its own run will). Raises :class:`BIDSError` when a modality of the
+    cohort is in no corpus (its encoder would have nothing to pretrain on)."""
+    found = {}
+    for corpus in config["ssl"]["corpus"]:
+        derived = corpus_config(config, corpus)
+        folder = f"{out.rsplit('/', 1)[0]}/{derived['name']}"
+        inputs = Inputs.from_config(derived, folder)
+        found[corpus["name"]] = (folder, [m for m, recordings in (
+            ("eeg", inputs.eeg), ("fmri", inputs.bold or inputs.timeseries))
+            if recordings and m in modalities])
+    for modality in modalities:
+        if not any(modality in kinds for _, kinds in found.values()):
+            raise BIDSError(f"ssl.corpus: no corpus has {modality} recordings, so its encoder "
+                            "has nothing to pretrain on. Add a corpus with them, or set "
+                            "ssl.corpus: [] to pretrain on the cohort.")
+    return found
 
 
 def batches(recordings: list[Recording], size: int) -> list[list[Recording]]:

@@ -45,12 +45,14 @@ SYMPTOMS = ("anhedonia", "anxiety")
 class DemoSpec:
     """Size and strength of the demo dataset.
 
-    ``effect_size`` multiplies every diagnosis and subtype effect (0 gives the null dataset).
+    ``effect_size`` multiplies every diagnosis and subtype effect (0 gives the null dataset);
+    subjects are numbered from ``first_subject``.
     """
 
     n_subjects: int = 40
     effect_size: float = 1.0
     seed: int = 42
+    first_subject: int = 1
     unlabeled_fraction: float = 0.15
     eeg_sfreq: float = 250.0
     eeg_duration_s: float = 90.0
@@ -60,9 +62,9 @@ class DemoSpec:
     n_parcels: int = 16
 
 
-def subject_labels(n_subjects: int) -> list[str]:
-    """BIDS subject labels of the demo, e.g. ``['001', '002', ...]``."""
-    return [f"{i:03d}" for i in range(1, n_subjects + 1)]
+def subject_labels(n_subjects: int, first: int = 1) -> list[str]:
+    """BIDS subject labels of the demo, e.g. ``['001', '002', ...]`` from ``first``."""
+    return [f"{i:03d}" for i in range(first, first + n_subjects)]
 
 
 def eeg_relpath(subject: str) -> str:
@@ -109,7 +111,7 @@ def _participants(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
     unlabeled = rng.permutation(n)[: int(round(spec.unlabeled_fraction * n))]
     diagnosis[unlabeled] = "n/a"
     return pd.DataFrame({
-        "participant_id": [f"sub-{s}" for s in subject_labels(n)],
+        "participant_id": [f"sub-{s}" for s in subject_labels(n, spec.first_subject)],
         "diagnosis": diagnosis,
         "site": site,
         "age": np.round(rng.uniform(18, 65, n), 1),

@@ -46,6 +46,23 @@ FOUNDATION_WEIGHTS = [
     if w and not w.startswith(("http://", "https://"))
 ]
 SSL_ENCODERS = PLAN.ssl_encoders
+
+
+def window_store(modality):
+    """The cohort's window store of ``modality``: array, table and sidecar."""
+    return [f"{OUT}/group/{modality}/windows.{extension}" for extension in ("npy", "tsv", "json")]
+
+
+def corpus_stores(modality):
+    """The window stores (array, table, sidecar of each) of the corpora with ``modality``."""
+    return [
+        f"{folder}/group/{modality}/windows.{extension}"
+        for folder, modalities in (PLAN.corpus or {}).values()
+        if modality in modalities
+        for extension in ("npy", "tsv", "json")
+    ]
+
+
 TRAIN_FOLDS = PLAN.train_folds
 PRETRAIN = PLAN.pretrain
 SSL_SETS = PLAN.ssl_sets

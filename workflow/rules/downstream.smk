@@ -93,7 +93,7 @@ rule predict_target:
         ),
     params:
         names=list(FEATURES),
-        pretraining={n: "train_folds" if TRAIN_FOLDS else "transductive" for n in SSL_SETS},
+        pretraining={n: PRETRAINING.get(PRETRAIN[0], "train_folds") for n in SSL_SETS},
         settings=settings_of("downstream", *PredictionSettings.keys()),
     threads: 2
     log:

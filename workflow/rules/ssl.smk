@@ -1,17 +1,20 @@
 # Self-supervised pretraining per modality (and across modalities), then embeddings from every
 # trained encoder and from the random-init encoder (same architecture, same initial weights),
-# and a linear probe that compares them. {pretrain} is "all" (every participant, transductive)
-# or "fold<k>" (every participant but the test participants of outer fold k).
+# and a linear probe that compares them. {pretrain} is "corpus" (the ssl.corpus datasets, none
+# of the cohort's participants), "all" (every participant, transductive) or "fold<k>" (every
+# participant but the test participants of outer fold k).
 
 
 rule ssl_pretrain:
     input:
-        array=f"{OUT}/group/{{modality}}/windows.npy",
-        table=f"{OUT}/group/{{modality}}/windows.tsv",
-        sidecar=f"{OUT}/group/{{modality}}/windows.json",
+        # the cohort's window store (array, table, sidecar), or the corpora's: a corpus
+        # encoder is pretrained once, whatever happens to the cohort
+        cohort=lambda wc: [] if wc.pretrain == "corpus" else window_store(wc.modality),
+        corpus=lambda wc: corpus_stores(wc.modality) if wc.pretrain == "corpus" else [],
         folds=FOLDS if TRAIN_FOLDS else [],
     output:
         model=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_model.pt",
+        card=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_card.json",
         history=f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_loss.tsv",
         figure=report(
             f"{OUT}/group/ssl/modality-{{modality}}_pretrain-{{pretrain}}_loss.png",
@@ -35,14 +38,14 @@ rule ssl_pretrain:
 
 rule ssl_crossmodal:
     input:
-        eeg_array=f"{OUT}/group/eeg/windows.npy",
-        eeg_table=f"{OUT}/group/eeg/windows.tsv",
-        eeg_sidecar=f"{OUT}/group/eeg/windows.json",
-        fmri_array=f"{OUT}/group/fmri/windows.npy",
-        fmri_table=f"{OUT}/group/fmri/windows.tsv",
+        eeg_cohort=lambda wc: [] if wc.pretrain == "corpus" else window_store("eeg"),
+        fmri_cohort=lambda wc: [] if wc.pretrain == "corpus" else window_store("fmri"),
+        eeg_corpus=lambda wc: corpus_stores("eeg") if wc.pretrain == "corpus" else [],
+        fmri_corpus=lambda wc: corpus_stores("fmri") if wc.pretrain == "corpus" else [],
         folds=FOLDS if TRAIN_FOLDS else [],
     output:
         model=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_model.pt",
+        card=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_card.json",
         history=f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_loss.tsv",
         figure=report(
             f"{OUT}/group/ssl/crossmodal_pretrain-{{pretrain}}_loss.png",
@@ -73,8 +76,15 @@ rule ssl_embed:
             if wc.encoder == "crossmodal"
             else expand(rules.ssl_pretrain.output.model, modality=wc.modality, pretrain=PRETRAIN)
         ),
-        array=rules.ssl_pretrain.input.array,
-        table=rules.ssl_pretrain.input.table,
+        # model cards: the cohort is checked against what each encoder saw
+        cards=lambda wc: (
+            expand(rules.ssl_crossmodal.output.card, pretrain=PRETRAIN)
+            if wc.encoder == "crossmodal"
+            else expand(rules.ssl_pretrain.output.card, modality=wc.modality, pretrain=PRETRAIN)
+        ),
+        array=f"{OUT}/group/{{modality}}/windows.npy",
+        table=f"{OUT}/group/{{modality}}/windows.tsv",
+        sidecar=f"{OUT}/group/{{modality}}/windows.json",
     output:
         windows=f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_windows.parquet",
         participants=f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_participants.parquet",

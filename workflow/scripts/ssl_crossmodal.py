@@ -1,23 +1,30 @@
-import numpy as np
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from brainrep.io import log_to_file
-from brainrep.ssl import pretrain_crossmodal
+from brainrep.ssl import model_card, pretrain_crossmodal
 from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.corpus import pretraining_windows
 from brainrep.ssl.figures import loss_figure
 from brainrep.ssl.settings import CrossModalSettings
-from brainrep.ssl.train import pretraining_rows
+from brainrep.ssl.train import load_weights
 
 log_to_file(snakemake.log[0])
 settings = CrossModalSettings.from_config(snakemake.params.settings).for_modalities()
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
-data = {}
-for modality in ("eeg", "fmri"):
-    table = pd.read_csv(snakemake.input[f"{modality}_table"], sep="\t")
-    rows = pretraining_rows(table, snakemake.wildcards.pretrain, folds)
-    data[modality] = (np.load(snakemake.input[f"{modality}_array"], mmap_mode="r")[rows],
-                      table[rows].reset_index(drop=True))
-history = pretrain_crossmodal(data["eeg"], data["fmri"], snakemake.output.model,
-                              sidecar_positions(snakemake.input.eeg_sidecar), settings=settings)
+data = {modality: pretraining_windows(snakemake.wildcards.pretrain,
+                                      tuple(snakemake.input[f"{modality}_cohort"]),
+                                      list(snakemake.input[f"{modality}_corpus"]), folds)
+        for modality in ("eeg", "fmri")}
+eeg_sidecar = (list(snakemake.input.eeg_cohort) or list(snakemake.input.eeg_corpus))[2]
+history = pretrain_crossmodal((data["eeg"].windows, data["eeg"].table),
+                              (data["fmri"].windows, data["fmri"].table),
+                              snakemake.output.model, sidecar_positions(eeg_sidecar),
+                              settings=settings)
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, "cross-modal", snakemake.output.figure)
+checkpoint = load_weights(snakemake.output.model)
+card = {modality: model_card(checkpoint, windows) for modality, windows in data.items()}
+Path(snakemake.output.card).write_text(json.dumps(card, indent=1, default=str))

@@ -3,7 +3,20 @@
 Each augmentation is a callable ``(x, generator) -> x`` acting on a batch, drawing its random
 numbers from ``generator`` so that training is reproducible. EEG: time masking, channel
 dropout, frequency shift, Fourier-transform surrogate and sensor rotation (Rommel et al. 2022,
-the set braindecode ships); fMRI: temporal crops, ROI (channel) dropout and Gaussian noise.
+J Neural Eng 19:066020, the set braindecode ships); fMRI: temporal crops, ROI (channel)
+dropout and Gaussian noise.
+
+Strengths are the published defaults of braindecode 1.8's transforms, not values tuned on any
+label: channel dropout p = 0.2 (``ChannelsDropout``; Saeed et al. 2020, arXiv:2010.13694),
+frequency shift up to 2 Hz (``FrequencyShift``), Fourier-transform surrogates with fully random
+phases (``FTSurrogate``, phase noise magnitude 1; Schwabedal et al. 2018, arXiv:1806.08675),
+sensor rotation up to 15 degrees (``SensorsZRotation``; Krell & Kim 2017, EMBC) and Gaussian
+noise of SD 0.1 in standardized units (``GaussianNoise``; Cheng et al. 2020,
+arXiv:2007.04871; Mohsenvand et al. 2020, PMLR 136). Two are brainrep's own, with no
+published default to follow: the time mask (10-20 % of the window; braindecode's
+``SmoothTimeMask`` takes a fixed 100 samples, half of a 2-s window at 100 Hz) and the fMRI
+temporal crop (60-100 % of the window). Each is applied with probability 0.5
+(:func:`random_view`).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from brainrep.ssl.encoders import build_encoder
+from brainrep.ssl.settings import PRETRAINING
 from brainrep.ssl.train import load_weights
 
 ENCODER_STATES = {"ssl": "state", "random": "initial_state"}
@@ -63,8 +64,8 @@ def embedding_tables(vectors: np.ndarray, table: pd.DataFrame, encoder: str,
 def embed_folds(checkpoints: list[str], pretrain: list[str], windows: np.ndarray,
                 table: pd.DataFrame, encoder: str,
                 modality: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Embeddings of every window by each checkpoint (``pretrain``: ``all``, or ``fold<k>``
-    for an encoder pretrained without the test participants of outer fold k).
+    """Embeddings of every window by each checkpoint (``pretrain``: ``corpus``, ``all``, or
+    ``fold<k>`` for an encoder pretrained without the test participants of outer fold k).
 
     ``encoder``: ``ssl`` or ``random`` (a unimodal checkpoint), or ``crossmodal`` (the
     ``modality`` encoder of a cross-modal checkpoint). Per-fold rows carry ``encoder_fold``;
@@ -75,10 +76,10 @@ def embed_folds(checkpoints: list[str], pretrain: list[str], windows: np.ndarray
         per_window, per_participant = embed_windows(
             checkpoint, windows, table, "random" if encoder == "random" else "ssl",
             name=modality if encoder == "crossmodal" else "encoder",
-            pretraining="transductive" if label == "all" else "train_folds")
+            pretraining=PRETRAINING.get(label, "train_folds"))
         for frame, out in ((per_window, windows_out), (per_participant, participants_out)):
             frame["encoder"] = encoder
-            if label != "all":
+            if label.startswith("fold"):
                 frame["encoder_fold"] = int(label.removeprefix("fold"))
             out.append(frame)
     return pd.concat(windows_out, ignore_index=True), pd.concat(participants_out,

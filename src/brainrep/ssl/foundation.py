@@ -5,7 +5,7 @@ defaults, which braindecode's published weights fit), loaded from a local weight
 checked against its SHA-256, and fed as in its pretraining: the recording's channels matched
 to those it knows, each window resampled to its rate and cut to whole patches, amplitudes in
 its unit. Frozen, it embeds every window (:func:`foundation_embeddings`); fine-tuned
-(:func:`foundation_finetuned`, :func:`finetune_scores`), it is trained with the label inside
+(:func:`foundation_finetuned`, :mod:`brainrep.ssl.finetune`), it is trained with the label inside
 each split of the window-level probe, early stopping on an inner validation split of the
 training participants, and scored on the split's test participants only.
 
@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupShuffleSplit
 from torch import nn
 
 from brainrep.config import registering
 from brainrep.io import check_sha256
+from brainrep.ssl.finetune import batched_outputs, finetune_scores
 from brainrep.ssl.settings import FoundationSettings
-from brainrep.ssl.train import choose_device, determinism, load_weights
+from brainrep.ssl.train import choose_device, load_weights
 
 
 @dataclass(frozen=True)
@@ -187,73 +186,6 @@ def load_foundation(settings: FoundationSettings, ch_names: list[str],
     return encoder.eval()
 
 
-@torch.no_grad()
-def batched_outputs(encoder: nn.Module, windows: np.ndarray, batch_size: int = 64,
-               device: torch.device | str = "cpu") -> np.ndarray:
-    """The outputs (n_windows, ...) of ``encoder`` (embeddings, or a head's logits) for
-    prepared windows (:func:`prepare_windows`), in batches, without gradients."""
-    encoder.eval()
-    return np.concatenate([encoder(torch.from_numpy(windows[i:i + batch_size]).to(device))
-                           .cpu().numpy() for i in range(0, len(windows), batch_size)])
-
-
-def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
-         groups: np.ndarray, settings: FoundationSettings, generator: torch.Generator,
-         device: torch.device) -> None:
-    """Fine-tune ``encoder`` and ``head`` on (X, y) with AdamW, keeping the weights of the
-    epoch with the lowest loss on a held-out fifth of the participants (``groups``)."""
-    fit, validation = next(GroupShuffleSplit(1, test_size=0.2, random_state=settings.seed)
-                           .split(X, y, groups))
-    model = nn.Sequential(encoder, head).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    X_t, y_t = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
-    best, best_loss, waited = copy.deepcopy(model.state_dict()), np.inf, 0
-    for _ in range(settings.epochs):
-        model.train()
-        order = fit[torch.randperm(len(fit), generator=generator).numpy()]
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(model(X_t[batch]), y_t[batch]).backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            loss = nn.functional.cross_entropy(model(X_t[validation]), y_t[validation]).item()
-        if loss < best_loss:
-            best, best_loss, waited = copy.deepcopy(model.state_dict()), loss, 0
-        elif (waited := waited + 1) >= settings.patience:
-            break
-    model.load_state_dict(best)
-
-
-def finetune_scores(load: Callable[[], nn.Module], windows: np.ndarray, table: pd.DataFrame,
-                    label: str, splits: list[tuple[np.ndarray, np.ndarray]], *,
-                    settings: FoundationSettings) -> np.ndarray:
-    """Balanced accuracy per split of the model fine-tuned with ``label`` (a column of
-    ``table``, one row per prepared window) on each split's training rows: ``load()`` gives
-    the pretrained encoder afresh for every split, a linear head is added, and nothing is
-    fitted on the split's test rows. On the settings' ``device``, with its ``seed``."""
-    device = choose_device(settings.device)
-    determinism(settings.seed, device)
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    classes, y = np.unique(table[label].astype(str).to_numpy(), return_inverse=True)
-    groups = table["participant_id"].to_numpy()
-    scores = []
-    for train, test in splits:
-        encoder = load().to(device)
-        with torch.no_grad():
-            dim = encoder(torch.from_numpy(windows[:1]).to(device)).shape[1]
-        head = nn.Linear(dim, len(classes))
-        _fit(encoder, head, windows[train], y[train], groups[train], settings, generator,
-             device)
-        model = nn.Sequential(encoder, head)
-        predicted = batched_outputs(model, windows[test], 256, device).argmax(1)
-        scores.append(balanced_accuracy_score(y[test], predicted))
-    return np.array(scores)
-
-
 def _prepared(windows: np.ndarray, store: dict, settings: FoundationSettings
               ) -> tuple[np.ndarray, FoundationEncoder, list[int]]:
     """The EEG window store (``windows`` in µV, ``store`` its sidecar: ``channels``,
@@ -309,5 +241,5 @@ def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, 
     rows = labelled(table.reset_index(drop=True).assign(pretraining="published"), label)
     splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
     scores = finetune_scores(lambda: copy.deepcopy(encoder), prepared[rows.index.to_numpy()],
-                             rows, label, splits, settings=settings)
+                             rows, label, splits, settings=settings.finetuning())
     return pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])

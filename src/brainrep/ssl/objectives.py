@@ -12,6 +12,14 @@
 
 Every objective takes a :class:`WindowPool` and the indices of a batch in it, and returns a
 scalar loss; its encoders are in ``encoders()``.
+
+Defaults (``ssl.<modality>``) and where they come from, none tuned on a label: temperature
+0.2, inside the 0.1-0.5 range SimCLR used (Chen et al. 2020, ICML); a mask ratio of 0.3 of the
+time patches, below MAE's 0.75 for images (He et al. 2022) because a window holds only about
+10 patches (LaBraM masks half of its patches, Jiang et al. 2024); relative positioning with
+positives at most 1 window step apart and negatives at least 5, brainrep's own choice for
+windows of seconds (Banville et al. 2021 chose these distances per dataset), keeping a gap
+between the two; AdamW at 1e-3 on batches of 64.
 """
 
 from __future__ import annotations
@@ -51,7 +59,15 @@ class WindowPool:
                           self.participant[keep])
 
     def batch(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
-        return self.x[index].to(device)
+        return self.x[index.to(self.x.device)].to(device)
+
+    def to(self, device: torch.device) -> WindowPool:
+        """This pool with its windows on ``device`` (batches are then gathered there)."""
+        return WindowPool(self.x.to(device), self.recording, self.position, self.participant)
+
+    @property
+    def nbytes(self) -> int:
+        return self.x.element_size() * self.x.nelement()
 
 
 @dataclass
@@ -63,6 +79,13 @@ class PairedPool:
 
     def __len__(self) -> int:
         return len(self.eeg)
+
+    def to(self, device: torch.device) -> PairedPool:
+        return PairedPool(self.eeg.to(device), self.fmri.to(device))
+
+    @property
+    def nbytes(self) -> int:
+        return self.eeg.nbytes + self.fmri.nbytes
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field, replace
 
 from brainrep.config import StageSettings
 
+#: what the ``pretraining`` column says of an encoder pretrained on ``ssl_pretrain``'s
+#: {pretrain}: other participants (``corpus``), everyone (``transductive``); ``fold<k>``
+#: encoders are ``train_folds``
+PRETRAINING = {"corpus": "corpus", "all": "transductive"}
+
 
 @dataclass(frozen=True, kw_only=True)
 class SSLSettings(StageSettings):
@@ -15,7 +20,8 @@ class SSLSettings(StageSettings):
     :data:`~brainrep.ssl.encoders.ENCODERS` (or ``braindecode:<Model>``) and its sizes
     (``embedding_dim``, ``width``, ``depth``, ``patch_size`` in samples), the
     ``augmentations`` (None: the modality's defaults, :meth:`for_modality`), AdamW with
-    ``learning_rate`` on batches of ``batch_size`` windows for at most ``epochs`` epochs,
+    ``learning_rate`` on batches of ``batch_size`` windows (gradients of
+    ``accumulate_batches`` batches per step) for at most ``epochs`` epochs,
     stopping after ``patience`` epochs without a better held-out loss; the objectives'
     ``temperature``, ``mask_ratio``, ``contrastive_weight``, ``tau_pos`` and ``tau_neg`` (in
     windows); an ``init_checkpoint`` to start from (its ``init_checkpoint_sha256``), trained
@@ -31,6 +37,7 @@ class SSLSettings(StageSettings):
     epochs: int = 30
     patience: int = 10
     batch_size: int = 64
+    accumulate_batches: int = 1
     learning_rate: float = 1e-3
     temperature: float = 0.2
     mask_ratio: float = 0.3
@@ -56,7 +63,8 @@ class CrossModalSettings(StageSettings):
     """EEG and fMRI encoders trained together (:func:`~brainrep.ssl.pretrain_crossmodal`):
     each modality's encoder, augmentations and SimCLR term from ``eeg`` and ``fmri``, the
     cross-modal InfoNCE term weighted by ``weight``, every term at ``temperature``, and the
-    shared training loop (``epochs``, ``patience``, ``batch_size``, ``learning_rate``,
+    shared training loop (``epochs``, ``patience``, ``batch_size``, ``accumulate_batches``,
+    ``learning_rate``,
     ``seed``, ``device``)."""
 
     nested = {"eeg": SSLSettings, "fmri": SSLSettings}
@@ -65,6 +73,7 @@ class CrossModalSettings(StageSettings):
     epochs: int = 30
     patience: int = 10
     batch_size: int = 64
+    accumulate_batches: int = 1
     learning_rate: float = 1e-3
     temperature: float = 0.2
     eeg: SSLSettings = field(default_factory=SSLSettings)
@@ -76,6 +85,23 @@ class CrossModalSettings(StageSettings):
         """These settings with each modality's default augmentations where none are set."""
         return replace(self, eeg=self.eeg.for_modality("eeg"),
                        fmri=self.fmri.for_modality("fmri"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneSettings(StageSettings):
+    """Fine-tuning an encoder and a linear head with a label (:mod:`brainrep.ssl.finetune`):
+    AdamW at ``learning_rate`` with ``weight_decay`` (CBraMod's fine-tuning settings, Wang et
+    al. 2025), batches of ``batch_size`` windows, at most ``epochs`` epochs, stopping after
+    ``patience`` epochs without a better loss on held-out training participants; the
+    ``seed`` and ``device``."""
+
+    epochs: int = 10
+    patience: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.05
+    seed: int = 0
+    device: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +126,10 @@ class FoundationSettings(StageSettings):
     weight_decay: float = 0.05
     seed: int = 0
     device: str = "auto"
+
+    def finetuning(self) -> FinetuneSettings:
+        """The fine-tuning part of these settings."""
+        return FinetuneSettings(**{k: getattr(self, k) for k in FinetuneSettings.keys()})
 
 
 @dataclass(frozen=True, kw_only=True)

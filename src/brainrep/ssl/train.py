@@ -218,7 +218,8 @@ def _states(model: torch.nn.Module) -> dict[str, dict]:
 
 def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings, label: str,
          partial: Path, key: str, device: torch.device) -> tuple[list[dict], dict]:
-    """Epoch loop with AdamW, bfloat16 autocast on CUDA, a checkpoint every epoch and early
+    """Epoch loop with AdamW (a step every ``accumulate_batches`` batches), bfloat16 autocast
+    and windows held on the GPU (:func:`resident`) on CUDA, a checkpoint every epoch and early
     stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``.
     ``label`` names the objective in the progress bar."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
@@ -233,18 +234,22 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
         else:
             log.info("ignoring %s: it was trained on other data or settings", partial)
     amp = device.type == "cuda"
+    train_pool, val_pool = resident(train_pool, device), resident(val_pool, device)
+    accumulate = settings.accumulate_batches
     progress = tqdm(range(start, settings.epochs), file=sys.stderr, mininterval=5,
                     desc=f"ssl {label}", initial=start, total=settings.epochs)
     for epoch in progress:
         generator = torch.Generator().manual_seed(settings.seed * 100_003 + epoch)
         model.train()
         tic, losses = time.perf_counter(), []
-        for batch in _batches(len(train_pool), settings.batch_size, generator):
+        batches = _batches(len(train_pool), settings.batch_size, generator)
+        for step, batch in enumerate(batches, start=1):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(train_pool, batch, generator)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            (loss / accumulate if accumulate > 1 else loss).backward()
+            if step % accumulate == 0 or step == len(batches):
+                optimizer.step()
+                optimizer.zero_grad()
             losses.append(loss.detach())  # no host sync per batch (GPU)
         if not losses:
             log.warning("%d training windows make no batch of 2: the encoder keeps its "
@@ -269,6 +274,21 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return history, best
+
+
+def resident(pool: WindowPool | PairedPool, device: torch.device,
+             share: float = 0.5) -> WindowPool | PairedPool:
+    """``pool`` moved onto a CUDA ``device`` when it takes less than ``share`` of the free
+    GPU memory, so batches are gathered there without a host copy per step; else as is
+    (batches are copied from host memory)."""
+    if device.type != "cuda":
+        return pool
+    free, _ = torch.cuda.mem_get_info(device)
+    if pool.nbytes > share * free:
+        log.info("windows (%.1f GiB) stay in host memory: more than %.0f%% of the GPU's free "
+                 "%.1f GiB", pool.nbytes / 2**30, 100 * share, free / 2**30)
+        return pool
+    return pool.to(device)
 
 
 def _mean(losses: list[torch.Tensor]) -> float:

@@ -1,0 +1,175 @@
+"""Transfer: a pretraining corpus kept apart from the cohort, its model card, fine-tuning
+inside training folds, and gradient accumulation."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import SCHEMA
+
+from brainrep.config import ConfigError, validate_config
+from brainrep.plan import build_plan, corpus_config
+from brainrep.ssl import pretrain, train
+from brainrep.ssl.corpus import (
+    LeakageError,
+    check_cohort,
+    model_card,
+    pretraining_windows,
+    read_corpus,
+    recording_hashes,
+)
+from brainrep.ssl.embed import load_encoder
+from brainrep.ssl.finetune import finetune_probabilities
+from brainrep.ssl.settings import FinetuneSettings, SSLSettings
+
+SETTINGS = SSLSettings(objective="masked", embedding_dim=8, width=8, depth=1, epochs=2,
+                       batch_size=8, device="cpu")
+
+
+def _store(folder: Path, participants: list[str], per: int = 6, seed: int = 0,
+           channels=("Cz", "Pz", "Oz")) -> tuple[str, str, str]:
+    """A window store (array, table, sidecar) of ``per`` windows of each participant."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    windows = rng.standard_normal((len(participants) * per, len(channels), 64)).astype("f4")
+    table = pd.DataFrame({"participant_id": np.repeat(participants, per),
+                          "task": "rest", "window": np.tile(np.arange(per), len(participants))})
+    paths = (str(folder / "windows.npy"), str(folder / "windows.tsv"),
+             str(folder / "windows.json"))
+    np.save(paths[0], windows)
+    table.to_csv(paths[1], sep="\t", index=False)
+    Path(paths[2]).write_text(json.dumps({"channels": list(channels)}))
+    return paths
+
+
+def _card(tmp_path: Path, corpus: list[tuple[str, str, str]]) -> dict:
+    data = read_corpus(corpus)
+    pretrain(data.windows, data.table, tmp_path / "model.pt", settings=SETTINGS)
+    return model_card(train.load_weights(tmp_path / "model.pt"), data)
+
+
+def test_a_corpus_encoder_refuses_cohorts_it_has_seen(tmp_path):
+    """Two corpora pretrain one encoder; its card lists what it saw; a cohort of other people
+    passes, one sharing a participant label or a recording (renamed) is refused."""
+    first = _store(tmp_path / "results/a_corpus-x/group/eeg", ["sub-01", "sub-02", "sub-03"])
+    second = _store(tmp_path / "results/a_corpus-y/group/eeg", ["sub-01", "sub-09"], seed=1)
+    card = _card(tmp_path, [first, second])
+    assert card["participants"] == ["sub-01", "sub-02", "sub-03", "sub-01", "sub-09"]
+    assert card["n_windows"] == 30 and card["n_recordings"] == 5 and not card["labels_used"]
+    assert card["window_shape"] == [3, 64] and card["channels"] == ["Cz", "Pz", "Oz"]
+    assert len(card["loss_curve"]) == 2 and card["objective"] == "masked"
+    checkpoint = train.load_weights(tmp_path / "model.pt")
+    assert "a_corpus-x:sub-01" in checkpoint["pretraining_participants"]  # kept apart
+    assert "a_corpus-y:sub-01" in checkpoint["pretraining_participants"]
+
+    check_cohort(card, "card.json", _store(tmp_path / "cohort", ["sub-20", "sub-21"], seed=5))
+    with pytest.raises(LeakageError, match=r"participants \['sub-02'\].*Remove them"):
+        check_cohort(card, "card.json", _store(tmp_path / "shared", ["sub-02", "sub-21"],
+                                               seed=5))
+    copied = _store(tmp_path / "copied", ["sub-77"])
+    windows = np.load(second[0])
+    np.save(copied[0], windows[6:])  # sub-09's recording under another label
+    with pytest.raises(LeakageError, match=r"sub-77_rest \(as sub-09_rest in a_corpus-y\)"):
+        check_cohort(card, "card.json", copied)
+    other = _store(tmp_path / "other", ["sub-30"], channels=("Fz", "Pz", "Oz"))
+    with pytest.raises(ValueError, match="channels.*pretrained on"):
+        check_cohort(card, "card.json", other)
+
+
+def test_corpora_of_another_layout_are_refused(tmp_path):
+    first = _store(tmp_path / "results/a_corpus-x/group/eeg", ["sub-01"])
+    second = _store(tmp_path / "results/a_corpus-y/group/eeg", ["sub-02"],
+                    channels=("Cz", "Pz", "O1"))
+    with pytest.raises(ValueError, match="one layout"):
+        read_corpus([first, second])
+
+
+def test_cohort_pretraining_reads_the_rows_of_its_participants(tmp_path):
+    cohort = _store(tmp_path / "cohort", ["sub-01", "sub-02", "sub-03"])
+    folds = pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"], "fold": [0, 1, 1]})
+    everyone = pretraining_windows("all", cohort, [], None)
+    fold1 = pretraining_windows("fold1", cohort, [], folds)
+    assert len(everyone.windows) == 18 and "transductive" in everyone.description
+    assert fold1.participants == ["sub-01"] and len(fold1.windows) == 6
+    np.testing.assert_array_equal(fold1.windows, np.load(cohort[0])[:6])
+    assert list(fold1.hashes) == ["sub-01_rest"]
+
+
+def test_recording_hashes_follow_content_not_labels():
+    windows = np.arange(2 * 4 * 3 * 5, dtype="f4").reshape(8, 3, 5)
+    table = pd.DataFrame({"participant_id": ["a"] * 4 + ["b"] * 4, "run": [1, 2] * 4})
+    hashes = recording_hashes(windows, table)
+    assert set(hashes) == {"a_1", "a_2", "b_1", "b_2"} and len(set(hashes.values())) == 4
+    renamed = recording_hashes(windows[[0, 2]], pd.DataFrame({"participant_id": ["z", "z"],
+                                                              "run": [1, 1]}))
+    assert renamed["z_1"] == hashes["a_1"]
+
+
+def test_fine_tuning_scores_only_test_rows_and_learns_the_label(tmp_path):
+    """A brainrep encoder and a linear head fine-tuned per split: the rows outside a split's
+    test set get no probability; a label carried by the windows' amplitude is learnt."""
+    rng = np.random.default_rng(0)
+    n, per = 10, 8
+    y = np.tile([0, 1], n * per // 2)
+    windows = rng.standard_normal((n * per, 3, 64)).astype("f4") * (1 + 2 * y[:, None, None])
+    groups = np.repeat([f"sub-{i}" for i in range(n)], per)
+    table = pd.DataFrame({"participant_id": groups, "window": np.tile(np.arange(per), n)})
+    pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
+    half = np.isin(groups, groups[: n * per // 2])
+    splits = [(np.flatnonzero(~half), np.flatnonzero(half))]
+    probabilities = finetune_probabilities(
+        lambda: load_encoder(tmp_path / "model.pt", "ssl")[0], windows, y, groups, splits,
+        settings=FinetuneSettings(epochs=15, learning_rate=3e-3, device="cpu"))
+    assert np.isnan(probabilities[~half]).all()
+    np.testing.assert_allclose(probabilities[half].sum(axis=1), 1.0, rtol=1e-5)
+    assert ((probabilities[half, 1] > 0.5) == y[half]).mean() > 0.8
+
+
+def test_gradients_of_several_batches_make_one_step(tmp_path, monkeypatch):
+    steps = []
+    original = torch.optim.AdamW.step
+
+    def counting(self, *args, **kwargs):
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counting)
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((80, 3, 64)).astype("f4")
+    table = pd.DataFrame({"participant_id": np.repeat([f"s{i}" for i in range(10)], 8),
+                          "window": np.tile(np.arange(8), 10)})
+    for accumulate in (1, 3):
+        steps.clear()
+        settings = SSLSettings(**SETTINGS.to_dict() | {"epochs": 1, "accumulate_batches":
+                                                       accumulate})
+        pretrain(windows, table, tmp_path / f"model{accumulate}.pt", settings=settings)
+        n_batches = len(train._batches(64, 8, torch.Generator()))  # 2 of 10 held out
+        assert len(steps) == -(-n_batches // accumulate)
+
+
+def test_the_plan_pretrains_on_a_corpus_prepared_like_the_cohort(tmp_path):
+    config = validate_config({"demo": {"enabled": True},
+                              "ssl": {"corpus": [{"name": "sim",
+                                                  "simulated": {"n_subjects": 12}}]}}, SCHEMA)
+    plan = build_plan(config, "results/demo")
+    assert plan.pretrain == ["corpus"] and not plan.train_folds
+    assert plan.corpus == {"sim": ("results/demo_corpus-sim", ["eeg", "fmri"])}
+    assert "ssl_eeg" in plan.subtype_sets  # the corpus encoder never saw the cohort
+    derived = corpus_config(config, config["ssl"]["corpus"][0])
+    assert derived["name"] == "demo_corpus-sim" and derived["eeg"] == config["eeg"]
+    assert derived["demo"] == {"enabled": True, "effect_size": 1.0, "n_subjects": 12,
+                               "first_subject": 101, "seed": 7}
+    assert not derived["ssl"]["enabled"] and derived["downstream"]["targets"] == []
+    corpus = build_plan(validate_config(derived, SCHEMA), "results/demo_corpus-sim")
+    assert [r.subject for r in corpus.inputs.eeg][:2] == ["101", "102"]
+
+
+def test_bad_corpus_entries_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"ssl.corpus\[0\]' \(x\): name its data"):
+        validate_config({"demo": {"enabled": True}, "ssl": {"corpus": [{"name": "x"}]}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"ssl.corpus\[0\].bids_root'.*not a BIDS dataset"):
+        validate_config({"demo": {"enabled": True},
+                         "ssl": {"corpus": [{"name": "x", "bids_root": str(tmp_path)}]}}, SCHEMA)

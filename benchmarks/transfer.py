@@ -22,8 +22,9 @@ Rows, all on the same splits:
 Logistic regressions are standardized and tuned (C in 1e-3..10, inner participant-grouped
 CV). AUROC and balanced accuracy are pooled over each split's test predictions and averaged
 over repeats (EEGMAT) or sites (ABIDE); intervals are 95 % percentile bootstraps over
-participants; p-values come from refitting on relabelled data (EEGMAT: each participant's
-two task labels swapped at random; ABIDE: diagnosis permuted within site). Fine-tuned rows
+participants (one draw shared by the repeats, conditional on the fitted models); p-values
+come from refitting on relabelled data (EEGMAT: each participant's two task labels swapped at
+random, the same swap in every repeat; ABIDE: diagnosis permuted within site). Fine-tuned rows
 get no p-value (a network per permutation was not affordable here).
 
 Inputs are the window stores of the example configurations:
@@ -88,19 +89,26 @@ def pooled(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def summarise(name: str, units: list[dict], null: list[float] | None,
               n_boot: int = 1000) -> dict:
     """One table row from per-unit (repeat or site) predictions: mean AUROC and balanced
-    accuracy over units, a participant bootstrap interval of the AUROC, the permutation p."""
+    accuracy over units, a 95 % bootstrap interval of the mean AUROC (participants drawn with
+    replacement once per draw, shared by every unit; conditional on the fitted models) and
+    the permutation p-value."""
     aurocs, baccs = zip(*(pooled(u["y"], u["p"]) for u in units), strict=True)
+    people = np.unique(np.concatenate([u["groups"] for u in units]))
     rng = np.random.default_rng(0)
     boots = []
     for _ in range(n_boot):
+        counts = dict(zip(people, rng.multinomial(len(people), np.full(len(people),
+                                                                        1 / len(people))),
+                          strict=True))
         values = []
         for u in units:
-            ids = np.unique(u["groups"][~np.isnan(u["p"])])
-            picks = np.concatenate([np.flatnonzero(u["groups"] == g)
-                                    for g in rng.choice(ids, len(ids))])
-            if len(np.unique(u["y"][picks])) == 2:
-                values.append(roc_auc_score(u["y"][picks], u["p"][picks]))
-        boots.append(np.mean(values))
+            tested = ~np.isnan(u["p"])
+            weight = np.array([counts[g] for g in u["groups"][tested]], dtype=float)
+            if len(np.unique(u["y"][tested][weight > 0])) == 2:
+                values.append(roc_auc_score(u["y"][tested], u["p"][tested],
+                                            sample_weight=weight))
+        if values:
+            boots.append(np.mean(values))
     observed = float(np.mean(aurocs))
     p_value = (1 + sum(v >= observed for v in null)) / (1 + len(null)) if null else np.nan
     return {"row": name, "auroc": observed, "ci_low": np.percentile(boots, 2.5),
@@ -208,9 +216,9 @@ def eegmat(args, folder: Path) -> list[dict]:
                                          for n, p in unit["p"].items()), flush=True)
     swap = np.random.default_rng(args.seed)
 
-    def relabel(unit):  # each participant's rest/arithmetic labels swapped at random
-        flip = dict(zip(people, swap.random(len(people)) < 0.5, strict=True))
-        return np.where([flip[g] for g in unit["groups"]], 1 - unit["y"], unit["y"])
+    def relabel() -> list[np.ndarray]:  # each participant's two task labels swapped, or not,
+        flip = dict(zip(people, swap.random(len(people)) < 0.5, strict=True))  # in every repeat
+        return [np.where([flip[g] for g in u["groups"]], 1 - u["y"], u["y"]) for u in units]
 
     return table_rows(units, features, relabel, args.permutations)
 
@@ -272,16 +280,16 @@ def abide(args, folder: Path) -> list[dict]:
         print(f"site {s}: " + ", ".join(f"{k} {pooled(y, p)[0]:.2f}"
                                         for k, p in unit["p"].items()), flush=True)
     rng = np.random.default_rng(args.seed)
-    return table_rows(units, features, lambda unit: rng.permutation(unit["y"]),
-                      args.permutations)
+    return table_rows(units, features, lambda: [rng.permutation(u["y"]) for u in units],
+                      args.permutations)  # within each site (the sites are disjoint)
 
 
 def table_rows(units: list[dict], features: dict, relabel, n_permutations: int) -> list[dict]:
-    """Summary rows; linear-probe rows get permutation p-values (the same relabelling of
-    every unit per permutation, the features fixed: pretraining never saw a label)."""
+    """Summary rows; linear-probe rows get permutation p-values (``relabel()`` gives one
+    relabelling of every unit per permutation; the features stay: pretraining saw no label)."""
     nulls = {name: [] for name in units[0]["p"] if name != "transfer_finetuned"}
     for _ in range(n_permutations):
-        relabelled = [relabel(u) for u in units]
+        relabelled = relabel()
         for name in nulls:
             scores = []
             for u, y, f in zip(units, relabelled, features.values(), strict=True):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SCHEMA
+from conftest import SCHEMA, shared_dataset
 
 from brainrep.config import ConfigError, validate_config
 from brainrep.plan import build_plan, corpus_config
@@ -45,19 +45,21 @@ def _store(folder: Path, participants: list[str], per: int = 6, seed: int = 0,
     return paths
 
 
-def _card(tmp_path: Path, corpus: list[tuple[str, str, str]]) -> dict:
-    data = read_corpus(corpus)
+def _card(tmp_path: Path, corpus: list[tuple[str, str, str]], datasets: list[str]) -> dict:
+    data = read_corpus(corpus, datasets)
     pretrain(data.windows, data.table, tmp_path / "model.pt", settings=SETTINGS)
     return model_card(train.load_weights(tmp_path / "model.pt"), data)
 
 
 def test_a_corpus_encoder_refuses_cohorts_it_has_seen(tmp_path):
     """Two corpora pretrain one encoder; its card lists what it saw; a cohort of other people
-    passes, one sharing a participant label or a recording (renamed) is refused."""
+    passes, one sharing a participant of the same dataset or a recording (renamed) is
+    refused; a label that another dataset also uses is not a person seen."""
     first = _store(tmp_path / "results/a_corpus-x/group/eeg", ["sub-01", "sub-02", "sub-03"])
     second = _store(tmp_path / "results/a_corpus-y/group/eeg", ["sub-01", "sub-09"], seed=1)
-    card = _card(tmp_path, [first, second])
-    assert card["participants"] == ["sub-01", "sub-02", "sub-03", "sub-01", "sub-09"]
+    card = _card(tmp_path, [first, second], ["X", "Y"])
+    assert card["participants"] == [["X", "sub-01"], ["X", "sub-02"], ["X", "sub-03"],
+                                    ["Y", "sub-01"], ["Y", "sub-09"]]
     assert card["n_windows"] == 30 and card["n_recordings"] == 5 and not card["labels_used"]
     assert card["window_shape"] == [3, 64] and card["channels"] == ["Cz", "Pz", "Oz"]
     assert len(card["loss_curve"]) == 2 and card["objective"] == "masked"
@@ -65,18 +67,18 @@ def test_a_corpus_encoder_refuses_cohorts_it_has_seen(tmp_path):
     assert "a_corpus-x:sub-01" in checkpoint["pretraining_participants"]  # kept apart
     assert "a_corpus-y:sub-01" in checkpoint["pretraining_participants"]
 
-    check_cohort(card, "card.json", _store(tmp_path / "cohort", ["sub-20", "sub-21"], seed=5))
+    cohort = _store(tmp_path / "cohort", ["sub-02", "sub-21"], seed=5)
+    check_cohort(card, "card.json", cohort, "Z")  # another dataset's sub-02
     with pytest.raises(LeakageError, match=r"participants \['sub-02'\].*Remove them"):
-        check_cohort(card, "card.json", _store(tmp_path / "shared", ["sub-02", "sub-21"],
-                                               seed=5))
+        check_cohort(card, "card.json", cohort, "X")
     copied = _store(tmp_path / "copied", ["sub-77"])
     windows = np.load(second[0])
     np.save(copied[0], windows[6:])  # sub-09's recording under another label
     with pytest.raises(LeakageError, match=r"sub-77_rest \(as sub-09_rest in a_corpus-y\)"):
-        check_cohort(card, "card.json", copied)
+        check_cohort(card, "card.json", copied, "Z")
     other = _store(tmp_path / "other", ["sub-30"], channels=("Fz", "Pz", "Oz"))
     with pytest.raises(ValueError, match="channels.*pretrained on"):
-        check_cohort(card, "card.json", other)
+        check_cohort(card, "card.json", other, "Z")
 
 
 def test_corpora_of_another_layout_are_refused(tmp_path):
@@ -84,16 +86,16 @@ def test_corpora_of_another_layout_are_refused(tmp_path):
     second = _store(tmp_path / "results/a_corpus-y/group/eeg", ["sub-02"],
                     channels=("Cz", "Pz", "O1"))
     with pytest.raises(ValueError, match="one layout"):
-        read_corpus([first, second])
+        read_corpus([first, second], ["X", "Y"])
 
 
 def test_cohort_pretraining_reads_the_rows_of_its_participants(tmp_path):
     cohort = _store(tmp_path / "cohort", ["sub-01", "sub-02", "sub-03"])
     folds = pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"], "fold": [0, 1, 1]})
-    everyone = pretraining_windows("all", cohort, [], None)
-    fold1 = pretraining_windows("fold1", cohort, [], folds)
+    everyone = pretraining_windows("all", cohort, [], None, ["C"])
+    fold1 = pretraining_windows("fold1", cohort, [], folds, ["C"])
     assert len(everyone.windows) == 18 and "transductive" in everyone.description
-    assert fold1.participants == ["sub-01"] and len(fold1.windows) == 6
+    assert fold1.participants == [["C", "sub-01"]] and len(fold1.windows) == 6
     np.testing.assert_array_equal(fold1.windows, np.load(cohort[0])[:6])
     assert list(fold1.hashes) == ["sub-01_rest"]
 
@@ -156,7 +158,8 @@ def test_the_plan_pretrains_on_a_corpus_prepared_like_the_cohort(tmp_path):
                                                   "simulated": {"n_subjects": 12}}]}}, SCHEMA)
     plan = build_plan(config, "results/demo")
     assert plan.pretrain == ["corpus"] and not plan.train_folds
-    assert plan.corpus == {"sim": ("results/demo_corpus-sim", ["eeg", "fmri"])}
+    assert plan.corpus == {"sim": ("results/demo_corpus-sim", ["eeg", "fmri"],
+                                   "brainrep demo (seed 7)")}
     assert "ssl_eeg" in plan.subtype_sets  # the corpus encoder never saw the cohort
     derived = corpus_config(config, config["ssl"]["corpus"][0])
     assert derived["name"] == "demo_corpus-sim" and derived["eeg"] == config["eeg"]
@@ -173,3 +176,16 @@ def test_bad_corpus_entries_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"ssl.corpus\[0\].bids_root'.*not a BIDS dataset"):
         validate_config({"demo": {"enabled": True},
                          "ssl": {"corpus": [{"name": "x", "bids_root": str(tmp_path)}]}}, SCHEMA)
+
+
+def test_the_cohorts_own_dataset_is_no_corpus():
+    from brainrep.bids import BIDSError
+
+    root = shared_dataset("abide-cc200")
+    config = validate_config({"demo": {"enabled": False}, "bids": {"root": str(root)},
+                              "eeg": {"enabled": False},
+                              "fmri": {"timeseries": str(root), "atlas": {"name": "CC200"}},
+                              "ssl": {"corpus": [{"name": "same", "timeseries": str(root)}]},
+                              "downstream": {"targets": []}}, SCHEMA)
+    with pytest.raises(BIDSError, match="cohort's own dataset"):
+        build_plan(config, "results/x")

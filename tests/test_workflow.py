@@ -81,8 +81,9 @@ def test_demo_writes_every_stage_and_the_report(workdir):
     cohort = set(pd.read_csv(results / "bids/participants.tsv", sep="\t")["participant_id"])
     for model in ("modality-eeg_pretrain-corpus", "modality-fmri_pretrain-corpus"):
         card = json.loads((results / f"group/ssl/{model}_card.json").read_text())
-        assert len(card["participants"]) == 20 and not cohort & set(card["participants"])
-        assert card["n_recordings"] == 20 and not card["labels_used"]
+        seen = {participant for _, participant in card["participants"]}
+        assert len(seen) == 40 and not cohort & seen  # sub-101 to sub-140
+        assert card["n_recordings"] == 40 and not card["labels_used"]
     snakemake(workdir, "--report", "results/demo/report.html")
     assert (results / "report.html").stat().st_size > 10_000
 

@@ -10,7 +10,9 @@ Snakefile and the rules read only the plan.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -132,9 +134,11 @@ class Plan:
     foundation_requested: bool = False
     #: ssl.pretrain_participants: train_folds, but no target gives outer folds
     transductive_fallback: bool = False
+    #: SSL feature sets of downstream.subtyping.feature_sets left out: pretrained per fold
+    per_fold_unclustered: list[str] = field(default_factory=list)
     #: ssl.corpus: corpus name -> the results folder of its preprocessing
-    #: (results/<name>_corpus-<corpus>) and the modalities it has
-    corpus: dict[str, tuple[str, list[str]]] | None = None
+    #: (results/<name>_corpus-<corpus>), the modalities it has and its dataset's identity
+    corpus: dict[str, tuple[str, list[str], str]] | None = None
 
     @property
     def fmri_runs(self) -> list[Recording]:
@@ -148,6 +152,10 @@ class Plan:
         lines = [f"{v.stage} ({v.item}): {v.reason}" for v in self.verdicts if not v.runs]
         if self.crossmodal_requested and not self.crossmodal:
             lines.append(f"ssl.crossmodal: it needs EEG and fMRI, found only {self.modalities}")
+        if self.per_fold_unclustered:
+            lines.append(f"subtyping of {list(self.per_fold_unclustered)}: their encoders are "
+                         "pretrained per outer fold (ssl.pretrain_participants: train_folds), "
+                         "and clustering has no folds; name an ssl.corpus to cluster them")
         if self.transductive_fallback:
             lines.append("ssl.pretrain_participants: train_folds needs the outer folds of a "
                          "prediction target, and none runs: encoders pretrain on every "
@@ -209,9 +217,12 @@ def build_plan(config: dict, out: str) -> Plan:
         targets=targets, transductive_fallback=per_fold and not train_folds,
         probe=ssl and bool(config["ssl"]["probe"]["column"])
         and all(v.runs for v in verdicts if v.stage == "ssl_probe"),
-        # Clustering has no outer folds: it uses transductive encoders only.
+        # Clustering has no outer folds: it uses encoders pretrained once (on a corpus, or
+        # transductive), not per-fold ones.
         subtype_sets=[n for n in config["downstream"]["subtyping"]["feature_sets"]
                       if subtyping and n in features and not (train_folds and n in ssl_sets)],
+        per_fold_unclustered=[n for n in config["downstream"]["subtyping"]["feature_sets"]
+                              if subtyping and train_folds and n in ssl_sets],
         multiview=(subtyping and all(v.runs for v in verdicts if v.stage == "multiview")
                    and multiview_cfg["enabled"] and multiview_cfg["feature_set"] in features),
         # Mean framewise displacement per participant joins the confounds and the subtype
@@ -224,8 +235,9 @@ def build_plan(config: dict, out: str) -> Plan:
 
 def corpus_config(config: dict, corpus: dict) -> dict:
     """The configuration that preprocesses ``corpus`` (an item of ``ssl.corpus``) as
-    ``config`` preprocesses its cohort (the same eeg and fmri settings) and runs no SSL or
-    downstream stage: its window stores are all the cohort's pretraining reads."""
+    ``config`` preprocesses its cohort (the same eeg and fmri settings, the corpus's own EEG
+    tasks and fMRI task where it names them) and runs no SSL or downstream stage: its window
+    stores are all the cohort's pretraining reads."""
     derived = copy.deepcopy(config)
     derived["name"] = f"{config['name']}_corpus-{corpus['name']}"
     simulated = corpus["simulated"]
@@ -233,8 +245,17 @@ def corpus_config(config: dict, corpus: dict) -> dict:
                        | simulated if simulated else {"enabled": False})
     derived["bids"] |= {"root": None if simulated else corpus["bids_root"] or
                         corpus["timeseries"], "participant_label": []}
+    derived["eeg"]["tasks"] = corpus["eeg_tasks"] or config["eeg"]["tasks"]
+    derived["fmri"]["task"] = corpus["fmri_task"] or config["fmri"]["task"]
     derived["fmri"]["timeseries"] = corpus["timeseries"]
+    fmriprep = derived["fmri"]["fmriprep"]
+    fmriprep["work_dir"] = f"{fmriprep['work_dir']}/corpus-{corpus['name']}"
+    # the cohort's config is already rewritten to the offline cache, and the corpus runs no SSL
+    derived["cache"]["offline"] = False
     derived["ssl"] |= {"enabled": False, "corpus": []}
+    for modality in ("eeg", "fmri"):
+        derived["ssl"][modality] |= {"init_checkpoint": None, "init_checkpoint_sha256": None}
+    derived["ssl"]["foundation"] |= {"model": None, "weights": None, "sha256": None}
     derived["downstream"]["targets"] = []
     derived["downstream"]["subtyping"]["feature_sets"] = []
     derived["downstream"]["multiview"]["enabled"] = False
@@ -242,23 +263,49 @@ def corpus_config(config: dict, corpus: dict) -> dict:
     return derived
 
 
+def dataset_identity(config: dict) -> str:
+    """What names a configuration's dataset across runs: the simulated demo's seed, else the
+    ``Name`` and ``DatasetDOI`` of its ``dataset_description.json`` (the resolved folder when
+    it has neither). Participant labels are compared only within one dataset."""
+    if config["demo"]["enabled"]:
+        return f"brainrep demo (seed {config['demo']['seed']})"
+    root = Path(config["bids"]["root"])
+    description = json.loads((root / "dataset_description.json").read_text())
+    named = " ".join(str(description[k]) for k in ("Name", "DatasetDOI") if description.get(k))
+    return named or str(root.resolve())
+
+
 def corpus_modalities(config: dict, out: str,
-                      modalities: list[str]) -> dict[str, tuple[str, list[str]]]:
-    """Each corpus of ``ssl.corpus``: its results folder and the cohort's ``modalities`` it
-    has (indexed as its own run will). Raises :class:`BIDSError` when a modality of the
-    cohort is in no corpus (its encoder would have nothing to pretrain on)."""
+                      modalities: list[str]) -> dict[str, tuple[str, list[str], str]]:
+    """Each corpus of ``ssl.corpus``: its results folder, the cohort's ``modalities`` it has
+    (indexed as its own run will) and its :func:`dataset_identity`. Raises
+    :class:`BIDSError` when a corpus is the cohort's own folder, or a modality of the cohort
+    is in no corpus (its encoder would have nothing to pretrain on)."""
+    own = {Path(p).resolve() for p in (config["bids"]["root"], config["fmri"]["timeseries"])
+           if p}
     found = {}
     for corpus in config["ssl"]["corpus"]:
+        for key in ("bids_root", "timeseries"):
+            if corpus[key] and Path(corpus[key]).resolve() in own:
+                raise BIDSError(f"ssl.corpus ({corpus['name']}): {key} {corpus[key]} is the "
+                                "cohort's own dataset; an encoder pretrained there has seen "
+                                "every evaluation participant. Name another dataset, or "
+                                "remove the corpus to pretrain per outer fold.")
         derived = corpus_config(config, corpus)
         folder = f"{out.rsplit('/', 1)[0]}/{derived['name']}"
         inputs = Inputs.from_config(derived, folder)
         found[corpus["name"]] = (folder, [m for m, recordings in (
             ("eeg", inputs.eeg), ("fmri", inputs.bold or inputs.timeseries))
-            if recordings and m in modalities])
+            if recordings and m in modalities], dataset_identity(derived))
     for modality in modalities:
-        if not any(modality in kinds for _, kinds in found.values()):
-            raise BIDSError(f"ssl.corpus: no corpus has {modality} recordings, so its encoder "
-                            "has nothing to pretrain on. Add a corpus with them, or set "
+        if not any(modality in kinds for _, kinds, _ in found.values()):
+            searched = "; ".join(
+                f"{c['name']}: {c['bids_root'] or c['timeseries'] or 'simulated'} "
+                f"(EEG tasks {c['eeg_tasks'] or config['eeg']['tasks']}, fMRI task "
+                f"{c['fmri_task'] or config['fmri']['task']})" for c in config["ssl"]["corpus"])
+            raise BIDSError(f"ssl.corpus: no corpus has {modality} recordings ({searched}), so "
+                            "its encoder has nothing to pretrain on. Name the corpus's tasks "
+                            "(eeg_tasks, fmri_task), add a corpus with them, or set "
                             "ssl.corpus: [] to pretrain on the cohort.")
     return found
 

@@ -48,6 +48,9 @@ FOUNDATION_WEIGHTS = [
 SSL_ENCODERS = PLAN.ssl_encoders
 
 
+COHORT_DATASET = dataset_identity(config)
+
+
 def window_store(modality):
     """The cohort's window store of ``modality``: array, table and sidecar."""
     return [f"{OUT}/group/{modality}/windows.{extension}" for extension in ("npy", "tsv", "json")]
@@ -57,9 +60,18 @@ def corpus_stores(modality):
     """The window stores (array, table, sidecar of each) of the corpora with ``modality``."""
     return [
         f"{folder}/group/{modality}/windows.{extension}"
-        for folder, modalities in (PLAN.corpus or {}).values()
+        for folder, modalities, _ in (PLAN.corpus or {}).values()
         if modality in modalities
         for extension in ("npy", "tsv", "json")
+    ]
+
+
+def corpus_datasets(modality):
+    """The dataset identity (brainrep.plan.dataset_identity) of each of those stores."""
+    return [
+        dataset
+        for _, modalities, dataset in (PLAN.corpus or {}).values()
+        if modality in modalities
     ]
 
 

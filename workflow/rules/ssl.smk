@@ -23,6 +23,9 @@ rule ssl_pretrain:
         ),
     params:
         settings=lambda wc: ssl_settings(wc.modality),
+        datasets=lambda wc: (
+            corpus_datasets(wc.modality) if wc.pretrain == "corpus" else [COHORT_DATASET]
+        ),
     threads: 2
     resources:
         gpu=0,
@@ -56,6 +59,10 @@ rule ssl_crossmodal:
         settings=lambda wc: config["ssl"]["crossmodal"]
         | {m: ssl_settings(m) for m in ("eeg", "fmri")}
         | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        datasets=lambda wc: {
+            m: corpus_datasets(m) if wc.pretrain == "corpus" else [COHORT_DATASET]
+            for m in ("eeg", "fmri")
+        },
     threads: 2
     resources:
         gpu=0,
@@ -92,6 +99,7 @@ rule ssl_embed:
         f"{OUT}/logs/ssl_embed/modality-{{modality}}_encoder-{{encoder}}.log",
     params:
         pretrain=PRETRAIN,
+        dataset=COHORT_DATASET,
     conda:
         "../../envs/ssl.yaml"
     container:

@@ -16,7 +16,8 @@ settings = CrossModalSettings.from_config(snakemake.params.settings).for_modalit
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 data = {modality: pretraining_windows(snakemake.wildcards.pretrain,
                                       tuple(snakemake.input[f"{modality}_cohort"]),
-                                      list(snakemake.input[f"{modality}_corpus"]), folds)
+                                      list(snakemake.input[f"{modality}_corpus"]), folds,
+                                      snakemake.params.datasets[modality])
         for modality in ("eeg", "fmri")}
 eeg_sidecar = (list(snakemake.input.eeg_cohort) or list(snakemake.input.eeg_corpus))[2]
 history = pretrain_crossmodal((data["eeg"].windows, data["eeg"].table),

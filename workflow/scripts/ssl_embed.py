@@ -13,7 +13,8 @@ modality, encoder = snakemake.wildcards.modality, snakemake.wildcards.encoder
 if snakemake.params.pretrain == ["corpus"]:  # refuse a cohort the corpus encoder has seen
     card = json.loads(Path(snakemake.input.cards[0]).read_text())
     check_cohort(card[modality] if encoder == "crossmodal" else card, snakemake.input.cards[0],
-                 (snakemake.input.array, snakemake.input.table, snakemake.input.sidecar))
+                 (snakemake.input.array, snakemake.input.table, snakemake.input.sidecar),
+                 snakemake.params.dataset)
 per_window, per_participant = embed_folds(
     list(snakemake.input.models), snakemake.params.pretrain,
     np.load(snakemake.input.array, mmap_mode="r"), pd.read_csv(snakemake.input.table, sep="\t"),

@@ -17,7 +17,7 @@ settings = SSLSettings.from_config(snakemake.params.settings).for_modality(modal
 folds = pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None
 stores = list(snakemake.input.cohort) or list(snakemake.input.corpus)
 data = pretraining_windows(snakemake.wildcards.pretrain, tuple(snakemake.input.cohort),
-                           list(snakemake.input.corpus), folds)
+                           list(snakemake.input.corpus), folds, snakemake.params.datasets)
 history = pretrain(data.windows, data.table, snakemake.output.model,
                    sidecar_positions(stores[2]), settings=settings)
 history.to_csv(snakemake.output.history, sep="\t", index=False)

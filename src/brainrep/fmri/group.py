@@ -215,4 +215,5 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
         del store
     with atomic_output(out_table) as temporary:
         pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
-    write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step)
+    write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step,
+                  channels=list(parcels))

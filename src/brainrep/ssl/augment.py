@@ -8,7 +8,8 @@ dropout and Gaussian noise.
 
 Strengths are the published defaults of braindecode 1.8's transforms, not values tuned on any
 label: channel dropout p = 0.2 (``ChannelsDropout``; Saeed et al. 2020, arXiv:2010.13694),
-frequency shift up to 2 Hz (``FrequencyShift``), Fourier-transform surrogates with fully random
+frequency shift up to 2 Hz at brainrep's default 100 Hz (``FrequencyShift``; brainrep shifts by
+up to 0.02 of the sampling rate), Fourier-transform surrogates with fully random
 phases (``FTSurrogate``, phase noise magnitude 1; Schwabedal et al. 2018, arXiv:1806.08675),
 sensor rotation up to 15 degrees (``SensorsZRotation``; Krell & Kim 2017, EMBC) and Gaussian
 noise of SD 0.1 in standardized units (``GaussianNoise``; Cheng et al. 2020,

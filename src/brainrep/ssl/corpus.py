@@ -67,13 +67,14 @@ class PretrainingData:
     """The windows (n, channels, times) an encoder pretrains on, their ``table`` (one row per
     window; participants of a corpus are named ``<corpus folder>:<participant_id>`` so two
     corpora never share one), the SHA-256 of each recording (:func:`recording_hashes`), the
-    participants as their datasets name them, their store's ``sidecar`` and a
+    participants as [dataset, participant_id] pairs (labels mean something only within their
+    dataset, :func:`brainrep.plan.dataset_identity`), their store's ``sidecar`` and a
     ``description``."""
 
     windows: np.ndarray
     table: pd.DataFrame
     hashes: dict[str, str]
-    participants: list[str]
+    participants: list[list[str]]
     sidecar: dict
     description: str
 
@@ -104,12 +105,13 @@ def read_store(store: Store, mmap: bool = False) -> tuple[np.ndarray, pd.DataFra
             json.loads(Path(sidecar).read_text()))
 
 
-def read_corpus(stores: list[Store]) -> PretrainingData:
-    """Every corpus window store of ``stores`` (each in ``results/<folder>/group/...``),
-    concatenated; each must have the first one's window shape and channels (an encoder
-    reads windows of one layout)."""
+def read_corpus(stores: list[Store], datasets: list[str]) -> PretrainingData:
+    """Every corpus window store of ``stores`` (each in ``results/<folder>/group/...``, of
+    the dataset named in ``datasets``), concatenated; each must have the first one's window
+    shape and channels (EEG channels, fMRI parcels: an encoder reads windows of one
+    layout)."""
     arrays, tables, hashes, participants, first = [], [], {}, [], None
-    for store in stores:
+    for store, dataset in zip(stores, datasets, strict=True):
         windows, table, sidecar = read_store(store)
         if first is None:
             first = (store[0], windows.shape[1:], sidecar)
@@ -121,17 +123,18 @@ def read_corpus(stores: list[Store]) -> PretrainingData:
         folder = Path(store[0]).parents[2].name
         hashes |= {f"{folder}:{key}": value
                    for key, value in recording_hashes(windows, table).items()}
-        participants += table["participant_id"].unique().tolist()
+        participants += [[dataset, p] for p in table["participant_id"].unique()]
         arrays.append(windows)
         tables.append(table.assign(participant_id=folder + ":" + table["participant_id"]))
     return PretrainingData(np.concatenate(arrays), pd.concat(tables, ignore_index=True), hashes,
                            participants, first[2], f"corpus {[store[0] for store in stores]}")
 
 
-def check_cohort(card: dict, card_path: str, cohort: Store) -> None:
-    """Refuse to embed the ``cohort`` window store with the encoder of ``card`` (its model
-    card, read from ``card_path``) when the cohort's windows have another layout or one of
-    its participants or recordings was pretrained on (:func:`check_disjoint`)."""
+def check_cohort(card: dict, card_path: str, cohort: Store, dataset: str) -> None:
+    """Refuse to embed the ``cohort`` window store (of ``dataset``) with the encoder of
+    ``card`` (its model card, read from ``card_path``) when the cohort's windows have another
+    layout, or one of its recordings was pretrained on (identical windows, whatever their
+    label), or one of its participants was (the same label in the same dataset)."""
     windows, table, sidecar = read_store(cohort, mmap=True)
     if (list(windows.shape[1:]) != card["window_shape"]
             or sidecar.get("channels") != card["channels"]):
@@ -142,25 +145,26 @@ def check_cohort(card: dict, card_path: str, cohort: Store) -> None:
                          "preprocessing, or pretrain on the cohort (ssl.corpus: []).")
     corpus_hashes = {key.split(":", 1)[-1] + f" in {key.split(':', 1)[0]}": value
                      for key, value in card["recording_sha256"].items()}
-    check_disjoint(card["participants"], corpus_hashes,
+    check_disjoint([p for d, p in card["participants"] if d == dataset], corpus_hashes,
                    table["participant_id"].unique().tolist(), recording_hashes(windows, table),
                    corpus=card["pretraining_data"], cohort=cohort[0])
 
 
 def pretraining_windows(pretrain: str, cohort: Store | None, corpus_files: list[str],
-                        folds: pd.DataFrame | None) -> PretrainingData:
+                        folds: pd.DataFrame | None, datasets: list[str]) -> PretrainingData:
     """What an encoder pretrains on for ``pretrain``: ``corpus`` (the stores whose array,
     table and sidecar follow each other in ``corpus_files``, :func:`read_corpus`), ``all``
     (every window of the ``cohort`` store, transductive) or ``fold<k>`` (the cohort's
-    windows but those of outer fold k's test participants in ``folds``)."""
+    windows but those of outer fold k's test participants in ``folds``); ``datasets`` names
+    the dataset of each store (the cohort's: one)."""
     if pretrain == "corpus":
         return read_corpus([tuple(corpus_files[i:i + 3])
-                            for i in range(0, len(corpus_files), 3)])
+                            for i in range(0, len(corpus_files), 3)], datasets)
     windows, table, sidecar = read_store(cohort, mmap=True)
     rows = pretraining_rows(table, pretrain, folds)
     windows, table = windows[rows], table[rows].reset_index(drop=True)  # reads only these rows
     seen = ("every participant (transductive)" if pretrain == "all" else
             f"all but the test participants of outer fold {pretrain.removeprefix('fold')}")
     return PretrainingData(windows, table, recording_hashes(windows, table),
-                           table["participant_id"].unique().tolist(), sidecar,
+                           [[datasets[0], p] for p in table["participant_id"].unique()], sidecar,
                            f"the cohort {cohort[0]}: {seen}")

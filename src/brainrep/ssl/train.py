@@ -246,7 +246,9 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
         for step, batch in enumerate(batches, start=1):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(train_pool, batch, generator)
-            (loss / accumulate if accumulate > 1 else loss).backward()
+            # the mean over the batches of each step (the last group may be shorter)
+            group = min(accumulate, len(batches) - (step - 1) // accumulate * accumulate)
+            (loss / group if group > 1 else loss).backward()
             if step % accumulate == 0 or step == len(batches):
                 optimizer.step()
                 optimizer.zero_grad()

@@ -73,12 +73,13 @@ include: "workflow/rules/report.smk"  # last: it lists every rule's environment
 
 # Each pretraining corpus (ssl.corpus) is this workflow again, as a module with the corpus's
 # configuration (brainrep.plan.corpus_config): its rules, prefixed corpus_<name>_, write its
-# window stores under results/<name>_corpus-<corpus>/, which the ssl rules read. A loop needs
-# the calls the `module` and `use rule * from ... as ...` directives compile to.
+# window stores under results/<name>_corpus-<corpus>/, which the ssl rules read (its `all` is
+# not a target; `prefetch` stays the cohort's, which shares cache.root). A loop needs the calls
+# the `module` and `use rule * from ... as ...` directives compile to (Snakemake 9.27, pinned).
 for _corpus in config["ssl"]["corpus"] if PLAN.corpus else []:
     _module = f"corpus_{_corpus['name']}"
     workflow.module(_module, snakefile="Snakefile", config=corpus_config(config, _corpus))
-    workflow.userule(rules=["*"], from_module=_module, exclude_rules=["all"],
+    workflow.userule(rules=["*"], from_module=_module, exclude_rules=["all", "prefetch"],
                      name_modifier=f"{_module}_*")(lambda: None)
 
 

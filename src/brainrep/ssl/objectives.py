@@ -24,6 +24,7 @@ between the two; AdamW at 1e-3 on batches of 64.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ from torch import nn
 
 from brainrep.config import registering
 from brainrep.ssl.augment import Augmentation, random_view
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,6 +89,21 @@ class PairedPool:
     @property
     def nbytes(self) -> int:
         return self.eeg.nbytes + self.fmri.nbytes
+
+
+def resident(pool: WindowPool | PairedPool, device: torch.device,
+             share: float = 0.5) -> WindowPool | PairedPool:
+    """``pool`` moved onto a CUDA ``device`` when it takes less than ``share`` of the free
+    GPU memory, so batches are gathered there without a host copy per step; else as is
+    (batches are copied from host memory)."""
+    if device.type != "cuda":
+        return pool
+    free, _ = torch.cuda.mem_get_info(device)
+    if pool.nbytes > share * free:
+        log.info("windows (%.1f GiB) stay in host memory: more than %.0f%% of the GPU's free "
+                 "%.1f GiB", pool.nbytes / 2**30, 100 * share, free / 2**30)
+        return pool
+    return pool.to(device)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:

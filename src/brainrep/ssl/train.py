@@ -29,7 +29,7 @@ from tqdm import tqdm
 from brainrep.io import check_sha256
 from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
-from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool
+from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool, resident
 from brainrep.ssl.settings import CrossModalSettings, SSLSettings
 
 log = logging.getLogger(__name__)
@@ -218,10 +218,10 @@ def _states(model: torch.nn.Module) -> dict[str, dict]:
 
 def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings, label: str,
          partial: Path, key: str, device: torch.device) -> tuple[list[dict], dict]:
-    """Epoch loop with AdamW (a step every ``accumulate_batches`` batches), bfloat16 autocast
-    and windows held on the GPU (:func:`resident`) on CUDA, a checkpoint every epoch and early
-    stopping on ``val_pool``; resumes from ``partial`` when its fingerprint is ``key``.
-    ``label`` names the objective in the progress bar."""
+    """Epoch loop with AdamW (a step on the mean gradient of ``accumulate_batches``
+    batches; bfloat16 autocast and GPU-held windows, :func:`.objectives.resident`, on CUDA),
+    a checkpoint every epoch and early stopping on ``val_pool``; resumes from ``partial``
+    when its fingerprint is ``key``. ``label`` names the objective in the progress bar."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
     state = _read_partial(partial, device)
@@ -233,9 +233,8 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
             log.info("resuming from %s at epoch %d", partial, start)
         else:
             log.info("ignoring %s: it was trained on other data or settings", partial)
-    amp = device.type == "cuda"
+    amp, accumulate = device.type == "cuda", settings.accumulate_batches
     train_pool, val_pool = resident(train_pool, device), resident(val_pool, device)
-    accumulate = settings.accumulate_batches
     progress = tqdm(range(start, settings.epochs), file=sys.stderr, mininterval=5,
                     desc=f"ssl {label}", initial=start, total=settings.epochs)
     for epoch in progress:
@@ -246,7 +245,6 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
         for step, batch in enumerate(batches, start=1):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(train_pool, batch, generator)
-            # the mean over the batches of each step (the last group may be shorter)
             group = min(accumulate, len(batches) - (step - 1) // accumulate * accumulate)
             (loss / group if group > 1 else loss).backward()
             if step % accumulate == 0 or step == len(batches):
@@ -276,21 +274,6 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
             log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return history, best
-
-
-def resident(pool: WindowPool | PairedPool, device: torch.device,
-             share: float = 0.5) -> WindowPool | PairedPool:
-    """``pool`` moved onto a CUDA ``device`` when it takes less than ``share`` of the free
-    GPU memory, so batches are gathered there without a host copy per step; else as is
-    (batches are copied from host memory)."""
-    if device.type != "cuda":
-        return pool
-    free, _ = torch.cuda.mem_get_info(device)
-    if pool.nbytes > share * free:
-        log.info("windows (%.1f GiB) stay in host memory: more than %.0f%% of the GPU's free "
-                 "%.1f GiB", pool.nbytes / 2**30, 100 * share, free / 2**30)
-        return pool
-    return pool.to(device)
 
 
 def _mean(losses: list[torch.Tensor]) -> float:

@@ -15,7 +15,9 @@ Rows, all on the same splits:
                       participants only (no labels), + logistic regression
   random              the corpus encoder's initial weights (same architecture, untrained)
   bandpower, riemann  EEGMAT: log band power and log-Euclidean channel covariance per window
-  edges               ABIDE: Fisher-z correlations of each participant's whole series
+  edges               ABIDE: the workflow's Fisher-z correlation edges of each participant
+                      (group/features/fmri_connectivity.tsv; an edge of a parcel without
+                      signal in a run is NaN, imputed by the training fold's mean)
   <row>_centred       EEGMAT: features centred per participant (label-free, but it uses
                       each test participant's own unlabelled windows)
 
@@ -44,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
@@ -62,12 +66,14 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
 def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
-    """Standardized logistic regression, C tuned by participant-grouped inner CV."""
+    """Mean-imputed, standardized logistic regression, C tuned by participant-grouped inner
+    CV (imputation only acts on the edges' missing parcels)."""
     inner = StratifiedGroupKFold(min(3, len(np.unique(groups))), shuffle=True, random_state=0)
     model = LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=list(inner.split(X, y, groups)),
                                  max_iter=3000, scoring="roc_auc", l1_ratios=(0,),
                                  use_legacy_attributes=False)
-    return make_pipeline(StandardScaler(), model).fit(X, y)
+    return make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
+                         model).fit(X, y)
 
 
 def probe_probabilities(X: np.ndarray, y: np.ndarray, groups: np.ndarray,
@@ -220,7 +226,7 @@ def eegmat(args, folder: Path) -> list[dict]:
         flip = dict(zip(people, swap.random(len(people)) < 0.5, strict=True))  # in every repeat
         return [np.where([flip[g] for g in u["groups"]], 1 - u["y"], u["y"]) for u in units]
 
-    return table_rows(units, features, relabel, args.permutations)
+    return table_rows(units, features, relabel, args.permutations, args.jobs)
 
 
 def abide(args, folder: Path) -> list[dict]:
@@ -228,20 +234,11 @@ def abide(args, folder: Path) -> list[dict]:
     windows = np.load(store / "windows.npy")
     table = pd.read_csv(store / "windows.tsv", sep="\t")
     participants = pd.read_csv(args.participants, sep="\t").set_index("participant_id")
-    parcels = pd.read_csv(store / "parcels.tsv", sep="\t")
-    kept = parcels.loc[parcels["kept"], "parcel"].tolist()  # the window store's parcels
-    series_root = Path(args.participants).parent
     people = np.array(sorted(table.participant_id.unique()))
     site = participants.loc[people, "site"].to_numpy()
     y_people = (participants.loc[people, "diagnosis"] == "ASD").to_numpy(int)
-    series = []
-    for person in people:
-        path = next((series_root / person / "func").glob("*_timeseries.tsv.gz"))
-        frame = pd.read_csv(path, sep="\t")
-        series.append(frame[kept].to_numpy(float))
-    upper = np.triu_indices(len(kept), k=1)
-    edges = np.arctanh(np.clip(np.stack([np.corrcoef(x.T)[upper] for x in series]),
-                               -0.999999, 0.999999))
+    edges = (pd.read_csv(store.parent / "features" / "fmri_connectivity.tsv", sep="\t")
+             .set_index("participant_id").loc[people].to_numpy(float))
     index = {p: i for i, p in enumerate(people)}
     window_person = table.participant_id.map(index).to_numpy()
 
@@ -281,25 +278,37 @@ def abide(args, folder: Path) -> list[dict]:
                                         for k, p in unit["p"].items()), flush=True)
     rng = np.random.default_rng(args.seed)
     return table_rows(units, features, lambda: [rng.permutation(u["y"]) for u in units],
-                      args.permutations)  # within each site (the sites are disjoint)
+                      args.permutations, args.jobs)  # within each site (the sites are disjoint)
 
 
-def table_rows(units: list[dict], features: dict, relabel, n_permutations: int) -> list[dict]:
+def table_rows(units: list[dict], features: dict, relabel, n_permutations: int,
+               n_jobs: int) -> list[dict]:
     """Summary rows; linear-probe rows get permutation p-values (``relabel()`` gives one
-    relabelling of every unit per permutation; the features stay: pretraining saw no label)."""
-    nulls = {name: [] for name in units[0]["p"] if name != "transfer_finetuned"}
-    for _ in range(n_permutations):
-        relabelled = relabel()
-        for name in nulls:
-            scores = []
-            for u, y, f in zip(units, relabelled, features.values(), strict=True):
-                X = f[name]
-                p = (per_split_probe(X, y, u["groups"], u["splits"]) if isinstance(X, list)
-                     else probe_probabilities(X, y, u["groups"], u["splits"]))
-                scores.append(pooled(y, p)[0])
-            nulls[name].append(float(np.mean(scores)))
+    relabelling of every unit per permutation; the features stay: pretraining saw no label).
+    The permutations run in ``n_jobs`` processes; their relabellings are drawn first, so the
+    result does not depend on ``n_jobs``."""
+    names = [name for name in units[0]["p"] if name != "transfer_finetuned"]
+    relabellings = [relabel() for _ in range(n_permutations)]
+    null_rows = Parallel(n_jobs=n_jobs)(delayed(null_scores)(units, features, names, r)
+                                        for r in relabellings)
+    nulls = {name: [row[name] for row in null_rows] for name in names}
     return [summarise(name, [{"y": u["y"], "groups": u["groups"], "p": u["p"][name]}
                              for u in units], nulls.get(name)) for name in units[0]["p"]]
+
+
+def null_scores(units: list[dict], features: dict, names: list[str],
+                relabelled: list[np.ndarray]) -> dict[str, float]:
+    """Mean AUROC over units of each probe row refitted on one relabelling."""
+    scores = {}
+    for name in names:
+        values = []
+        for u, y, f in zip(units, relabelled, features.values(), strict=True):
+            X = f[name]
+            p = (per_split_probe(X, y, u["groups"], u["splits"]) if isinstance(X, list)
+                 else probe_probabilities(X, y, u["groups"], u["splits"]))
+            values.append(pooled(y, p)[0])
+        scores[name] = float(np.mean(values))
+    return scores
 
 
 def main() -> None:
@@ -317,6 +326,7 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="EEGMAT 6/4 splits")
     parser.add_argument("--permutations", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the permutations")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="TSV of the table (default: print only)")

@@ -199,38 +199,31 @@ def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdi
             assert accuracy[modality, trained] > accuracy[modality, "random"] + 0.02, accuracy
 
 
-def test_encoders_pretrained_per_fold_never_see_their_test_participants(tmp_path):
-    """ssl.pretrain_participants: train_folds on a small demo: one encoder per outer fold,
-    trained without that fold's test participants, which the harness scores with that
-    encoder only; every output says train_folds."""
+def _assert_fold_encoders_never_saw_their_test_participants(results: Path, target: str,
+                                                            models: list[str]) -> None:
+    """ssl.pretrain_participants: train_folds (the default): one encoder per outer fold and
+    model, trained without that fold's test participants, which the harness scores with that
+    encoder only; every SSL output says train_folds, and no SSL row is scored leave-site-out
+    (there are no site-level encoders)."""
     import torch
 
-    workdir = copy_workflow(tmp_path)
-    small = workdir / "small.yaml"
-    small.write_text("demo: {n_subjects: 16}\n"
-                     "ssl: {eeg: {epochs: 3}, fmri: {epochs: 3}, crossmodal: {epochs: 2}}\n"
-                     "downstream: {n_permutations: 10, n_bootstrap: 50, label_repeats: 1}\n")
-    snakemake(workdir, "predict", "embeddings", "--configfile",
-              "config/examples/demo_train_folds.yaml", str(small))
-    results = workdir / "results" / "demo_train_folds"
     folds = pd.read_csv(results / "group/predict/folds.tsv", sep="\t")
-    assert sorted(folds["fold"].unique()) == [0, 1, 2]
-    for k in range(3):
+    for k in sorted(folds["fold"].unique()):
         tested = set(folds.loc[folds.fold == k, "participant_id"])
-        for model in (f"modality-eeg_pretrain-fold{k}", f"modality-fmri_pretrain-fold{k}",
-                      f"crossmodal_pretrain-fold{k}"):
-            seen = torch.load(results / f"group/ssl/{model}_model.pt",
+        for model in models:
+            seen = torch.load(results / f"group/ssl/{model}_pretrain-fold{k}_model.pt",
                               weights_only=True)["pretraining_participants"]
-            assert seen and not tested & set(seen), model
-    embeddings = pd.read_parquet(results / "group/ssl/modality-eeg_encoder-ssl_participants"
-                                           ".parquet")
-    assert sorted(embeddings["encoder_fold"].unique()) == [0, 1, 2]
+            assert seen and not tested & set(seen), (model, k)
+    modality = models[0].removeprefix("modality-")
+    embeddings = pd.read_parquet(results / f"group/ssl/modality-{modality}_encoder-ssl_"
+                                           "participants.parquet")
+    assert sorted(embeddings["encoder_fold"].unique()) == sorted(folds["fold"].unique())
     assert set(embeddings["pretraining"]) == {"train_folds"}
-    metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
+    metrics = pd.read_csv(results / f"group/predict/target-{target}_metrics.tsv", sep="\t")
     ssl_rows = metrics[metrics.feature_set.str.startswith(("ssl_", "random_", "crossmodal_"))]
-    assert set(ssl_rows["pretraining"]) == {"train_folds"}
-    assert set(ssl_rows["cv_scheme"]) == {"stratified_group_kfold"}  # no site-level encoders
-    splits = pd.read_csv(results / "group/predict/target-diagnosis_splits.tsv", sep="\t")
+    assert len(ssl_rows) and set(ssl_rows["pretraining"]) == {"train_folds"}
+    assert set(ssl_rows["cv_scheme"]) == {"stratified_group_kfold"}
+    splits = pd.read_csv(results / f"group/predict/target-{target}_splits.tsv", sep="\t")
     scored = splits[splits.cv_scheme == "stratified_group_kfold"].set_index("participant_id")
     assert (scored["fold"] == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
 
@@ -279,6 +272,8 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
     probe = pd.read_csv(results / "group/predict/target-diagnosis_siteprobe.tsv",
                         sep="\t").set_index("feature_set")
     assert probe.loc["fmri_connectivity", "mean"] > 0.6  # 4 sites: chance is 0.25
+    _assert_fold_encoders_never_saw_their_test_participants(results, "diagnosis",
+                                                            ["modality-fmri"])
 
 
 @pytest.mark.shared_data
@@ -364,3 +359,5 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
         card = json.loads((results / "group/ssl/modality-eeg_encoder-foundation_card.json")
                           .read_text())
         assert card["sha256"] == sha256(weights) and len(card["channels"]) == 19
+    _assert_fold_encoders_never_saw_their_test_participants(results, "count_quality",
+                                                            ["modality-eeg"])

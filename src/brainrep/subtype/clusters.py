@@ -17,6 +17,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from brainrep.config import registering
 from brainrep.subtype.settings import SubtypingSettings
@@ -249,6 +250,7 @@ def fill_gaps(features: pd.DataFrame) -> pd.DataFrame:
     return features.fillna(features.mean()) if features.isna().any().any() else features
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, *,
                   settings: SubtypingSettings, seed: int
                   ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -264,6 +266,9 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, *,
     removed by construction), it is tested instead against the solution found before the
     regression (``<column>_before_regression_p_value``) and named in ``not_tested``.
     Returns the summary record, the per-k stability table and the assignments.
+
+    BLAS runs on one thread here: the hundreds of small fits gain nothing from more, and its
+    idle threads spinning beside busy cores made them up to 5x slower.
     """
     regress_out, k_range, method = list(settings.regress_out), settings.k_range, settings.method
     n_components, n_null = settings.n_components, settings.n_null

@@ -149,3 +149,19 @@ def test_planning_imports_no_stage_library():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_per_fold_example_plans_one_encoder_per_fold_and_modality(tmp_path):
+    """config/examples/demo_train_folds.yaml (3 outer folds) plans, without running, one EEG,
+    one fMRI and one cross-modal encoder per fold (the workflow tests run per-fold pretraining
+    on ABIDE and EEGMAT, which have one modality each)."""
+    work = copy_workflow(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
+                          "--configfile", "config/examples/demo_train_folds.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    planned = run.stdout + run.stderr
+    for model in ("modality-eeg", "modality-fmri", "crossmodal"):
+        assert {k for k in range(5) if f"{model}_pretrain-fold{k}_model.pt" in planned} == {
+            0, 1, 2}, model
+    assert "_pretrain-corpus_" not in planned and "_pretrain-all_" not in planned

@@ -251,7 +251,7 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
         # 4 connectivity batches of the 163 runs
         f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}, recordings_per_job: 50}}\n"
         # fewer draws than the example (CI time); nothing asserted here depends on them
-        "ssl: {fmri: {epochs: 10}}\n"
+        "ssl: {fmri: {epochs: 4}}\n"
         "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1,\n"
         "  subtyping: {n_null: 20, n_bootstrap: 10}, multiview: {n_permutations: 20}}\n")
     snakemake(workdir, "--configfile", "config/examples/abide.yaml", str(override))

@@ -96,8 +96,9 @@ def summarise(name: str, units: list[dict], null: list[float] | None,
               n_boot: int = 1000) -> dict:
     """One table row from per-unit (repeat or site) predictions: mean AUROC and balanced
     accuracy over units, a 95 % bootstrap interval of the mean AUROC (participants drawn with
-    replacement once per draw, shared by every unit; conditional on the fitted models) and
-    the permutation p-value."""
+    replacement once per draw, shared by every unit; conditional on the fitted models), the
+    permutation p-value and the null's mean AUROC (below 0.5 for cross-validated probes on
+    small samples: a held-out participant's class is under-represented in its training fold)."""
     aurocs, baccs = zip(*(pooled(u["y"], u["p"]) for u in units), strict=True)
     people = np.unique(np.concatenate([u["groups"] for u in units]))
     rng = np.random.default_rng(0)
@@ -119,7 +120,8 @@ def summarise(name: str, units: list[dict], null: list[float] | None,
     p_value = (1 + sum(v >= observed for v in null)) / (1 + len(null)) if null else np.nan
     return {"row": name, "auroc": observed, "ci_low": np.percentile(boots, 2.5),
             "ci_high": np.percentile(boots, 97.5), "balanced_accuracy": float(np.mean(baccs)),
-            "p_value": p_value, "n_permutations": len(null or [])}
+            "p_value": p_value, "null_mean": float(np.mean(null)) if null else np.nan,
+            "n_permutations": len(null or [])}
 
 
 def corpus_encoder(windows: np.ndarray, table: pd.DataFrame, rows: np.ndarray,

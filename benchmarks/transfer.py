@@ -97,8 +97,8 @@ def summarise(name: str, units: list[dict], null: list[float] | None,
     """One table row from per-unit (repeat or site) predictions: mean AUROC and balanced
     accuracy over units, a 95 % bootstrap interval of the mean AUROC (participants drawn with
     replacement once per draw, shared by every unit; conditional on the fitted models), the
-    permutation p-value and the null's mean AUROC (below 0.5 for cross-validated probes on
-    small samples: a held-out participant's class is under-represented in its training fold)."""
+    permutation p-value and the null's mean AUROC (cross-validated probes of small samples
+    can sit below 0.5 under the null: the p-value compares with that null, not with 0.5)."""
     aurocs, baccs = zip(*(pooled(u["y"], u["p"]) for u in units), strict=True)
     people = np.unique(np.concatenate([u["groups"] for u in units]))
     rng = np.random.default_rng(0)

@@ -16,8 +16,9 @@ Rows, all on the same splits:
   random              the corpus encoder's initial weights (same architecture, untrained)
   bandpower, riemann  EEGMAT: log band power and log-Euclidean channel covariance per window
   edges               ABIDE: the workflow's Fisher-z correlation edges of each participant
-                      (group/features/fmri_connectivity.tsv; an edge of a parcel without
-                      signal in a run is NaN, imputed by the training fold's mean)
+                      (<windows>/../features/fmri_connectivity.tsv; an edge of a parcel
+                      without signal in all of a participant's runs is NaN, imputed by the
+                      training fold's mean)
   <row>_centred       EEGMAT: features centred per participant (label-free, but it uses
                       each test participant's own unlabelled windows)
 
@@ -26,8 +27,9 @@ CV). AUROC and balanced accuracy are pooled over each split's test predictions a
 over repeats (EEGMAT) or sites (ABIDE); intervals are 95 % percentile bootstraps over
 participants (one draw shared by the repeats, conditional on the fitted models); p-values
 come from refitting on relabelled data (EEGMAT: each participant's two task labels swapped at
-random, the same swap in every repeat; ABIDE: diagnosis permuted within site). Fine-tuned rows
-get no p-value (a network per permutation was not affordable here).
+random, the same swap in every repeat; ABIDE: diagnosis permuted within each outer test fold
+of each site, so that every fold keeps the class counts its stratified split was made for).
+Fine-tuned rows get no p-value (a network per permutation was not affordable here).
 
 Inputs are the window stores of the example configurations:
   snakemake --cores 2 --configfile config/examples/eegmat.yaml results/eegmat/group/eeg/windows.npy
@@ -66,14 +68,15 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
 def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
-    """Mean-imputed, standardized logistic regression, C tuned by participant-grouped inner
-    CV (imputation only acts on the edges' missing parcels)."""
+    """Standardized logistic regression, C tuned by participant-grouped inner CV; features with
+    gaps (the edges of parcels without signal) are mean-imputed first, and no other
+    feature may have one."""
     inner = StratifiedGroupKFold(min(3, len(np.unique(groups))), shuffle=True, random_state=0)
     model = LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=list(inner.split(X, y, groups)),
                                  max_iter=3000, scoring="roc_auc", l1_ratios=(0,),
                                  use_legacy_attributes=False)
-    return make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
-                         model).fit(X, y)
+    steps = [SimpleImputer(keep_empty_features=True)] if np.isnan(X).any() else []
+    return make_pipeline(*steps, StandardScaler(), model).fit(X, y)
 
 
 def probe_probabilities(X: np.ndarray, y: np.ndarray, groups: np.ndarray,
@@ -144,7 +147,10 @@ def corpus_encoder(windows: np.ndarray, table: pd.DataFrame, rows: np.ndarray,
 def embeddings(checkpoint: Path, windows: np.ndarray, table: pd.DataFrame,
                which: str) -> np.ndarray:
     frame, _ = embed_windows(checkpoint, windows, table, which)
-    return frame.filter(regex=r"^emb_").to_numpy()
+    X = frame.filter(regex=r"^emb_").to_numpy()
+    if not np.isfinite(X).all():
+        raise FloatingPointError(f"{checkpoint} ({which}) gives non-finite embeddings")
+    return X
 
 
 def finetuned(checkpoint: Path, windows: np.ndarray, y: np.ndarray, groups: np.ndarray,
@@ -279,8 +285,17 @@ def abide(args, folder: Path) -> list[dict]:
         print(f"site {s}: " + ", ".join(f"{k} {pooled(y, p)[0]:.2f}"
                                         for k, p in unit["p"].items()), flush=True)
     rng = np.random.default_rng(args.seed)
-    return table_rows(units, features, lambda: [rng.permutation(u["y"]) for u in units],
-                      args.permutations, args.jobs)  # within each site (the sites are disjoint)
+
+    def relabel() -> list[np.ndarray]:  # within each site's outer test folds: the splits were
+        permuted = []                   # stratified on the true labels, so every fold keeps
+        for u in units:                 # its class counts under the null
+            y = u["y"].copy()
+            for _, test in u["splits"]:
+                y[test] = rng.permutation(y[test])
+            permuted.append(y)
+        return permuted
+
+    return table_rows(units, features, relabel, args.permutations, args.jobs)
 
 
 def table_rows(units: list[dict], features: dict, relabel, n_permutations: int,
@@ -316,7 +331,8 @@ def null_scores(units: list[dict], features: dict, names: list[str],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=["eegmat", "abide"])
-    parser.add_argument("--windows", help="window store folder (default: the example's)")
+    parser.add_argument("--windows", help="window store folder (default: the example's); "
+                        "ABIDE's edges are read from <windows>/../features")
     parser.add_argument("--participants", default="../shared/data/abide-cc200/participants.tsv")
     parser.add_argument("--objective", help="SSL objective (default: the example config's)")
     parser.add_argument("--encoder", default="conv")

@@ -199,22 +199,34 @@ def test_ssl_embeddings_separate_planted_subtypes_better_than_random_init(workdi
             assert accuracy[modality, trained] > accuracy[modality, "random"] + 0.02, accuracy
 
 
-def _assert_fold_encoders_never_saw_their_test_participants(results: Path, target: str,
-                                                            models: list[str]) -> None:
-    """ssl.pretrain_participants: train_folds (the default): one encoder per outer fold and
-    model, trained without that fold's test participants, which the harness scores with that
-    encoder only; every SSL output says train_folds, and no SSL row is scored leave-site-out
-    (there are no site-level encoders)."""
+def _assert_fold_encoders_saw_only_their_training_participants(results: Path, n_folds: int,
+                                                                models: dict[str, str]) -> None:
+    """One encoder per outer fold and model (``models``: name -> the window store it trains
+    on), trained on exactly that fold's training participants that have windows: never on
+    its test participants."""
     import torch
 
     folds = pd.read_csv(results / "group/predict/folds.tsv", sep="\t")
-    for k in sorted(folds["fold"].unique()):
-        tested = set(folds.loc[folds.fold == k, "participant_id"])
-        for model in models:
+    assert sorted(folds["fold"].unique()) == list(range(n_folds))
+    for model, store in models.items():
+        windowed = set(pd.read_csv(results / f"group/{store}/windows.tsv", sep="\t")
+                       ["participant_id"])
+        for k in range(n_folds):
+            training = set(folds.loc[folds.fold != k, "participant_id"]) & windowed
             seen = torch.load(results / f"group/ssl/{model}_pretrain-fold{k}_model.pt",
                               weights_only=True)["pretraining_participants"]
-            assert seen and not tested & set(seen), (model, k)
-    modality = models[0].removeprefix("modality-")
+            assert training and set(seen) == training, (model, k)
+
+
+def _assert_fold_encoders_never_saw_their_test_participants(results: Path, target: str,
+                                                            n_folds: int, modality: str) -> None:
+    """ssl.pretrain_participants: train_folds (the default): one encoder per outer fold
+    (:func:`_assert_fold_encoders_saw_only_their_training_participants`), which the harness
+    scores with that encoder only; every SSL output says train_folds, and no SSL row is scored
+    leave-site-out (there are no site-level encoders)."""
+    _assert_fold_encoders_saw_only_their_training_participants(
+        results, n_folds, {f"modality-{modality}": modality})
+    folds = pd.read_csv(results / "group/predict/folds.tsv", sep="\t")
     embeddings = pd.read_parquet(results / f"group/ssl/modality-{modality}_encoder-ssl_"
                                            "participants.parquet")
     assert sorted(embeddings["encoder_fold"].unique()) == sorted(folds["fold"].unique())
@@ -226,6 +238,22 @@ def _assert_fold_encoders_never_saw_their_test_participants(results: Path, targe
     splits = pd.read_csv(results / f"group/predict/target-{target}_splits.tsv", sep="\t")
     scored = splits[splits.cv_scheme == "stratified_group_kfold"].set_index("participant_id")
     assert (scored["fold"] == folds.set_index("participant_id").loc[scored.index, "fold"]).all()
+
+
+def test_crossmodal_encoders_pretrained_per_fold_never_see_their_test_participants(tmp_path):
+    """The per-fold example (config/examples/demo_train_folds.yaml, 3 outer folds) on 16
+    participants, 1 epoch, up to its cross-modal encoders: each is trained on its fold's
+    training participants only (the ABIDE and EEGMAT tests cover the single-modality ones)."""
+    workdir = copy_workflow(tmp_path)
+    (workdir / "small.yaml").write_text("demo: {n_subjects: 16}\n"
+                                        "ssl: {crossmodal: {epochs: 1}}\n")
+    models = [f"results/demo_train_folds/group/ssl/crossmodal_pretrain-fold{k}_model.pt"
+              for k in range(3)]
+    snakemake(workdir, *models, "results/demo_train_folds/group/predict/folds.tsv",
+              "results/demo_train_folds/group/eeg/windows.tsv", "--configfile",
+              "config/examples/demo_train_folds.yaml", "small.yaml")
+    _assert_fold_encoders_saw_only_their_training_participants(
+        workdir / "results/demo_train_folds", 3, {"crossmodal": "eeg"})
 
 
 def test_null_demo_finds_nothing(null_results):
@@ -272,8 +300,7 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
     probe = pd.read_csv(results / "group/predict/target-diagnosis_siteprobe.tsv",
                         sep="\t").set_index("feature_set")
     assert probe.loc["fmri_connectivity", "mean"] > 0.6  # 4 sites: chance is 0.25
-    _assert_fold_encoders_never_saw_their_test_participants(results, "diagnosis",
-                                                            ["modality-fmri"])
+    _assert_fold_encoders_never_saw_their_test_participants(results, "diagnosis", 5, "fmri")
 
 
 @pytest.mark.shared_data
@@ -359,5 +386,4 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
         card = json.loads((results / "group/ssl/modality-eeg_encoder-foundation_card.json")
                           .read_text())
         assert card["sha256"] == sha256(weights) and len(card["channels"]) == 19
-    _assert_fold_encoders_never_saw_their_test_participants(results, "count_quality",
-                                                            ["modality-eeg"])
+    _assert_fold_encoders_never_saw_their_test_participants(results, "count_quality", 4, "eeg")

@@ -67,15 +67,15 @@ from brainrep.ssl.train import load_weights
 Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
-def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, impute: bool = False):
     """Standardized logistic regression, C tuned by participant-grouped inner CV; features with
     gaps (the edges of parcels without signal) are mean-imputed first, and no other
-    feature may have one."""
+    feature may have one (``impute``: the feature set has gaps, in any row)."""
     inner = StratifiedGroupKFold(min(3, len(np.unique(groups))), shuffle=True, random_state=0)
     model = LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=list(inner.split(X, y, groups)),
                                  max_iter=3000, scoring="roc_auc", l1_ratios=(0,),
                                  use_legacy_attributes=False)
-    steps = [SimpleImputer(keep_empty_features=True)] if np.isnan(X).any() else []
+    steps = [SimpleImputer(keep_empty_features=True)] if impute else []
     return make_pipeline(*steps, StandardScaler(), model).fit(X, y)
 
 
@@ -84,7 +84,8 @@ def probe_probabilities(X: np.ndarray, y: np.ndarray, groups: np.ndarray,
     """P(class 1) of every split's test rows from a probe fitted on its training rows."""
     p = np.full(len(y), np.nan)
     for train, test in splits:
-        p[test] = fit_probe(X[train], y[train], groups[train]).predict_proba(X[test])[:, 1]
+        fitted = fit_probe(X[train], y[train], groups[train], impute=bool(np.isnan(X).any()))
+        p[test] = fitted.predict_proba(X[test])[:, 1]
     return p
 
 

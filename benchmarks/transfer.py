@@ -286,17 +286,22 @@ def abide(args, folder: Path) -> list[dict]:
         print(f"site {s}: " + ", ".join(f"{k} {pooled(y, p)[0]:.2f}"
                                         for k, p in unit["p"].items()), flush=True)
     rng = np.random.default_rng(args.seed)
+    return table_rows(units, features, lambda: within_test_folds(units, rng),
+                      args.permutations, args.jobs)
 
-    def relabel() -> list[np.ndarray]:  # within each site's outer test folds: the splits were
-        permuted = []                   # stratified on the true labels, so every fold keeps
-        for u in units:                 # its class counts under the null
-            y = u["y"].copy()
-            for _, test in u["splits"]:
-                y[test] = rng.permutation(y[test])
-            permuted.append(y)
-        return permuted
 
-    return table_rows(units, features, relabel, args.permutations, args.jobs)
+def within_test_folds(units: list[dict], rng: np.random.Generator) -> list[np.ndarray]:
+    """One relabelling of every unit: labels permuted within each outer test fold. The
+    splits were stratified on the true labels, so every fold keeps its class counts under
+    the null (permuting across all folds unbalances them, and the pooled AUROC of a
+    cross-validated probe then falls below 0.5 with no signal at all)."""
+    permuted = []
+    for u in units:
+        y = u["y"].copy()
+        for _, test in u["splits"]:
+            y[test] = rng.permutation(y[test])
+        permuted.append(y)
+    return permuted
 
 
 def table_rows(units: list[dict], features: dict, relabel, n_permutations: int,

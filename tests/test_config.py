@@ -153,8 +153,8 @@ def test_planning_imports_no_stage_library():
 
 def test_per_fold_example_plans_one_encoder_per_fold_and_modality(tmp_path):
     """config/examples/demo_train_folds.yaml (3 outer folds) plans, without running, one EEG,
-    one fMRI and one cross-modal encoder per fold (the workflow tests run per-fold pretraining
-    on ABIDE and EEGMAT, which have one modality each)."""
+    one fMRI and one cross-modal encoder per fold, and no corpus or transductive one (the
+    workflow tests run them: ABIDE, EEGMAT and a small cross-modal demo)."""
     work = copy_workflow(tmp_path)
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
                           "--configfile", "config/examples/demo_train_folds.yaml"],

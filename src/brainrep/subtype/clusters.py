@@ -267,8 +267,9 @@ def find_subtypes(features: pd.DataFrame, covariates: pd.DataFrame, *,
     regression (``<column>_before_regression_p_value``) and named in ``not_tested``.
     Returns the summary record, the per-k stability table and the assignments.
 
-    BLAS runs on one thread here: the hundreds of small fits gain nothing from more, and its
-    idle threads spinning beside busy cores made them up to 5x slower.
+    BLAS runs on one thread here, as Snakemake already sets for its jobs: the hundreds of
+    small fits gain nothing from more, and idle BLAS threads spinning beside busy cores made
+    in-process calls (tests, library use) 5x slower on a loaded 2-core machine.
     """
     regress_out, k_range, method = list(settings.regress_out), settings.k_range, settings.method
     n_components, n_null = settings.n_components, settings.n_null

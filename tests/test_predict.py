@@ -117,8 +117,9 @@ def test_missing_target_column_names_it():
 
 def test_tangent_space_is_fitted_on_training_rows_only():
     from pyriemann.geometry.mean import mean_logeuclid
+    from pyriemann.tangentspace import TangentSpace
 
-    from brainrep.predict import TangentSpaceFeatures
+    from brainrep.predict import MatrixLogarithms, TangentSpaceFeatures
 
     rng = np.random.default_rng(0)
     mixing = rng.standard_normal((30, 4, 4))
@@ -127,9 +128,18 @@ def test_tangent_space_is_fitted_on_training_rows_only():
     flat = covs[:, upper[0], upper[1]]
     train = np.arange(20)
     fitted = TangentSpaceFeatures().fit(flat[train])
-    assert np.allclose(fitted.tangent_.reference_, mean_logeuclid(covs[train]))
-    assert not np.allclose(fitted.tangent_.reference_, mean_logeuclid(covs))
+    assert np.allclose(fitted.reference_, mean_logeuclid(covs[train]))
+    assert not np.allclose(fitted.reference_, mean_logeuclid(covs))
     assert fitted.transform(flat[20:]).shape == (10, 10)  # 4 x 5 / 2 tangent coordinates
+    # pyriemann's own estimator, bit for bit; the shared logarithms change nothing
+    reference = TangentSpace(metric={"mean": "logeuclid", "map": "riemann"}).fit(covs[train])
+    logarithms = MatrixLogarithms()
+    for start in (0, 10):  # overlapping training sets: the second reuses 10 logarithms
+        shared = TangentSpaceFeatures(logarithms=logarithms).fit(flat[start:start + 20])
+        assert np.array_equal(shared.transform(flat),
+                              TangentSpaceFeatures().fit(flat[start:start + 20]).transform(flat))
+    assert np.array_equal(fitted.transform(flat), reference.transform(covs))
+    assert len(logarithms._logarithms) == 30
 
 
 def test_covariance_features_separate_classes_in_tangent_space():

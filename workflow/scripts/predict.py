@@ -32,10 +32,11 @@ metrics_figure(metrics, PRIMARY[task], snakemake.output.figure)
 positive = metrics["positive_class"].iloc[0]
 predictions_figure(predictions, task, positive if task == "binary" else None,
                    snakemake.output.predictions_figure)
-probe = (site_probe(features, participants, settings=settings, folds=folds) if settings.site_column
+probe = (site_probe(features, participants, settings=settings, folds=folds,
+                    n_jobs=snakemake.threads) if settings.site_column
          else metrics.iloc[:0])
 probe.to_csv(snakemake.output.site_probe, sep="\t", index=False, na_rep="n/a")
 curve = label_efficiency(features, participants, snakemake.wildcards.target, settings=settings,
-                         folds=folds)
+                         folds=folds, n_jobs=snakemake.threads)
 curve.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 label_efficiency_figure(curve, snakemake.output.label_efficiency_figure)

@@ -3,7 +3,7 @@ scores, metrics with bootstrap intervals, and label permutations within site."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,9 +17,11 @@ from sklearn.metrics import (
     r2_score,
     roc_auc_score,
 )
+from threadpoolctl import threadpool_limits
 
 from brainrep.predict.models import (
     FOLD_COLUMN,
+    MatrixLogarithms,
     build_model,
     is_spd,
     label_free_steps,
@@ -52,27 +54,34 @@ def with_nuisance(X: np.ndarray | list[np.ndarray], nuisance: pd.DataFrame | Non
 
 
 def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
-                 n_nuisance: int = 0, combat: bool = False
+                 n_nuisance: int = 0, combat: bool = False,
+                 logarithms: MatrixLogarithms | None = None, n_jobs: int = 1
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(training, test) matrices of every outer split after the :func:`label_free_steps`,
     fitted on that split's training rows. They never see labels, so every label permutation
     reuses them (the inner tuning loop sees them fitted on the whole outer training fold).
 
     ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
-    Missing values (NaN) are imputed by the training rows' means.
+    Missing values (NaN) are imputed by the training rows' means. ``logarithms`` shares the
+    SPD matrices' logarithms between the splits' tangent-space references. The splits run in
+    ``n_jobs`` threads of one BLAS thread each: the many small eigendecompositions of the
+    tangent space gain more from that than from threads inside LAPACK (the same numbers).
     """
     if isinstance(X, list) and len(X) != len(splits):
         raise LeakageError(f"features come from {len(X)} per-fold encoders but there are "
                            f"{len(splits)} splits; they must be the pretraining folds")
-    designs = []
-    for k, (train, test) in enumerate(splits):
-        Xk = X[k] if isinstance(X, list) else X
-        steps = label_free_steps(spd, n_nuisance, combat, impute=bool(np.isnan(Xk).any()))
+
+    def design_of(k: int) -> tuple[np.ndarray, np.ndarray]:
+        (train, test), Xk = splits[k], X[k] if isinstance(X, list) else X
+        steps = label_free_steps(spd, n_nuisance, combat, impute=bool(np.isnan(Xk).any()),
+                                 logarithms=logarithms)
         if steps is None:
-            designs.append((Xk[train], Xk[test]))
-        else:
-            designs.append((steps.fit_transform(Xk[train]), steps.transform(Xk[test])))
-    return designs
+            return Xk[train], Xk[test]
+        return steps.fit_transform(Xk[train]), steps.transform(Xk[test])
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(design_of)(k) for k in range(len(splits)))
 
 
 def _decision(fitted, X: np.ndarray, target: Target) -> np.ndarray:
@@ -164,19 +173,21 @@ def bootstrap_ci(y: np.ndarray, score: np.ndarray, target: Target, n_boot: int,
 @dataclass
 class Sample:
     """The participants every feature set is evaluated on, their target, sites and nuisance
-    block (:func:`nuisance_design`, or None)."""
+    block (:func:`nuisance_design`, or None); the SPD logarithms its designs share."""
 
     target: Target
     participants: list[str]
     y: np.ndarray
     sites: np.ndarray | None
     nuisance: pd.DataFrame | None
+    logarithms: MatrixLogarithms = field(default_factory=MatrixLogarithms)
 
-    def designs(self, frame: pd.DataFrame, splits, combat: bool = False):
+    def designs(self, frame: pd.DataFrame, splits, combat: bool = False, n_jobs: int = 1):
         """:func:`fold_designs` of one feature table on this sample's participants."""
         X = with_nuisance(design(frame, self.participants), self.nuisance, self.participants)
         return fold_designs(X, splits, is_spd(frame),
-                            0 if self.nuisance is None else self.nuisance.shape[1], combat)
+                            0 if self.nuisance is None else self.nuisance.shape[1], combat,
+                            self.logarithms, n_jobs)
 
 
 def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
@@ -241,7 +252,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         for name, frame in features.items():
             if FOLD_COLUMN in frame and scheme != "stratified_group_kfold":
                 continue  # its encoders were pretrained for the participant-grouped folds
-            designs = data.designs(frame, splits, harmonized)
+            designs = data.designs(frame, splits, harmonized, n_jobs)
             score = cross_validate(designs, y, splits, target_, model, inner_folds, seed)
             observed = per_fold_scores(y, score, splits, target_)
             null = Parallel(n_jobs=n_jobs)(

@@ -11,7 +11,13 @@ from sklearn.metrics import (
     balanced_accuracy_score,
 )
 
-from brainrep.predict.crossval import cross_validate, per_fold_scores, predicted, sample
+from brainrep.predict.crossval import (
+    Sample,
+    cross_validate,
+    per_fold_scores,
+    predicted,
+    sample,
+)
 from brainrep.predict.models import FOLD_COLUMN
 from brainrep.predict.settings import PredictionSettings
 from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
@@ -19,7 +25,7 @@ from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
 
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                      target: str, *, settings: PredictionSettings,
-                     folds: pd.DataFrame | None = None) -> pd.DataFrame:
+                     folds: pd.DataFrame | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """The primary metric when only a fraction of each training fold's participants keep
     their label.
 
@@ -29,10 +35,10 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
-    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged).
+    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged). The
+    folds' label-free steps run in ``n_jobs`` threads (:func:`fold_designs`).
     """
-    model, inner_folds, seed = settings.model, settings.inner_folds, settings.seed
-    confounds, combat = settings.deconfound, settings.combat
+    seed, confounds, combat = settings.seed, settings.deconfound, settings.combat
     fractions, n_repeats = settings.label_fractions, settings.label_repeats
     outer_folds = settings.outer_folds
     data = sample(features, participants, target, settings.positive_class,
@@ -52,19 +58,16 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     rows = []
     for name, frame in features.items():
         for fraction in fractions:
-            repeats = []
+            repeats, seen = [], {}
             for repeat in range(n_repeats):
                 kept = [(subsets[fraction, repeat, k], test)
                         for k, (_, test) in enumerate(splits)]
-                try:
-                    score = cross_validate(data.designs(frame, kept, combat), y, kept,
-                                           target_, model, inner_folds, seed)
-                except ValueError as err:  # ComBat on a very small labelled subset
-                    logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
-                    repeats.append(np.nan)
-                    continue
-                repeats.append(np.nanmean(
-                    per_fold_scores(y, score, kept, target_)[target_.primary]))
+                # the same subsets (every repeat of fraction 1) give the same score
+                key = b"".join(train.tobytes() for train, _ in kept)
+                if key not in seen:
+                    seen[key] = _subset_score(data, frame, kept, settings, name, fraction,
+                                              n_jobs)
+                repeats.append(seen[key])
             sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
                      for k in range(len(splits))]
             rows.append({"target": target, "feature_set": name, "fraction": fraction,
@@ -74,6 +77,19 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                          "chance": target_.chance(target_.primary, y, splits),
                          "n_repeats": n_repeats})
     return pd.DataFrame(rows)
+
+
+def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionSettings,
+                  name: str, fraction: float, n_jobs: int) -> float:
+    """Fold mean of the primary metric with only the ``kept`` training rows of each split;
+    NaN (logged) where ComBat cannot be fitted on a very small labelled subset."""
+    try:
+        score = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
+                               data.target, settings.model, settings.inner_folds, settings.seed)
+    except ValueError as err:
+        logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
+        return np.nan
+    return np.nanmean(per_fold_scores(data.y, score, kept, data.target)[data.target.primary])
 
 
 def _stratified_subset(strata: np.ndarray, fraction: float,
@@ -89,12 +105,13 @@ def _stratified_subset(strata: np.ndarray, fraction: float,
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
-               *, settings: PredictionSettings, folds: pd.DataFrame | None = None
-               ) -> pd.DataFrame:
+               *, settings: PredictionSettings, folds: pd.DataFrame | None = None,
+               n_jobs: int = 1) -> pd.DataFrame:
     """How well each feature set predicts acquisition site (balanced accuracy, chance = 1/k),
     after the same deconfounding and ComBat as :func:`evaluate` (fitted in training folds).
 
-    Tables embedded per fold are probed on their pretraining ``folds``."""
+    Tables embedded per fold are probed on their pretraining ``folds``; ``n_jobs`` threads
+    as in :func:`fold_designs`."""
     site_column, model, seed = settings.site_column, settings.model, settings.seed
     n_folds, inner_folds = settings.outer_folds, settings.inner_folds
     confounds, combat = settings.deconfound, settings.combat
@@ -111,7 +128,7 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         groups = np.asarray(data.participants)
         splits = (splits_from_folds(folds, groups) if FOLD_COLUMN in frame else
                   make_splits(data.y, groups, None, n_folds, seed)["stratified_group_kfold"])
-        score = cross_validate(data.designs(frame, splits, combat), data.y, splits,
+        score = cross_validate(data.designs(frame, splits, combat, n_jobs), data.y, splits,
                                data.target, model, inner_folds, seed)
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",

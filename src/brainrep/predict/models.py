@@ -3,6 +3,7 @@ user's module) and the label-free steps fitted inside each training fold."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -31,29 +32,57 @@ SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diag
 FOLD_COLUMN = "encoder_fold"  # feature tables from encoders pretrained per outer fold
 
 
+class MatrixLogarithms:
+    """Memo of the matrix logarithms (pyriemann's ``logm``) of SPD matrices, keyed by their
+    content: the log-Euclidean reference of every training fold (outer folds, schemes,
+    label-fraction subsets) reuses each participant's logarithm instead of recomputing its
+    eigendecomposition. Holds one n x n float64 matrix per distinct participant."""
+
+    def __init__(self):
+        self._logarithms: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, matrices: np.ndarray) -> np.ndarray:
+        """``logm`` of each of ``matrices`` (shape (n_matrices, n, n)), same shape."""
+        from pyriemann.utils.base import logm
+
+        keys = [hashlib.blake2b(m.tobytes(), digest_size=16).digest() for m in matrices]
+        missing = [i for i, key in enumerate(keys) if key not in self._logarithms]
+        if missing:
+            for i, logarithm in zip(missing, logm(matrices[missing]), strict=True):
+                self._logarithms[keys[i]] = logarithm
+        return np.stack([self._logarithms[key] for key in keys])
+
+
 class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
     """Upper-triangle SPD matrices -> Riemannian tangent-space vectors (pyriemann).
 
     The reference point is fitted on the training rows only, so the projection belongs inside
     the cross-validated pipeline. It is the log-Euclidean mean (closed form, one eigen-
     decomposition per matrix; the iterative Riemannian mean takes ~7x longer for 200 parcels),
-    and the map is the affine-invariant logarithm at that point. The last ``n_passthrough``
-    columns (nuisance variables for :class:`NuisanceRemoval`) pass through unchanged.
+    and the map is the affine-invariant logarithm at that point (pyriemann's ``TangentSpace``
+    with ``metric={"mean": "logeuclid", "map": "riemann"}``, the same numbers). The last
+    ``n_passthrough`` columns (nuisance variables for :class:`NuisanceRemoval`) pass through
+    unchanged. ``logarithms`` (:class:`MatrixLogarithms`) shares the training matrices'
+    logarithms between fits on overlapping rows.
     """
 
-    def __init__(self, n_passthrough: int = 0):
+    def __init__(self, n_passthrough: int = 0, logarithms: MatrixLogarithms | None = None):
         self.n_passthrough = n_passthrough
+        self.logarithms = logarithms
 
     def fit(self, X, y=None):
-        from pyriemann.tangentspace import TangentSpace
+        from pyriemann.utils.base import expm, logm
 
-        self.tangent_ = TangentSpace(metric={"mean": "logeuclid", "map": "riemann"})
-        self.tangent_.fit(self._matrices(X))
+        matrices = self._matrices(X)
+        logarithms = (logm if self.logarithms is None else self.logarithms)(matrices)
+        self.reference_ = expm(np.mean(logarithms, axis=0))  # pyriemann's mean_logeuclid
         return self
 
     def transform(self, X):
+        from pyriemann.tangentspace import tangent_space
+
         X = np.asarray(X, dtype=float)
-        return np.hstack([self.tangent_.transform(self._matrices(X)),
+        return np.hstack([tangent_space(self._matrices(X), self.reference_, metric="riemann"),
                           X[:, X.shape[1] - self.n_passthrough:]])
 
     def _matrices(self, X) -> np.ndarray:
@@ -155,14 +184,15 @@ def is_spd(frame: pd.DataFrame) -> bool:
 
 
 def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = False,
-                     impute: bool = False):
+                     impute: bool = False, logarithms: MatrixLogarithms | None = None):
     """The steps fitted without labels: mean imputation of missing values with ``impute``
-    (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features, then
-    removal of the last ``n_nuisance`` columns (a :func:`nuisance_design` block) by
-    :class:`NuisanceRemoval`, ComBat across sites with ``combat``. None when there are none."""
+    (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features (sharing
+    ``logarithms``), then removal of the last ``n_nuisance`` columns (a
+    :func:`nuisance_design` block) by :class:`NuisanceRemoval`, ComBat across sites with
+    ``combat``. None when there are none."""
     steps = [SimpleImputer(strategy="mean")] if impute else []
     if spd:
-        steps.append(TangentSpaceFeatures(n_nuisance))
+        steps.append(TangentSpaceFeatures(n_nuisance, logarithms))
     if n_nuisance:
         steps.append(NuisanceRemoval(n_nuisance, combat=combat))
     return make_pipeline(*steps) if steps else None

@@ -3,13 +3,14 @@
 Run from the repository root: ``python benchmarks/scaling.py [--subjects 100 1000]
 [--abide ../shared/data/abide-cc200]``.
 
-The real ABIDE CC200 time series (163 participants, 4 sites) are replicated (symbolic links,
-new labels, the participant's row of participants.tsv copied) to each size. For each size:
+The real ABIDE CC200 time series (163 participants, 4 sites) are replicated (new labels, the
+participant's row of participants.tsv copied; links to the real files, then noisy copies, see
+:func:`replicate`) to each size. For each size:
 
 * ``brainrep``: ``snakemake --cores 2`` up to the ASD vs TD metrics table, without SSL
-  (``ssl.enabled: false``) or subtyping, 10 label permutations, 100 bootstraps, the full label
-  set only: per-stage wall time and peak resident memory from Snakemake's benchmark files, and
-  the whole run's wall time;
+  (``ssl.enabled: false``) or subtyping, no label permutations (the issue's target run), 100
+  bootstraps, the full label set only: per-stage wall time and peak resident memory from
+  Snakemake's benchmark files, and the whole run's wall time;
 * ``plain``: one Python script that reads the same files, computes the same Fisher-z
   correlation edges and fits the same model (scaling + ridge classifier with balanced classes,
   alpha chosen by leave-one-out) with leave-site-out folds, in one process.
@@ -17,7 +18,7 @@ new labels, the participant's row of participants.tsv copied) to each size. For 
 Prints a table per stage (seconds and MiB at each size, growth exponent = slope of log time
 over log size) and the brainrep / plain wall-time ratio of each size. brainrep does more
 than the plain script in that time (QC and exclusions, the confound-only and tangent-space
-baselines, participant-grouped CV besides leave-site-out, permutations, bootstrap intervals,
+baselines, participant-grouped CV besides leave-site-out, bootstrap intervals,
 the site probe and the report's inputs); the ratio is the price of all of that.
 """
 
@@ -42,11 +43,15 @@ STAGES = ["bids_index", "fmri_connectivity", "fmri_windows", "outer_folds", "con
 
 def replicate(source: Path, target: Path, n_subjects: int) -> None:
     """``n_subjects`` participants made from ``source``'s (in a fixed shuffled order, cycling
-    through them)."""
+    through them). The first pass links the real files; every later copy is the series plus
+    Gaussian noise of 10 % of each parcel's SD (empty parcels stay empty), so that no two
+    participants share a connectivity matrix (nothing computed once per distinct matrix
+    profits from the replication)."""
     table = pd.read_csv(source / "participants.tsv", sep="\t", dtype=str, keep_default_na=False)
     table = table.sample(frac=1.0, random_state=0)  # every site in a small replicate
     series = {p: next((source / p / "func").glob(f"{p}_task-rest_*_timeseries.tsv*"))
               for p in table["participant_id"]}
+    rng = np.random.default_rng(0)
     rows = []
     for index in range(n_subjects):
         row = table.iloc[index % len(table)].copy()
@@ -54,7 +59,13 @@ def replicate(source: Path, target: Path, n_subjects: int) -> None:
         original = series[row["participant_id"]]
         folder = target / label / "func"
         folder.mkdir(parents=True)
-        (folder / original.name.replace(row["participant_id"], label)).symlink_to(original)
+        copy = folder / original.name.replace(row["participant_id"], label)
+        if index < len(table):
+            copy.symlink_to(original)
+        else:
+            frame = pd.read_csv(original, sep="\t")
+            noise = rng.standard_normal(frame.shape) * frame.std(ddof=0).to_numpy()
+            (frame + 0.1 * noise).to_csv(copy, sep="\t", index=False, float_format="%.6g")
         row["participant_id"] = label
         rows.append(row)
     pd.DataFrame(rows).to_csv(target / "participants.tsv", sep="\t", index=False)
@@ -70,7 +81,7 @@ def run_brainrep(root: Path, n_subjects: int) -> tuple[float, dict[str, tuple[fl
               "ssl": {"enabled": False},
               "downstream": {"targets": ["diagnosis"], "positive_class": "ASD",
                              "confounds": ["age", "sex"], "site_column": "site",
-                             "n_permutations": 10, "n_bootstrap": 100,
+                             "n_permutations": 0, "n_bootstrap": 100,
                              "label_fractions": [1.0], "label_repeats": 1,
                              "states": {"enabled": False}, "multiview": {"enabled": False},
                              "subtyping": {"feature_sets": []}}}

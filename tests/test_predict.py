@@ -115,11 +115,13 @@ def test_missing_target_column_names_it():
                          settings=_settings())
 
 
-def test_tangent_space_is_fitted_on_training_rows_only():
+def test_tangent_space_is_fitted_on_training_rows_only(monkeypatch):
     from pyriemann.geometry.mean import mean_logeuclid
     from pyriemann.tangentspace import TangentSpace
 
-    from brainrep.predict import MatrixLogarithms, TangentSpaceFeatures
+    from brainrep.predict import MatrixLogarithms, TangentSpaceFeatures, models
+
+    monkeypatch.setattr(models, "SPD_CHUNK", 7)  # matrices in several chunks
 
     rng = np.random.default_rng(0)
     mixing = rng.standard_normal((30, 4, 4))

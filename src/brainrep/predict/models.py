@@ -4,7 +4,7 @@ user's module) and the label-free steps fitted inside each training fold."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspac
 MODELS: dict[str, Callable[[str, int, int], BaseEstimator]] = {}
 SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diagonal)
 FOLD_COLUMN = "encoder_fold"  # feature tables from encoders pretrained per outer fold
+SPD_CHUNK = 64  # SPD matrices per batch of eigendecompositions in the tangent space
 
 
 class MatrixLogarithms:
@@ -73,25 +74,34 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
     def fit(self, X, y=None):
         from pyriemann.utils.base import expm, logm
 
-        matrices = self._matrices(X)
-        logarithms = (logm if self.logarithms is None else self.logarithms)(matrices)
-        self.reference_ = expm(np.mean(logarithms, axis=0))  # pyriemann's mean_logeuclid
+        logarithm = logm if self.logarithms is None else self.logarithms
+        total = None  # summed in row order as np.mean sums (pyriemann's mean_logeuclid)
+        for matrices in self._chunks(X):
+            for log in logarithm(matrices):
+                total = log.copy() if total is None else np.add(total, log, out=total)
+        self.reference_ = expm(total / len(X))
         return self
 
     def transform(self, X):
         from pyriemann.tangentspace import tangent_space
 
         X = np.asarray(X, dtype=float)
-        return np.hstack([tangent_space(self._matrices(X), self.reference_, metric="riemann"),
-                          X[:, X.shape[1] - self.n_passthrough:]])
+        vectors = [tangent_space(matrices, self.reference_, metric="riemann")
+                   for matrices in self._chunks(X)]
+        return np.hstack([np.vstack(vectors), X[:, X.shape[1] - self.n_passthrough:]])
 
-    def _matrices(self, X) -> np.ndarray:
+    def _chunks(self, X) -> Iterator[np.ndarray]:
+        """The rows of X as symmetric matrices, :data:`SPD_CHUNK` at a time (shape (k, n, n)):
+        the eigendecompositions' temporaries stay a few times that size, whatever the
+        number of rows."""
         X = np.asarray(X, dtype=float)[:, :X.shape[1] - self.n_passthrough]
         n = int((np.sqrt(8 * X.shape[1] + 1) - 1) / 2)
-        matrices = np.zeros((len(X), n, n))
         upper = np.triu_indices(n)
-        matrices[:, upper[0], upper[1]] = X
-        return matrices + np.triu(matrices, 1).transpose(0, 2, 1)
+        for start in range(0, len(X), SPD_CHUNK):
+            rows = X[start:start + SPD_CHUNK]
+            matrices = np.zeros((len(rows), n, n))
+            matrices[:, upper[0], upper[1]] = rows
+            yield matrices + np.triu(matrices, 1).transpose(0, 2, 1)
 
 
 class NuisanceRemoval(BaseEstimator, TransformerMixin):

@@ -74,8 +74,8 @@ def test_window_level_split_leaks_and_is_refused():
     target = predict.Target("diagnosis", "binary", ("control", "patient"))
 
     def auroc(splits):
-        score = predict.cross_validate(predict.fold_designs(X, splits), labels, splits, target,
-                                       "ridge", 3, 0)
+        (score,) = predict.cross_validate(predict.fold_designs(X, splits), labels, splits,
+                                          target, "ridge", 3, 0)
         return roc_auc_score(labels == "patient", score)
 
     by_window = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, labels))
@@ -142,6 +142,28 @@ def test_tangent_space_is_fitted_on_training_rows_only(monkeypatch):
                               TangentSpaceFeatures().fit(flat[start:start + 20]).transform(flat))
     assert np.array_equal(fitted.transform(flat), reference.transform(covs))
     assert len(logarithms._logarithms) == 30
+
+
+def test_numbers_do_not_depend_on_n_jobs():
+    """Tangent-space chunks in threads, permutation refits in processes: the same metrics,
+    p-values and scores, bit for bit, with one job or two."""
+    rng = np.random.default_rng(4)
+    participants = _participants(40, seed=4)
+    mixing = np.eye(5) + 0.3 * rng.standard_normal((40, 5, 5))
+    mixing[:, 0, 1] += (participants["diagnosis"] == "patient").to_numpy()  # coupled parcels
+    covs = mixing @ mixing.transpose(0, 2, 1) + 0.1 * np.eye(5)
+    upper = np.triu_indices(5)
+    spd = pd.DataFrame(covs[:, upper[0], upper[1]],
+                       columns=[f"cov__p{a}__p{b}" for a, b in zip(*upper, strict=True)])
+    spd.insert(0, "participant_id", participants["participant_id"])
+    features = {"spd": spd, "signal": _features(participants, 1.0)}
+    runs = [predict.evaluate(features, participants, "diagnosis", n_jobs=n_jobs,
+                             settings=_settings(n_permutations=6, deconfound=["age"]))
+            for n_jobs in (1, 2)]
+    for one, two in zip(*runs, strict=True):
+        pd.testing.assert_frame_equal(one, two, check_exact=True)
+    metrics = runs[0][0].query("metric == 'auroc' and feature_set == 'spd'")
+    assert (metrics["mean"] > 0.7).all() and (metrics["n_permutations"] == 6).all()
 
 
 def test_covariance_features_separate_classes_in_tangent_space():
@@ -443,6 +465,6 @@ def test_missing_values_are_imputed_from_the_training_rows_only():
     rows' means, so a test participant's own values never fill its gaps."""
     X = np.array([[1.0], [np.nan], [3.0], [100.0]])
     splits = [(np.array([0, 2]), np.array([1, 3]))]
-    ((train, test),) = predict.fold_designs(X, splits)
+    ((train, test),) = list(predict.fold_designs(X, splits))
     assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]
 

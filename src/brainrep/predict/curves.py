@@ -84,7 +84,7 @@ def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionS
     """Fold mean of the primary metric with only the ``kept`` training rows of each split;
     NaN (logged) where ComBat cannot be fitted on a very small labelled subset."""
     try:
-        score = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
+        (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
                                data.target, settings.model, settings.inner_folds, settings.seed)
     except ValueError as err:
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
@@ -128,7 +128,7 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         groups = np.asarray(data.participants)
         splits = (splits_from_folds(folds, groups) if FOLD_COLUMN in frame else
                   make_splits(data.y, groups, None, n_folds, seed)["stratified_group_kfold"])
-        score = cross_validate(data.designs(frame, splits, combat, n_jobs), data.y, splits,
+        (score,) = cross_validate(data.designs(frame, splits, combat, n_jobs), data.y, splits,
                                data.target, model, inner_folds, seed)
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV, RidgeCV
@@ -19,6 +20,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
+from threadpoolctl import threadpool_limits
 
 from brainrep.config import registering
 
@@ -30,7 +32,7 @@ C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspac
 MODELS: dict[str, Callable[[str, int, int], BaseEstimator]] = {}
 SPD_PREFIX = "cov__"  # feature tables of SPD matrices (upper triangle with diagonal)
 FOLD_COLUMN = "encoder_fold"  # feature tables from encoders pretrained per outer fold
-SPD_CHUNK = 64  # SPD matrices per batch of eigendecompositions in the tangent space
+SPD_CHUNK = 16  # SPD matrices per batch of eigendecompositions in the tangent space
 
 
 class MatrixLogarithms:
@@ -67,17 +69,19 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
     logarithms between fits on overlapping rows.
     """
 
-    def __init__(self, n_passthrough: int = 0, logarithms: MatrixLogarithms | None = None):
+    def __init__(self, n_passthrough: int = 0, logarithms: MatrixLogarithms | None = None,
+                 n_jobs: int = 1):
         self.n_passthrough = n_passthrough
         self.logarithms = logarithms
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
         from pyriemann.utils.base import expm, logm
 
         logarithm = logm if self.logarithms is None else self.logarithms
         total = None  # summed in row order as np.mean sums (pyriemann's mean_logeuclid)
-        for matrices in self._chunks(X):
-            for log in logarithm(matrices):
+        for logs in self._per_chunk(logarithm, X):
+            for log in logs:
                 total = log.copy() if total is None else np.add(total, log, out=total)
         self.reference_ = expm(total / len(X))
         return self
@@ -86,9 +90,16 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
         from pyriemann.tangentspace import tangent_space
 
         X = np.asarray(X, dtype=float)
-        vectors = [tangent_space(matrices, self.reference_, metric="riemann")
-                   for matrices in self._chunks(X)]
+        vectors = list(self._per_chunk(
+            lambda matrices: tangent_space(matrices, self.reference_, metric="riemann"), X))
         return np.hstack([np.vstack(vectors), X[:, X.shape[1] - self.n_passthrough:]])
+
+    def _per_chunk(self, function, X) -> Iterator[np.ndarray]:
+        """``function`` of each chunk of :meth:`_chunks`, in order, in ``n_jobs`` threads of
+        one BLAS thread each (a few chunks in flight)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield from Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+                delayed(function)(matrices) for matrices in self._chunks(X))
 
     def _chunks(self, X) -> Iterator[np.ndarray]:
         """The rows of X as symmetric matrices, :data:`SPD_CHUNK` at a time (shape (k, n, n)):
@@ -194,15 +205,16 @@ def is_spd(frame: pd.DataFrame) -> bool:
 
 
 def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = False,
-                     impute: bool = False, logarithms: MatrixLogarithms | None = None):
+                     impute: bool = False, logarithms: MatrixLogarithms | None = None,
+                     n_jobs: int = 1):
     """The steps fitted without labels: mean imputation of missing values with ``impute``
     (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features (sharing
-    ``logarithms``), then removal of the last ``n_nuisance`` columns (a
+    ``logarithms``, in ``n_jobs`` threads), then removal of the last ``n_nuisance`` columns (a
     :func:`nuisance_design` block) by :class:`NuisanceRemoval`, ComBat across sites with
     ``combat``. None when there are none."""
     steps = [SimpleImputer(strategy="mean")] if impute else []
     if spd:
-        steps.append(TangentSpaceFeatures(n_nuisance, logarithms))
+        steps.append(TangentSpaceFeatures(n_nuisance, logarithms, n_jobs))
     if n_nuisance:
         steps.append(NuisanceRemoval(n_nuisance, combat=combat))
     return make_pipeline(*steps) if steps else None

@@ -3,6 +3,7 @@ scores, metrics with bootstrap intervals, and label permutations within site."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,32 +57,32 @@ def with_nuisance(X: np.ndarray | list[np.ndarray], nuisance: pd.DataFrame | Non
 def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
                  n_nuisance: int = 0, combat: bool = False,
                  logarithms: MatrixLogarithms | None = None, n_jobs: int = 1
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(training, test) matrices of every outer split after the :func:`label_free_steps`,
-    fitted on that split's training rows. They never see labels, so every label permutation
-    reuses them (the inner tuning loop sees them fitted on the whole outer training fold).
+    fitted on that split's training rows, one split at a time (memory holds one split's
+    design, not all of them). They never see labels, so every label permutation reuses them
+    (the inner tuning loop sees them fitted on the whole outer training fold).
 
     ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
     Missing values (NaN) are imputed by the training rows' means. ``logarithms`` shares the
-    SPD matrices' logarithms between the splits' tangent-space references. The splits run in
-    ``n_jobs`` threads of one BLAS thread each: the many small eigendecompositions of the
-    tangent space gain more from that than from threads inside LAPACK (the same numbers).
+    SPD matrices' logarithms between the splits' tangent-space references, whose
+    eigendecompositions run in ``n_jobs`` threads. The steps run on one BLAS thread, so the
+    numbers are the same for any ``n_jobs`` and any machine's thread count.
     """
     if isinstance(X, list) and len(X) != len(splits):
         raise LeakageError(f"features come from {len(X)} per-fold encoders but there are "
                            f"{len(splits)} splits; they must be the pretraining folds")
-
-    def design_of(k: int) -> tuple[np.ndarray, np.ndarray]:
-        (train, test), Xk = splits[k], X[k] if isinstance(X, list) else X
+    for k, (train, test) in enumerate(splits):
+        Xk = X[k] if isinstance(X, list) else X
         steps = label_free_steps(spd, n_nuisance, combat, impute=bool(np.isnan(Xk).any()),
-                                 logarithms=logarithms)
+                                 logarithms=logarithms, n_jobs=n_jobs)
         if steps is None:
-            return Xk[train], Xk[test]
-        return steps.fit_transform(Xk[train]), steps.transform(Xk[test])
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(design_of)(k) for k in range(len(splits)))
+            yield Xk[train], Xk[test]
+            continue
+        with threadpool_limits(limits=1, user_api="blas"):
+            design = steps.fit_transform(Xk[train]), steps.transform(Xk[test])
+        yield design
+        del design  # before the next split's is built
 
 
 def _decision(fitted, X: np.ndarray, target: Target) -> np.ndarray:
@@ -99,16 +100,35 @@ def _decision(fitted, X: np.ndarray, target: Target) -> np.ndarray:
     return full
 
 
-def cross_validate(designs: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, splits,
-                   target: Target, model: str, inner_folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold decision scores (see :func:`_decision`) of every row, the model refitted
-    and re-tuned on each outer training fold of :func:`fold_designs`."""
+def cross_validate(designs, y: np.ndarray, splits, target: Target, model: str,
+                   inner_folds: int, seed: int, permutations: list[np.ndarray] = (),
+                   n_jobs: int = 1) -> list[np.ndarray]:
+    """Out-of-fold decision scores (see :func:`_decision`) of every row for the labels ``y``
+    and for each of ``permutations``, the model refitted and re-tuned on each outer training
+    fold of :func:`fold_designs` (consumed one split at a time). The refits on permuted labels
+    run in ``n_jobs`` processes (the same numbers for any ``n_jobs``). Returns
+    ``[scores of y, *scores of each permutation]``.
+    """
     shape = (len(y), len(target.classes)) if target.task == "multiclass" else len(y)
-    score = np.full(shape, np.nan)
-    for (train, test), (X_train, X_test) in zip(splits, designs, strict=True):
-        fitted = build_model(model, target.task, inner_folds, seed).fit(X_train, y[train])
-        score[test] = _decision(fitted, X_test, target)
-    return score
+    scores = [np.full(shape, np.nan) for _ in range(1 + len(permutations))]
+    with Parallel(n_jobs=n_jobs if permutations else 1) as parallel:
+        for (train, test), (X_train, X_test) in zip(splits, designs, strict=True):
+            scores[0][test] = _fold_decision(X_train, X_test, y[train], target, model,
+                                             inner_folds, seed)
+            null = parallel(delayed(_fold_decision)(X_train, X_test, labels[train], target,
+                                                    model, inner_folds, seed)
+                            for labels in permutations)
+            for score, decision in zip(scores[1:], null, strict=True):
+                score[test] = decision
+            del X_train, X_test  # before the next split's design is built
+    return scores
+
+
+def _fold_decision(X_train: np.ndarray, X_test: np.ndarray, y_train: np.ndarray,
+                   target: Target, model: str, inner_folds: int, seed: int) -> np.ndarray:
+    """The test rows' decision scores of ``model`` fitted on one training fold."""
+    fitted = build_model(model, target.task, inner_folds, seed).fit(X_train, y_train)
+    return _decision(fitted, X_test, target)
 
 
 def predicted(score: np.ndarray, target: Target) -> np.ndarray:
@@ -252,12 +272,13 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
         for name, frame in features.items():
             if FOLD_COLUMN in frame and scheme != "stratified_group_kfold":
                 continue  # its encoders were pretrained for the participant-grouped folds
-            designs = data.designs(frame, splits, harmonized, n_jobs)
-            score = cross_validate(designs, y, splits, target_, model, inner_folds, seed)
+            score, *permuted = cross_validate(
+                data.designs(frame, splits, harmonized, n_jobs), y, splits, target_, model,
+                inner_folds, seed, permutations, n_jobs)
             observed = per_fold_scores(y, score, splits, target_)
-            null = Parallel(n_jobs=n_jobs)(
-                delayed(_permuted_metric)(designs, y_perm, splits, target_, model,
-                                          inner_folds, seed) for y_perm in permutations)
+            null = [np.nanmean(per_fold_scores(y_perm, null_score, splits,
+                                               target_)[target_.primary])
+                    for y_perm, null_score in zip(permutations, permuted, strict=True)]
             pooled = scores(y[tested], score[tested], target_)
             ci = bootstrap_ci(y[tested], score[tested], target_, n_bootstrap, seed)
             for metric, values in observed.items():
@@ -279,14 +300,6 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                                                      score[tested], target_))
     return (pd.DataFrame(metric_rows), pd.concat(prediction_rows, ignore_index=True),
             pd.DataFrame(split_rows))
-
-
-def _permuted_metric(designs, y_perm: np.ndarray, splits, target: Target, model: str,
-                     inner_folds: int, seed: int) -> float:
-    """The primary metric (mean over folds) of a model refitted on permuted labels."""
-    return np.nanmean(per_fold_scores(y_perm, cross_validate(designs, y_perm, splits, target, model,
-                                                       inner_folds, seed), splits,
-                                target)[target.primary])
 
 
 def _prediction_table(scheme: str, name: str, groups: np.ndarray, y: np.ndarray,

@@ -67,7 +67,9 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
     Missing values (NaN) are imputed by the training rows' means. ``logarithms`` shares the
     SPD matrices' logarithms between the splits' tangent-space references, whose
     eigendecompositions run in ``n_jobs`` threads. The steps run on one BLAS thread, so the
-    numbers are the same for any ``n_jobs`` and any machine's thread count.
+    designs are the same for any ``n_jobs`` and any machine's thread count (the model fits of
+    :func:`cross_validate` use the BLAS threads they are given: their scores can differ in
+    the last bits, ~1e-15, between machines).
     """
     if isinstance(X, list) and len(X) != len(splits):
         raise LeakageError(f"features come from {len(X)} per-fold encoders but there are "
@@ -105,22 +107,26 @@ def cross_validate(designs, y: np.ndarray, splits, target: Target, model: str,
                    n_jobs: int = 1) -> list[np.ndarray]:
     """Out-of-fold decision scores (see :func:`_decision`) of every row for the labels ``y``
     and for each of ``permutations``, the model refitted and re-tuned on each outer training
-    fold of :func:`fold_designs` (consumed one split at a time). The refits on permuted labels
-    run in ``n_jobs`` processes (the same numbers for any ``n_jobs``). Returns
-    ``[scores of y, *scores of each permutation]``.
+    fold of :func:`fold_designs` (consumed one split at a time: one split's design, and
+    joblib's memory-mapped copy of it, is freed before the next is built). The refits on
+    permuted labels run in ``n_jobs`` processes. Returns ``[scores of y, *scores of each
+    permutation]``.
     """
     shape = (len(y), len(target.classes)) if target.task == "multiclass" else len(y)
     scores = [np.full(shape, np.nan) for _ in range(1 + len(permutations))]
-    with Parallel(n_jobs=n_jobs if permutations else 1) as parallel:
-        for (train, test), (X_train, X_test) in zip(splits, designs, strict=True):
-            scores[0][test] = _fold_decision(X_train, X_test, y[train], target, model,
-                                             inner_folds, seed)
-            null = parallel(delayed(_fold_decision)(X_train, X_test, labels[train], target,
-                                                    model, inner_folds, seed)
-                            for labels in permutations)
-            for score, decision in zip(scores[1:], null, strict=True):
-                score[test] = decision
-            del X_train, X_test  # before the next split's design is built
+    designs = iter(designs)
+    for train, test in splits:
+        X_train, X_test = next(designs)
+        scores[0][test] = _fold_decision(X_train, X_test, y[train], target, model,
+                                         inner_folds, seed)
+        null = Parallel(n_jobs=n_jobs if permutations else 1)(
+            delayed(_fold_decision)(X_train, X_test, labels[train], target, model,
+                                    inner_folds, seed) for labels in permutations)
+        for score, decision in zip(scores[1:], null, strict=True):
+            score[test] = decision
+        del X_train, X_test, null
+    if next(designs, None) is not None:
+        raise ValueError("more fold designs than splits")
     return scores
 
 

@@ -63,7 +63,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                 kept = [(subsets[fraction, repeat, k], test)
                         for k, (_, test) in enumerate(splits)]
                 # the same subsets (every repeat of fraction 1) give the same score
-                key = b"".join(train.tobytes() for train, _ in kept)
+                key = tuple(train.tobytes() for train, _ in kept)
                 if key not in seen:
                     seen[key] = _subset_score(data, frame, kept, settings, name, fraction,
                                               n_jobs)

@@ -39,10 +39,16 @@ class MatrixLogarithms:
     """Memo of the matrix logarithms (pyriemann's ``logm``) of SPD matrices, keyed by their
     content: the log-Euclidean reference of every training fold (outer folds, schemes,
     label-fraction subsets) reuses each participant's logarithm instead of recomputing its
-    eigendecomposition. Holds one n x n float64 matrix per distinct participant."""
+    eigendecomposition. Holds one n x n float64 matrix per distinct matrix it was given
+    (per participant and SPD feature set, plus one per imputed row of a training fold): about
+    300 MiB for 1,000 participants of 200 parcels. Copies (``copy.deepcopy``, scikit-learn's
+    ``clone``) share it: an entry depends only on its matrix."""
 
     def __init__(self):
         self._logarithms: dict[bytes, np.ndarray] = {}
+
+    def __deepcopy__(self, memo: dict) -> MatrixLogarithms:
+        return self
 
     def __call__(self, matrices: np.ndarray) -> np.ndarray:
         """``logm`` of each of ``matrices`` (shape (n_matrices, n, n)), same shape."""

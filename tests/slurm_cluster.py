@@ -68,6 +68,23 @@ PartitionName=main Nodes={name} Default=YES MaxTime=INFINITE State=UP
     return conf
 
 
+def _left_by_a_killed_run(system_conf: Path) -> bool:
+    """Whether ``system_conf`` is this helper's link from a run that was killed before
+    ``stop()``: dangling, or to a brainrep-ci config whose slurmctld is gone."""
+    if not system_conf.is_symlink():
+        return False
+    target = system_conf.resolve()
+    if not target.is_file():
+        return True
+    if not target.read_text().startswith("ClusterName=brainrep-ci"):
+        return False
+    try:
+        os.kill(int((target.parent / "slurmctld.pid").read_text()), 0)
+    except (OSError, ValueError):
+        return True
+    return False
+
+
 class Cluster:
     """Start munged, slurmctld and slurmd; ``stop()`` kills exactly those PIDs."""
 
@@ -81,6 +98,8 @@ class Cluster:
     def start(self, timeout_s: float = 60) -> Cluster:
         # srun inside batch jobs looks for /etc/slurm/slurm.conf, not $SLURM_CONF
         system_conf = Path("/etc/slurm/slurm.conf")
+        if _left_by_a_killed_run(system_conf):
+            system_conf.unlink()
         if system_conf.exists() or system_conf.is_symlink():
             raise RuntimeError(f"{system_conf} exists: this test starts its own cluster and "
                                "will not replace a configured one.")

@@ -35,8 +35,9 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
-    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged). The
-    folds' label-free steps run in ``n_jobs`` threads (:func:`fold_designs`).
+    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged); repeats
+    with the same subsets (every repeat of fraction 1) are computed once. The tangent space's
+    eigendecompositions run in ``n_jobs`` threads (:func:`fold_designs`).
     """
     seed, confounds, combat = settings.seed, settings.deconfound, settings.combat
     fractions, n_repeats = settings.label_fractions, settings.label_repeats
@@ -62,7 +63,6 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
             for repeat in range(n_repeats):
                 kept = [(subsets[fraction, repeat, k], test)
                         for k, (_, test) in enumerate(splits)]
-                # the same subsets (every repeat of fraction 1) give the same score
                 key = tuple(train.tobytes() for train, _ in kept)
                 if key not in seen:
                     seen[key] = _subset_score(data, frame, kept, settings, name, fraction,
@@ -84,8 +84,9 @@ def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionS
     """Fold mean of the primary metric with only the ``kept`` training rows of each split;
     NaN (logged) where ComBat cannot be fitted on a very small labelled subset."""
     try:
-        (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
-                               data.target, settings.model, settings.inner_folds, settings.seed)
+        (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y,
+                                  kept, data.target, settings.model, settings.inner_folds,
+                                  settings.seed)
     except ValueError as err:
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
         return np.nan
@@ -129,7 +130,7 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         splits = (splits_from_folds(folds, groups) if FOLD_COLUMN in frame else
                   make_splits(data.y, groups, None, n_folds, seed)["stratified_group_kfold"])
         (score,) = cross_validate(data.designs(frame, splits, combat, n_jobs), data.y, splits,
-                               data.target, model, inner_folds, seed)
+                                  data.target, model, inner_folds, seed)
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",
                      "mean": balanced_accuracy_score(data.y, predicted(score, data.target)),

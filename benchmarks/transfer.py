@@ -159,7 +159,7 @@ def finetuned(checkpoint: Path, windows: np.ndarray, y: np.ndarray, groups: np.n
     """P(class 1) per test row of the corpus encoder fine-tuned in each training fold."""
     _, entry = load_encoder(checkpoint, "ssl")
     prepared = ((windows - entry["mean"].numpy()) / entry["std"].numpy()).astype(np.float32)
-    return finetune_probabilities(lambda: load_encoder(checkpoint, "ssl")[0], prepared, y,
+    return finetune_probabilities(lambda _: load_encoder(checkpoint, "ssl")[0], prepared, y,
                                   groups, splits, settings=settings)[:, 1]
 
 

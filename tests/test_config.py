@@ -93,6 +93,7 @@ def _section(config: dict, path: str) -> dict:
     ("brainrep.ssl.settings.SSLSettings", "ssl.eeg"),
     ("brainrep.ssl.settings.CrossModalSettings", "ssl.crossmodal"),
     ("brainrep.ssl.settings.FoundationSettings", "ssl.foundation"),
+    ("brainrep.ssl.settings.FinetuneSettings", "ssl.finetune"),
     ("brainrep.ssl.settings.ProbeSettings", "ssl.probe"),
     ("brainrep.subtype.SubtypingSettings", "downstream.subtyping"),
     ("brainrep.subtype.MultiviewSettings", "downstream.multiview"),

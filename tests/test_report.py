@@ -11,7 +11,11 @@ from brainrep.fmri.settings import QcThresholds
 from brainrep.plots import FEATURE_SETS, METRIC_RANGE, clipped_error, feature_set_colour
 from brainrep.report.front_page import front_page, rst_section
 from brainrep.report.qc_pages import Recording, group_page, participant_page
-from brainrep.report.sentences import exclusion_sentences, subtype_sentences
+from brainrep.report.sentences import (
+    exclusion_sentences,
+    subtype_sentences,
+    window_probe_sentences,
+)
 from brainrep.report.verdict import _metric_rows, paired_permutation_p, prediction_verdicts
 
 
@@ -104,6 +108,21 @@ def test_subtypes_hold_only_past_their_null_and_free_of_nuisance():
     assert lines[0].endswith("This solution holds.")
     assert "mean_fd_mm" in lines[1] and lines[1].endswith("does not hold.")
     assert "does not survive" in lines[2] and lines[2].endswith("does not hold.")
+
+
+def test_window_probe_lines_say_frozen_fine_tuned_or_classical():
+    table = pd.DataFrame({"modality": "eeg", "label": "task", "metric": "balanced_accuracy",
+                          "encoder": ["ssl", "ssl_finetuned", "random_finetuned", "bandpower"],
+                          "mean": [0.61, 0.7, 0.55, 0.64],
+                          "pretraining": ["corpus", "corpus", "corpus", None],
+                          "fraction": 1.0})
+    table = pd.concat([table, table.assign(fraction=0.5, mean=0.0)])  # not on the front page
+    frozen, tuned, scratch, classical = window_probe_sentences(table)
+    assert frozen == "eeg ssl encoder, frozen: balanced_accuracy 0.61 for task (corpus pretraining)"
+    assert tuned.startswith("eeg ssl encoder fine-tuned with task in each training split: "
+                            "balanced_accuracy 0.70")
+    assert scratch.startswith("eeg random encoder fine-tuned")
+    assert classical.startswith("eeg bandpower features (classical")
 
 
 def test_first_page_renders_as_rst_without_errors():

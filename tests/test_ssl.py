@@ -347,6 +347,35 @@ def test_linear_probe_groups_by_participant():
     assert linear_probe(table, "label").mean() > 0.9
 
 
+def test_fewer_labels_keep_a_stratified_subset_the_same_for_every_table():
+    """A quarter of each split's training participants keep their label, both classes
+    among them; the test set is untouched; the subset follows the participants, not the
+    order of a table's rows; the probe table has a row per encoder and fraction."""
+    from brainrep.ssl.probe import fewer_labels, probe_splits, probe_table
+
+    rng = np.random.default_rng(3)
+    participants = np.repeat([f"sub-{i:02d}" for i in range(24)], 5)
+    label = np.repeat(np.tile(["a", "b"], 12), 5)
+    table = pd.DataFrame(rng.standard_normal((120, 3)), columns=["emb_0", "emb_1", "emb_2"])
+    table["emb_0"] += (label == "a") * 1.0
+    table["participant_id"], table["label"], table["pretraining"] = participants, label, "x"
+    train, test = probe_splits(table, "label", 4, 0)[1]
+    kept = fewer_labels(table, "label", train, 1, 0.25, 0)
+    people = table["participant_id"].iloc[kept]
+    assert people.nunique() == round(0.25 * table["participant_id"].iloc[train].nunique())
+    assert set(table["label"].iloc[kept]) == {"a", "b"} and set(kept) <= set(train)
+    assert (people.value_counts() == 5).all()  # whole participants
+    shuffled = table.sample(frac=1, random_state=1).reset_index(drop=True)
+    positions = np.flatnonzero(shuffled["participant_id"].isin(
+        table["participant_id"].iloc[train]))
+    assert set(shuffled["participant_id"].iloc[fewer_labels(shuffled, "label", positions, 1,
+                                                            0.25, 0)]) == set(people)
+    assert (fewer_labels(table, "label", train, 1, 1.0, 0) == train).all()
+    curve = probe_table({"enc": table}, "label", 4, 0, fractions=(0.25, 1.0))
+    assert curve[["encoder", "fraction"]].values.tolist() == [["enc", 0.25], ["enc", 1.0]]
+    assert curve["mean"].iloc[1] > 0.6  # measured 0.68
+
+
 def test_too_few_windows_for_a_batch_keep_the_initial_weights_and_say_so(tmp_path, caplog):
     windows, table = _data(n_participants=1, per=2)  # one to train on, one to validate
     history = pretrain(windows, table, tmp_path / "tiny.pt", settings=replace(SETTINGS, epochs=1))

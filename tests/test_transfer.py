@@ -22,7 +22,7 @@ from brainrep.ssl.corpus import (
     recording_hashes,
 )
 from brainrep.ssl.embed import load_encoder
-from brainrep.ssl.finetune import finetune_probabilities
+from brainrep.ssl.finetune import encoder_finetuned, finetune_probabilities
 from brainrep.ssl.settings import FinetuneSettings, SSLSettings
 
 SETTINGS = SSLSettings(objective="masked", embedding_dim=8, width=8, depth=1, epochs=2,
@@ -123,11 +123,56 @@ def test_fine_tuning_scores_only_test_rows_and_learns_the_label(tmp_path):
     half = np.isin(groups, groups[: n * per // 2])
     splits = [(np.flatnonzero(~half), np.flatnonzero(half))]
     probabilities = finetune_probabilities(
-        lambda: load_encoder(tmp_path / "model.pt", "ssl")[0], windows, y, groups, splits,
+        lambda _: load_encoder(tmp_path / "model.pt", "ssl")[0], windows, y, groups, splits,
         settings=FinetuneSettings(epochs=15, learning_rate=3e-3, device="cpu"))
     assert np.isnan(probabilities[~half]).all()
     np.testing.assert_allclose(probabilities[half].sum(axis=1), 1.0, rtol=1e-5)
     assert ((probabilities[half, 1] > 0.5) == y[half]).mean() > 0.8
+
+
+def test_an_encoder_pretrained_per_fold_is_fine_tuned_in_its_own_fold_only(tmp_path,
+                                                                           monkeypatch):
+    """The probe row ``ssl_finetuned`` of encoders pretrained per outer fold: split k starts
+    from checkpoint fold<k> (standardised as it was pretrained), tests fold k's participants,
+    and learns a label carried by amplitude; checkpoints that do not match the folds are
+    refused."""
+    rng = np.random.default_rng(1)
+    n, per = 12, 8
+    labels = np.tile(["rest", "task"], n * per // 2)
+    windows = (rng.standard_normal((n * per, 3, 64)) * (1 + 2 * (labels == "task"))[:, None,
+                                                                                    None])
+    table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i:02d}" for i in range(n)],
+                                                      per), "label": labels,
+                          "window": np.tile(np.arange(per), n)})
+    folds = pd.DataFrame({"participant_id": [f"sub-{i:02d}" for i in range(n)],
+                          "fold": np.arange(n) % 2})
+    checkpoints = {}
+    for k in (0, 1):
+        train_rows = ~table["participant_id"].isin(folds.loc[folds.fold == k,
+                                                             "participant_id"])
+        checkpoints[f"fold{k}"] = tmp_path / f"fold{k}.pt"
+        pretrain(windows[train_rows].astype("f4"), table[train_rows].reset_index(drop=True),
+                 checkpoints[f"fold{k}"], settings=SETTINGS)
+    import brainrep.ssl.embed
+
+    loaded = []
+    original = brainrep.ssl.embed.load_encoder
+
+    def recording(checkpoint, which, name="encoder"):
+        loaded.append((Path(checkpoint).name, which))
+        return original(checkpoint, which, name)
+
+    monkeypatch.setattr(brainrep.ssl.embed, "load_encoder", recording)
+    settings = FinetuneSettings(epochs=15, learning_rate=3e-3, device="cpu")
+    row = encoder_finetuned(checkpoints, windows, table, "ssl", "eeg", label="label",
+                            folds=folds, settings=settings)
+    assert loaded == [("fold0.pt", "ssl"), ("fold1.pt", "ssl")]
+    assert row[["encoder", "n_folds", "n_participants", "pretraining"]].values.tolist() == [
+        ["ssl_finetuned", 2, 12, "train_folds"]]
+    assert row["mean"].iloc[0] > 0.8
+    with pytest.raises(ValueError, match="outer folds are"):
+        encoder_finetuned(checkpoints, windows, table, "ssl", "eeg", label="label",
+                          folds=folds.assign(fold=np.arange(n) % 3), settings=settings)
 
 
 def test_gradients_of_several_batches_make_one_step(tmp_path, monkeypatch):

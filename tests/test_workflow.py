@@ -68,7 +68,12 @@ def test_demo_writes_every_stage_and_the_report(workdir):
                                   f"_{level}.parquet").is_file()
         probe = pd.read_csv(results / f"group/ssl/modality-{modality}_probe.tsv", sep="\t")
         classical = {"bandpower", "riemann"} if modality == "eeg" else set()
-        assert set(probe["encoder"]) == {"ssl", "random", "crossmodal"} | classical
+        frozen = {"ssl", "random", "crossmodal"}
+        assert set(probe["encoder"]) == frozen | classical | {"ssl_finetuned", "random_finetuned"}
+        # the label-efficiency curve: every row at each fraction, on the same splits
+        assert (probe.groupby("encoder")["fraction"].apply(sorted) == [0.1, 0.25, 0.5, 1]).all()
+        assert probe["n_folds"].nunique() == 1
+        assert (results / f"group/ssl/modality-{modality}_probe.png").stat().st_size > 10_000
     metrics = pd.read_csv(results / "group/predict/target-diagnosis_metrics.tsv", sep="\t")
     assert {"balanced_accuracy", "auroc", "auc_pr"} <= set(metrics.metric)
     assert {"ssl_eeg", "random_eeg", "crossmodal_eeg", "eeg_bandpower", "eeg_riemann",
@@ -328,6 +333,7 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     override = workdir / "eegmat_here.yaml"
     override.write_text(f"bids: {{root: {root}}}\n"  # fewer draws than the example (CI time)
                         "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1}\n")
+    ssl = "finetune: {epochs: 2}"  # brainrep's encoders and the foundation model
     foundation = importlib.util.find_spec("braindecode") is not None
     if foundation:
         import torch
@@ -337,9 +343,8 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
         torch.manual_seed(0)
         weights = tmp_path / "labram.pt"  # LaBraM's 2-s input at 200 Hz: 400 samples
         torch.save(FoundationEncoder("Labram", ["FP1", "CZ"], 400).net.state_dict(), weights)
-        override.write_text(override.read_text() + (
-            f"ssl: {{foundation: {{model: Labram, weights: {weights}, "
-            f"sha256: {sha256(weights)}, epochs: 1}}}}\n"))
+        ssl += f", foundation: {{model: Labram, weights: {weights}, sha256: {sha256(weights)}}}"
+    override.write_text(override.read_text() + f"ssl: {{{ssl}}}\n")
     results = workdir / "results" / "eegmat"
     snakemake(workdir, "eeg", "embeddings", "results/eegmat/group/exclusions.tsv",
               "results/eegmat/group/predict/target-count_quality_metrics.tsv",
@@ -373,15 +378,20 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
         higher_at_rest += alpha["rest"] > alpha["arithmetic"]
     assert higher_at_rest >= 7  # of 8 (measured on all 10: 10)
     probe = pd.read_csv(results / "group/ssl/modality-eeg_probe.tsv", sep="\t")
-    accuracy = probe.set_index("encoder")["mean"]
+    probe = probe[probe["fraction"] == 1].set_index("encoder")  # every training label
+    accuracy = probe["mean"]
     assert accuracy["ssl"] > accuracy["random"]  # rest vs arithmetic, grouped by participant
     # the classical rows on the same windows and splits (reported, whichever is higher)
     assert {"bandpower", "riemann"} <= set(accuracy.index) and accuracy["bandpower"] > 0.5
+    # fine-tuned with the label in the same splits, from the fold encoders and from scratch
+    tuned = probe.loc[["ssl_finetuned", "random_finetuned"]]
+    assert (tuned["n_participants"] == 10).all() and (tuned["n_folds"] == 4).all()
+    assert (tuned["pretraining"] == "train_folds").all()
     metrics = pd.read_csv(results / "group/predict/target-count_quality_metrics.tsv", sep="\t")
     assert (metrics["n_participants"] == 10).all()  # each damaged participant kept a recording
     if foundation:  # frozen (probe and prediction) and fine-tuned (probe), with its card
         assert {"foundation", "foundation_finetuned"} <= set(accuracy.index)
-        assert probe.set_index("encoder").loc["foundation_finetuned", "n_participants"] == 10
+        assert probe.loc["foundation_finetuned", "n_participants"] == 10
         assert "foundation_eeg" in set(metrics["feature_set"])
         card = json.loads((results / "group/ssl/modality-eeg_encoder-foundation_card.json")
                           .read_text())

@@ -132,6 +132,8 @@ class Plan:
     #: a published EEG foundation model (ssl.foundation) embeds the EEG windows
     foundation: bool = False
     foundation_requested: bool = False
+    #: encoders fine-tuned with the probe's label (ssl.finetune.encoders this run has)
+    finetune_encoders: list[str] = field(default_factory=list)
     #: ssl.pretrain_participants: train_folds, but no target gives outer folds
     transductive_fallback: bool = False
     #: SSL feature sets of downstream.subtyping.feature_sets left out: pretrained per fold
@@ -208,6 +210,8 @@ def build_plan(config: dict, out: str) -> Plan:
     if foundation:
         features["foundation_eeg"] = (
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
+    probe = ssl and bool(config["ssl"]["probe"]["column"]) and all(
+        v.runs for v in verdicts if v.stage == "ssl_probe")
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(
@@ -215,8 +219,9 @@ def build_plan(config: dict, out: str) -> Plan:
         ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
         train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
         targets=targets, transductive_fallback=per_fold and not train_folds,
-        probe=ssl and bool(config["ssl"]["probe"]["column"])
-        and all(v.runs for v in verdicts if v.stage == "ssl_probe"),
+        probe=probe, finetune_encoders=[
+            e for e in config["ssl"]["finetune"]["encoders"]
+            if probe and (e in encoders or e == "foundation" and foundation)],
         # Clustering has no outer folds: it uses encoders pretrained once (on a corpus, or
         # transductive), not per-fold ones.
         subtype_sets=[n for n in config["downstream"]["subtyping"]["feature_sets"]

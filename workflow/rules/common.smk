@@ -38,7 +38,6 @@ MOTION_QC = PLAN.motion_qc
 FOLDS = f"{OUT}/group/predict/folds.tsv"
 CROSSMODAL = PLAN.crossmodal
 FOUNDATION = PLAN.foundation
-FOUNDATION_FINETUNE = FOUNDATION and PLAN.probe and config["ssl"]["foundation"]["finetune"]
 # the weights file, a job input where it is local (a URL is read from the offline cache)
 FOUNDATION_WEIGHTS = [
     w.removeprefix("file://")
@@ -83,6 +82,7 @@ for _reason in PLAN.skipped:
     logger.warning(f"skipped {_reason}")
 TARGETS = PLAN.targets
 PROBE = PLAN.probe
+FINETUNE = PLAN.finetune_encoders
 SUBTYPE_SETS = PLAN.subtype_sets
 MULTIVIEW = PLAN.multiview
 CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")

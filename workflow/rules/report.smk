@@ -79,7 +79,7 @@ rule verdict:
         metrics=expand(rules.predict_target.output.metrics, target=TARGETS),
         predictions=expand(rules.predict_target.output.predictions, target=TARGETS),
         siteprobe=expand(rules.predict_target.output.site_probe, target=TARGETS),
-        window_probes=expand(rules.ssl_probe.output, modality=MODALITIES) if PROBE else [],
+        window_probes=expand(rules.ssl_probe.output.table, modality=MODALITIES) if PROBE else [],
         subtype=[rules.subtype_participants.output.summary] if SUBTYPE_SETS else [],
         multiview=[rules.subtype_multiview.output.summary] if MULTIVIEW else [],
         feasibility=rules.feasibility.output[0],

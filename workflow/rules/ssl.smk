@@ -2,7 +2,8 @@
 # trained encoder and from the random-init encoder (same architecture, same initial weights),
 # and a linear probe that compares them. {pretrain} is "corpus" (the ssl.corpus datasets, none
 # of the cohort's participants), "all" (every participant, transductive) or "fold<k>" (every
-# participant but the test participants of outer fold k).
+# participant but the test participants of outer fold k). The probe's encoders fine-tuned with
+# its label inside its splits (ssl.finetune) join its table.
 
 
 rule ssl_pretrain:
@@ -76,19 +77,23 @@ rule ssl_crossmodal:
         "../scripts/ssl_crossmodal.py"
 
 
+def encoder_checkpoints(wildcards, output="model"):
+    """The checkpoints (or, with output="card", their model cards) of the job's {encoder}:
+    its modality's unimodal encoders, or the cross-modal ones, one per {pretrain}."""
+    if wildcards.encoder == "crossmodal":
+        return expand(getattr(rules.ssl_crossmodal.output, output), pretrain=PRETRAIN)
+    return expand(
+        getattr(rules.ssl_pretrain.output, output),
+        modality=wildcards.modality,
+        pretrain=PRETRAIN,
+    )
+
+
 rule ssl_embed:
     input:
-        models=lambda wc: (
-            expand(rules.ssl_crossmodal.output.model, pretrain=PRETRAIN)
-            if wc.encoder == "crossmodal"
-            else expand(rules.ssl_pretrain.output.model, modality=wc.modality, pretrain=PRETRAIN)
-        ),
+        models=encoder_checkpoints,
         # model cards: the cohort is checked against what each encoder saw
-        cards=lambda wc: (
-            expand(rules.ssl_crossmodal.output.card, pretrain=PRETRAIN)
-            if wc.encoder == "crossmodal"
-            else expand(rules.ssl_pretrain.output.card, modality=wc.modality, pretrain=PRETRAIN)
-        ),
+        cards=lambda wc: encoder_checkpoints(wc, "card"),
         array=f"{OUT}/group/{{modality}}/windows.npy",
         table=f"{OUT}/group/{{modality}}/windows.tsv",
         sidecar=f"{OUT}/group/{{modality}}/windows.json",
@@ -134,6 +139,40 @@ rule ssl_foundation_embed:
         "../scripts/ssl_foundation_embed.py"
 
 
+rule ssl_finetune:
+    input:
+        models=encoder_checkpoints,
+        cards=lambda wc: encoder_checkpoints(wc, "card"),
+        array=f"{OUT}/group/{{modality}}/windows.npy",
+        table=f"{OUT}/group/{{modality}}/windows.tsv",
+        sidecar=f"{OUT}/group/{{modality}}/windows.json",
+        participants=rules.bids_index.output.participants,
+        folds=FOLDS if TRAIN_FOLDS else [],
+    output:
+        f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_finetuned.tsv",
+    wildcard_constraints:
+        encoder="ssl|random|crossmodal",
+    params:
+        settings=config["ssl"]["finetune"]
+        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        pretrain=PRETRAIN,
+        dataset=COHORT_DATASET,
+        column=config["ssl"]["probe"]["column"],
+        n_splits=config["ssl"]["probe"]["n_splits"],
+        fractions=config["downstream"]["label_fractions"],
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        f"{OUT}/logs/ssl_finetune/modality-{{modality}}_encoder-{{encoder}}.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_finetune.py"
+
+
 rule ssl_foundation_finetune:
     input:
         array=f"{OUT}/group/eeg/windows.npy",
@@ -145,10 +184,13 @@ rule ssl_foundation_finetune:
     output:
         f"{OUT}/group/ssl/modality-eeg_encoder-foundation_finetuned.tsv",
     params:
-        settings=config["ssl"]["foundation"]
+        settings={k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
+        | {"device": config["ssl"]["device"]},
+        finetuning=config["ssl"]["finetune"]
         | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
+        fractions=config["downstream"]["label_fractions"],
     threads: 2
     resources:
         gpu=0,
@@ -175,16 +217,27 @@ rule ssl_probe:
         foundation=lambda wc: (
             rules.ssl_foundation_embed.output.windows if FOUNDATION and wc.modality == "eeg" else []
         ),
-        finetuned=lambda wc: (
-            rules.ssl_foundation_finetune.output[0]
-            if FOUNDATION_FINETUNE and wc.modality == "eeg"
-            else []
-        ),
+        # the encoders fine-tuned inside the same splits (ssl.finetune)
+        finetuned=lambda wc: [
+            (
+                rules.ssl_foundation_finetune.output[0]
+                if encoder == "foundation"
+                else expand(rules.ssl_finetune.output[0], modality=wc.modality, encoder=encoder)[0]
+            )
+            for encoder in FINETUNE
+            if encoder != "foundation" or wc.modality == "eeg"
+        ],
     output:
-        f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
+        table=f"{OUT}/group/ssl/modality-{{modality}}_probe.tsv",
+        figure=report(
+            f"{OUT}/group/ssl/modality-{{modality}}_probe.png",
+            caption="../report/ssl_probe.rst",
+            category="2. Self-supervised pretraining",
+        ),
     params:
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
+        fractions=config["downstream"]["label_fractions"],
         seed=config["ssl"]["seed"],
         encoders=SSL_ENCODERS,
         bands=config["eeg"]["bands"],

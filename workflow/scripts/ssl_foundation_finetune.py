@@ -7,7 +7,7 @@ import pandas as pd
 from brainrep.io import log_to_file
 from brainrep.ssl.foundation import foundation_finetuned
 from brainrep.ssl.probe import with_label
-from brainrep.ssl.settings import FoundationSettings
+from brainrep.ssl.settings import FinetuneSettings, FoundationSettings
 
 log_to_file(snakemake.log[0])
 column = snakemake.params.column
@@ -17,7 +17,8 @@ table = with_label(pd.read_csv(snakemake.input.table, sep="\t"), column,
 foundation_finetuned(
     np.load(snakemake.input.array, mmap_mode="r"), table,
     json.loads(Path(snakemake.input.sidecar).read_text()),
-    settings=FoundationSettings.from_config(snakemake.params.settings), label=column,
-    n_splits=snakemake.params.n_splits,
+    settings=FoundationSettings(**snakemake.params.settings),
+    finetuning=FinetuneSettings.from_config(snakemake.params.finetuning), label=column,
+    n_splits=snakemake.params.n_splits, fractions=tuple(snakemake.params.fractions),
     folds=pd.read_csv(snakemake.input.folds, sep="\t") if snakemake.input.folds else None,
 ).to_csv(snakemake.output[0], sep="\t", index=False)

@@ -5,7 +5,8 @@ import pandas as pd
 
 from brainrep.io import log_to_file
 from brainrep.ssl import probe_table
-from brainrep.ssl.probe import eeg_window_features, per_fold, with_label
+from brainrep.ssl.figures import probe_figure
+from brainrep.ssl.probe import eeg_window_features, labelled, per_fold, with_label
 
 log_to_file(snakemake.log[0])
 column = snakemake.params.column
@@ -32,8 +33,10 @@ if snakemake.input.foundation:  # a published model, frozen
                            snakemake.input.foundation)
     embeddings["foundation"] = per_fold(table, folds) if folds is not None else table
 probes = probe_table(embeddings, column, snakemake.params.n_splits, snakemake.params.seed,
-                     folds=folds)
-if snakemake.input.finetuned:  # and fine-tuned inside the same splits
-    probes = pd.concat([probes, pd.read_csv(snakemake.input.finetuned, sep="\t")],
-                       ignore_index=True)
-probes.to_csv(snakemake.output[0], sep="\t", index=False)
+                     folds=folds, fractions=tuple(snakemake.params.fractions))
+# and the encoders fine-tuned inside the same splits
+probes = pd.concat([probes, *(pd.read_csv(path, sep="\t") for path in snakemake.input.finetuned)],
+                   ignore_index=True)
+probes.to_csv(snakemake.output.table, sep="\t", index=False)
+probe_figure(probes, labelled(next(iter(embeddings.values())), column)[column].nunique(),
+             snakemake.output.figure)

@@ -20,7 +20,12 @@ from brainrep.predict.crossval import (
 )
 from brainrep.predict.models import FOLD_COLUMN
 from brainrep.predict.settings import PredictionSettings
-from brainrep.predict.splits import check_splits, make_splits, splits_from_folds
+from brainrep.predict.splits import (
+    check_splits,
+    make_splits,
+    splits_from_folds,
+    stratified_subset,
+)
 
 
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
@@ -53,7 +58,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     # subsets keep every class (or quintile) within every site: two or more of each
     cells = strata if data.sites is None else np.char.add(
         np.char.add(strata.astype(str), "@"), data.sites.astype(str))
-    subsets = {(f, r, k): train[_stratified_subset(cells[train], f, rng)]
+    subsets = {(f, r, k): train[stratified_subset(cells[train], f, rng)]
                for f in fractions for r in range(n_repeats)
                for k, (train, _) in enumerate(splits)}
     rows = []
@@ -91,18 +96,6 @@ def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionS
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
         return np.nan
     return np.nanmean(per_fold_scores(data.y, score, kept, data.target)[data.target.primary])
-
-
-def _stratified_subset(strata: np.ndarray, fraction: float,
-                       rng: np.random.Generator) -> np.ndarray:
-    """Indices of a random ``fraction`` of ``strata`` with every stratum kept (at least 2
-    each)."""
-    keep = []
-    for label in np.unique(strata):
-        members = np.flatnonzero(strata == label)
-        n = max(2, int(round(fraction * len(members))))
-        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,

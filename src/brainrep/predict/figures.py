@@ -3,6 +3,8 @@ label-efficiency curve."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -71,19 +73,21 @@ def predictions_figure(predictions: pd.DataFrame, task: str, positive: str | Non
     save_figure(fig, out)
 
 
-def label_efficiency_figure(curve: pd.DataFrame, out: str) -> None:
+def label_efficiency_figure(curve: pd.DataFrame, out: str, title: str = "label efficiency",
+                            dashed: tuple[str, ...] = ("random_", "confounds"),
+                            colour: Callable[[str], object] = feature_set_colour) -> None:
     """The primary metric (mean ± SD over repeats, clipped to its range) against the fraction
-    of labelled training participants, per feature set; chance dotted."""
+    of labelled training participants, per feature set (in its ``colour``; those starting
+    with ``dashed`` dashed); chance dotted."""
     metric = curve["metric"].iloc[0]
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for name, rows in curve.groupby("feature_set", sort=False):
         ax.errorbar(rows["fraction"], rows["mean"], capsize=2, marker="o", label=name,
                     yerr=clipped_error(rows["mean"], rows["mean"] - rows["sd"],
                                        rows["mean"] + rows["sd"], metric),
-                    color=feature_set_colour(name),
-                    ls="--" if name.startswith(("random_", "confounds")) else "-")
+                    color=colour(name), ls="--" if name.startswith(dashed) else "-")
     ax.axhline(curve["chance"].iloc[0], color="k", lw=0.8, ls=":", label="chance")
     ax.set(xlabel="fraction of training participants labelled", ylabel=metric,
-           title="label efficiency")
+           title=title)
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     save_figure(fig, out)

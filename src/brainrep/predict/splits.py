@@ -71,3 +71,15 @@ def check_splits(splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray
         if shared:
             raise LeakageError(f"fold {fold}: participants {sorted(shared)[:5]} are in both the "
                                "training and the test set. Split by participant.")
+
+
+def stratified_subset(strata: np.ndarray, fraction: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Indices of a random ``fraction`` of ``strata`` with every stratum kept (at least 2
+    each)."""
+    keep = []
+    for label in np.unique(strata):
+        members = np.flatnonzero(strata == label)
+        n = max(2, int(round(fraction * len(members))))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))

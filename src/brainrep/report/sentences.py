@@ -121,12 +121,20 @@ def qc_sentences(eeg_qc: pd.DataFrame | None, fmri_qc: pd.DataFrame | None) -> l
 
 
 def window_probe_sentences(table: pd.DataFrame) -> list[str]:
-    """A line per row of the window-level probe tables (column ``modality`` added): encoders
-    with their pretraining, classical features (no pretraining) named as such."""
-    return [f"{r['modality']} {r['encoder']} encoder: {r['metric']} {r['mean']:.2f} for "
-            f"{r['label']} ({r['pretraining']} pretraining)" if pd.notna(r["pretraining"]) else
-            f"{r['modality']} {r['encoder']} features (classical, same windows and splits): "
-            f"{r['metric']} {r['mean']:.2f} for {r['label']}" for r in table.to_dict("records")]
+    """A line per row of the window-level probe tables (column ``modality`` added) with every
+    training label (``fraction`` 1): encoders with their pretraining, frozen or fine-tuned
+    (``<encoder>_finetuned``), and classical features (no pretraining) named as such."""
+    def sentence(r: dict) -> str:
+        if pd.isna(r["pretraining"]):
+            return (f"{r['modality']} {r['encoder']} features (classical, same windows and "
+                    f"splits): {r['metric']} {r['mean']:.2f} for {r['label']}")
+        encoder, finetuned, _ = r["encoder"].partition("_finetuned")
+        how = (f"encoder fine-tuned with {r['label']} in each training split" if finetuned
+               else "encoder, frozen")
+        return (f"{r['modality']} {encoder} {how}: {r['metric']} {r['mean']:.2f} for "
+                f"{r['label']} ({r['pretraining']} pretraining)")
+
+    return [sentence(r) for r in table[table["fraction"] == 1].to_dict("records")]
 
 
 def multiview_sentences(summary: pd.DataFrame) -> list[str]:

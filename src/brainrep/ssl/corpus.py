@@ -150,6 +150,15 @@ def check_cohort(card: dict, card_path: str, cohort: Store, dataset: str) -> Non
                    corpus=card["pretraining_data"], cohort=cohort[0])
 
 
+def check_encoder_cohort(card_path: str, encoder: str, modality: str, cohort: Store,
+                         dataset: str) -> None:
+    """:func:`check_cohort` with the model card at ``card_path`` of a corpus encoder:
+    ``ssl``/``random`` (a unimodal card) or ``crossmodal`` (its ``modality`` part)."""
+    card = json.loads(Path(card_path).read_text())
+    check_cohort(card[modality] if encoder == "crossmodal" else card, card_path, cohort,
+                 dataset)
+
+
 def pretraining_windows(pretrain: str, cohort: Store | None, corpus_files: list[str],
                         folds: pd.DataFrame | None, datasets: list[str]) -> PretrainingData:
     """What an encoder pretrains on for ``pretrain``: ``corpus`` (the stores whose array,

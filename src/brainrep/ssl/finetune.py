@@ -4,13 +4,14 @@ head, trained with AdamW and early stopping on an inner validation split of the 
 participants, then scored on the split's test rows, on which nothing is fitted.
 
 Used for published foundation models (:mod:`brainrep.ssl.foundation`) and for brainrep's
-own encoders (``benchmarks/transfer.py``).
+own encoders (:func:`encoder_finetuned`, the probe's ``<encoder>_finetuned`` rows).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupShuffleSplit
 from torch import nn
 
-from brainrep.ssl.settings import FinetuneSettings
+from brainrep.ssl.settings import PRETRAINING, FinetuneSettings
 from brainrep.ssl.train import choose_device, determinism
 
 
@@ -63,12 +64,13 @@ def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
     model.load_state_dict(best)
 
 
-def finetune_probabilities(load: Callable[[], nn.Module], windows: np.ndarray, y: np.ndarray,
-                           groups: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], *,
+def finetune_probabilities(load: Callable[[int], nn.Module], windows: np.ndarray,
+                           y: np.ndarray, groups: np.ndarray,
+                           splits: list[tuple[np.ndarray, np.ndarray]], *,
                            settings: FinetuneSettings) -> np.ndarray:
     """Class probabilities (n_windows, n_classes) of each split's test rows, from the model
-    fine-tuned on that split's training rows: ``load()`` gives the pretrained encoder afresh
-    for every split (windows as it reads them), a linear head is added, and
+    fine-tuned on that split's training rows: ``load(k)`` gives split k's pretrained encoder
+    afresh (windows as it reads them), a linear head is added, and
     ``groups`` (participants) choose the inner validation split. ``y`` holds class indices
     0..n_classes-1. Rows in no test set are NaN. On the settings' ``device``, with its
     ``seed``."""
@@ -79,8 +81,8 @@ def finetune_probabilities(load: Callable[[], nn.Module], windows: np.ndarray, y
     generator = torch.Generator().manual_seed(settings.seed)
     n_classes = int(y.max()) + 1
     probabilities = np.full((len(windows), n_classes), np.nan)
-    for train, test in splits:
-        encoder = load().to(device)
+    for k, (train, test) in enumerate(splits):
+        encoder = load(k).to(device)
         with torch.no_grad():
             dim = encoder(torch.from_numpy(windows[:1]).to(device)).shape[1]
         head = nn.Linear(dim, n_classes)
@@ -91,7 +93,7 @@ def finetune_probabilities(load: Callable[[], nn.Module], windows: np.ndarray, y
     return probabilities
 
 
-def finetune_scores(load: Callable[[], nn.Module], windows: np.ndarray, table: pd.DataFrame,
+def finetune_scores(load: Callable[[int], nn.Module], windows: np.ndarray, table: pd.DataFrame,
                     label: str, splits: list[tuple[np.ndarray, np.ndarray]], *,
                     settings: FinetuneSettings) -> np.ndarray:
     """Balanced accuracy per split of the model fine-tuned with ``label`` (a column of
@@ -102,3 +104,74 @@ def finetune_scores(load: Callable[[], nn.Module], windows: np.ndarray, table: p
                                            splits, settings=settings)
     return np.array([balanced_accuracy_score(y[test], probabilities[test].argmax(1))
                      for _, test in splits])
+
+
+class Standardised(nn.Module):
+    """``encoder`` reading windows standardised by ``mean`` and ``std`` (the per-channel
+    statistics a brainrep checkpoint was pretrained with, broadcast over windows)."""
+
+    def __init__(self, encoder: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.encoder((windows - self.mean) / self.std)
+
+
+def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
+                      table: pd.DataFrame, encoder: str, modality: str, *, label: str,
+                      n_splits: int = 5, folds: pd.DataFrame | None = None,
+                      fractions: tuple[float, ...] = (1.0,),
+                      settings: FinetuneSettings) -> pd.DataFrame:
+    """The window-level probe's row ``<encoder>_finetuned``: brainrep's ``encoder`` (``ssl``,
+    ``random``: its initial weights, so supervised from scratch; or ``crossmodal``: the
+    ``modality`` encoder of a cross-modal checkpoint) and a linear head fine-tuned with
+    ``label`` (a column of ``table``, one row per window of ``windows``) inside each probe
+    split, scored on its test participants. The splits are the linear probe's
+    (:func:`~brainrep.ssl.probe.probe_splits`: ``n_splits`` drawn with the settings' ``seed``,
+    or the outer ``folds``). ``checkpoints`` maps ``ssl_pretrain``'s {pretrain} to the
+    checkpoint: one of ``corpus`` or ``all``, or ``fold<k>`` for each outer fold k, whose
+    encoder is fine-tuned in split k only. One row per labelled fraction of the training
+    participants (``fractions``: the probe's subsets, :func:`~brainrep.ssl.probe.fewer_labels`).
+    """
+    from brainrep.ssl.embed import load_encoder
+    from brainrep.ssl.probe import labelled, probe_splits
+
+    pretrain = sorted(checkpoints)
+    rows = labelled(table.reset_index(drop=True).assign(
+        pretraining=PRETRAINING.get(pretrain[0], "train_folds")), label)
+    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
+    if pretrain[0].startswith("fold"):
+        names = [f"fold{k}" for k in sorted(folds["fold"].unique())]
+        if sorted(names) != pretrain:
+            raise ValueError(f"checkpoints of {pretrain}, but the outer folds are {names}")
+    elif len(pretrain) == 1:
+        names = pretrain * len(splits)
+    else:
+        raise ValueError(f"one corpus or transductive checkpoint, not {pretrain}")
+
+    def load(k: int) -> nn.Module:
+        module, entry = load_encoder(checkpoints[names[k]],
+                                     "random" if encoder == "random" else "ssl",
+                                     modality if encoder == "crossmodal" else "encoder")
+        return Standardised(module, entry["mean"], entry["std"])
+
+    return finetuned_rows(f"{encoder}_finetuned", load, np.asarray(windows)[rows.index],
+                          rows.reset_index(drop=True), label, splits, fractions, settings)
+
+
+def finetuned_rows(name: str, load: Callable[[int], nn.Module], windows: np.ndarray,
+                   rows: pd.DataFrame, label: str, splits: list[tuple[np.ndarray, np.ndarray]],
+                   fractions: tuple[float, ...], settings: FinetuneSettings) -> pd.DataFrame:
+    """The probe rows ``name`` of the model ``load`` gives, fine-tuned in each split with
+    only a fraction of the training participants labelled (:func:`finetune_scores`), for
+    each of ``fractions``; ``rows`` (labelled windows) are those of ``windows``."""
+    from brainrep.ssl.probe import fewer_labels, probe_row
+
+    return pd.DataFrame([probe_row(name, rows, label, finetune_scores(
+        load, windows, rows, label,
+        [(fewer_labels(rows, label, train, k, fraction, settings.seed), test)
+         for k, (train, test) in enumerate(splits)], settings=settings), fraction)
+        for fraction in fractions])

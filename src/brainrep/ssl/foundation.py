@@ -28,8 +28,8 @@ from torch import nn
 
 from brainrep.config import registering
 from brainrep.io import check_sha256
-from brainrep.ssl.finetune import batched_outputs, finetune_scores
-from brainrep.ssl.settings import FoundationSettings
+from brainrep.ssl.finetune import batched_outputs, finetuned_rows
+from brainrep.ssl.settings import FinetuneSettings, FoundationSettings
 from brainrep.ssl.train import choose_device, load_weights
 
 
@@ -228,18 +228,19 @@ def foundation_embeddings(windows: np.ndarray, table: pd.DataFrame, store: dict,
 
 
 def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, *,
-                         settings: FoundationSettings, label: str, n_splits: int = 5,
-                         folds: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The window-level probe's row (``foundation_finetuned``) of the model fine-tuned with
-    ``label`` (a column of ``table``) inside each probe split: the splits of
-    :func:`~brainrep.ssl.probe.probe_splits` (``n_splits`` drawn with the settings' ``seed``,
-    or the outer ``folds``),
-    the linear probe's on the same windows."""
-    from brainrep.ssl.probe import labelled, probe_row, probe_splits
+                         settings: FoundationSettings, finetuning: FinetuneSettings, label: str,
+                         n_splits: int = 5, folds: pd.DataFrame | None = None,
+                         fractions: tuple[float, ...] = (1.0,)) -> pd.DataFrame:
+    """The window-level probe's rows (``foundation_finetuned``) of the model fine-tuned with
+    ``label`` (a column of ``table``) inside each probe split, as ``finetuning`` says: the
+    splits of :func:`~brainrep.ssl.probe.probe_splits` (``n_splits`` drawn with its ``seed``,
+    or the outer ``folds``), the linear probe's on the same windows, with each of the labelled
+    ``fractions`` of the training participants."""
+    from brainrep.ssl.probe import labelled, probe_splits
 
     prepared, encoder, _ = _prepared(windows, store, settings)
     rows = labelled(table.reset_index(drop=True).assign(pretraining="published"), label)
-    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
-    scores = finetune_scores(lambda: copy.deepcopy(encoder), prepared[rows.index.to_numpy()],
-                             rows, label, splits, settings=settings.finetuning())
-    return pd.DataFrame([probe_row("foundation_finetuned", rows, label, scores)])
+    splits = probe_splits(rows.reset_index(drop=True), label, n_splits, finetuning.seed, folds)
+    return finetuned_rows("foundation_finetuned", lambda _: copy.deepcopy(encoder),
+                          prepared[rows.index.to_numpy()], rows.reset_index(drop=True), label,
+                          splits, fractions, finetuning)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -31,30 +31,37 @@ def labelled(embeddings: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: int = 0,
-                 folds: pd.DataFrame | None = None) -> np.ndarray:
+                 folds: pd.DataFrame | None = None, fraction: float = 1.0) -> np.ndarray:
     """Balanced accuracy per fold of a standardized logistic regression on ``emb_*`` columns.
 
     Rows are windows or participants; folds never split a participant (StratifiedGroupKFold
     on ``participant_id``), so windows of one person are never on both sides. Rows whose
     label is missing are dropped. Embeddings from encoders pretrained per fold (column
-    ``encoder_fold``) are probed on those ``folds``, fold k with encoder k's rows only.
+    ``encoder_fold``) are probed on those ``folds``, fold k with encoder k's rows only. With
+    ``fraction`` < 1 only that fraction of each split's training participants keep their
+    label (:func:`with_fewer_labels`).
     """
     rows = labelled(embeddings, label)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if "encoder_fold" in rows:
-        scores = []
-        for fold, fold_rows in rows.groupby("encoder_fold", sort=True):
-            tested = set(folds.loc[folds["fold"] == fold, "participant_id"])
-            test = fold_rows["participant_id"].isin(tested).to_numpy()
-            X = fold_rows.filter(regex=r"^emb_\d+$").to_numpy()
-            y = fold_rows[label].astype(str).to_numpy()
-            probe.fit(X[~test], y[~test])
-            scores.append(balanced_accuracy_score(y[test], probe.predict(X[test])))
-        return np.array(scores)
-    features = rows.filter(regex=r"^emb_\d+$").to_numpy()
-    return cross_val_score(probe, features, rows[label].astype(str).to_numpy(),
-                           cv=probe_splits(rows, label, n_splits, seed),
-                           scoring="balanced_accuracy")
+        tables, splits = [], []
+        for fold, table in rows.groupby("encoder_fold", sort=True):
+            table = table.reset_index(drop=True)
+            test = table["participant_id"].isin(folds.loc[folds["fold"] == fold,
+                                                          "participant_id"]).to_numpy()
+            tables.append(table)
+            splits.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    else:
+        splits = probe_splits(rows, label, n_splits, seed)
+        tables = [rows] * len(splits)
+    scores = []
+    for k, (table, (train, test)) in enumerate(zip(tables, splits, strict=True)):
+        train = fewer_labels(table, label, train, k, fraction, seed)
+        X = table.filter(regex=r"^emb_\d+$").to_numpy()
+        y = table[label].astype(str).to_numpy()
+        probe.fit(X[train], y[train])
+        scores.append(balanced_accuracy_score(y[test], probe.predict(X[test])))
+    return np.array(scores)
 
 
 def probe_splits(rows: pd.DataFrame, label: str, n_splits: int = 5, seed: int = 0,
@@ -74,24 +81,47 @@ def probe_splits(rows: pd.DataFrame, label: str, n_splits: int = 5, seed: int = 
     return list(splitter.split(rows, rows[label].astype(str).to_numpy(), groups=participants))
 
 
-def probe_row(name: str, table: pd.DataFrame, label: str, scores: np.ndarray) -> dict:
+def fewer_labels(rows: pd.DataFrame, label: str, train: np.ndarray, split: int,
+                 fraction: float, seed: int) -> np.ndarray:
+    """The ``train`` positions of ``rows`` (labelled windows) of a random ``fraction`` of
+    their participants, stratified on the labels each participant has (two or more
+    participants per stratum); all of them at ``fraction`` 1. The subset depends only on those
+    participants, their labels, the ``split``'s number, the fraction and ``seed``: every
+    encoder, frozen or fine-tuned, gets the same."""
+    if fraction >= 1:
+        return train
+    from brainrep.predict.splits import stratified_subset
+
+    participants = rows["participant_id"].to_numpy()
+    labels = rows[label].astype(str).iloc[train].groupby(participants[train]).agg(
+        lambda values: "|".join(sorted(set(values))))  # sorted by participant
+    rng = np.random.default_rng([seed, split, round(fraction * 1e6)])
+    kept = labels.index.to_numpy()[stratified_subset(labels.to_numpy(), fraction, rng)]
+    return train[np.isin(participants[train], kept)]
+
+
+def probe_row(name: str, table: pd.DataFrame, label: str, scores: np.ndarray,
+              fraction: float = 1.0) -> dict:
     """The probe table's row of ``name``: balanced accuracy over the splits (mean and SD)
-    of its labelled rows of ``table``."""
+    of its labelled rows of ``table``, with a ``fraction`` of training participants
+    labelled."""
     rows = labelled(table, label)
     return {"encoder": name, "label": label, "metric": "balanced_accuracy",
             "mean": scores.mean(), "sd": scores.std(), "n_folds": len(scores),
             "n_rows": len(rows), "n_participants": rows["participant_id"].nunique(),
-            "pretraining": table["pretraining"].iloc[0]}
+            "pretraining": table["pretraining"].iloc[0], "fraction": fraction}
 
 
 def probe_table(embeddings: dict[str, pd.DataFrame], label: str, n_splits: int = 5,
-                seed: int = 0, folds: pd.DataFrame | None = None) -> pd.DataFrame:
+                seed: int = 0, folds: pd.DataFrame | None = None,
+                fractions: tuple[float, ...] = (1.0,)) -> pd.DataFrame:
     """One row per named embedding (e.g. ``ssl``, ``random``, or classical window features
-    from :func:`eeg_window_features`): mean and SD over folds; the same windows get the same
-    splits."""
+    from :func:`eeg_window_features`) and labelled ``fractions`` of the training
+    participants: mean and SD over folds; the same windows get the same splits."""
     return pd.DataFrame([probe_row(name, table, label,
-                                   linear_probe(table, label, n_splits, seed, folds))
-                         for name, table in embeddings.items()])
+                                   linear_probe(table, label, n_splits, seed, folds, fraction),
+                                   fraction)
+                         for name, table in embeddings.items() for fraction in fractions])
 
 
 def eeg_window_features(windows: np.ndarray, table: pd.DataFrame, sfreq: float,

@@ -89,11 +89,12 @@ class CrossModalSettings(StageSettings):
 
 @dataclass(frozen=True, kw_only=True)
 class FinetuneSettings(StageSettings):
-    """Fine-tuning an encoder and a linear head with a label (:mod:`brainrep.ssl.finetune`):
-    AdamW at ``learning_rate`` with ``weight_decay`` (CBraMod's fine-tuning settings, Wang et
-    al. 2025), batches of ``batch_size`` windows, at most ``epochs`` epochs, stopping after
-    ``patience`` epochs without a better loss on held-out training participants; the
-    ``seed`` and ``device``."""
+    """``ssl.finetune``: fine-tuning an encoder and a linear head with a label
+    (:mod:`brainrep.ssl.finetune`): AdamW at ``learning_rate`` with ``weight_decay`` (CBraMod's
+    fine-tuning settings, Wang et al. 2025), batches of ``batch_size`` windows, at most
+    ``epochs`` epochs (the papers train 50 on a GPU), stopping after ``patience`` epochs
+    without a better loss on held-out training participants; the ``seed`` and ``device``
+    (``ssl.seed``, ``ssl.device``)."""
 
     epochs: int = 10
     patience: int = 3
@@ -108,28 +109,12 @@ class FinetuneSettings(StageSettings):
 class FoundationSettings(StageSettings):
     """A published EEG foundation model (:mod:`brainrep.ssl.foundation`): the braindecode
     class ``model`` of :data:`~brainrep.ssl.foundation.FOUNDATION_MODELS`, its published
-    ``weights`` file and their ``sha256``; with ``finetune``, also fine-tuned with the
-    window-level probe's label inside each training fold: AdamW at ``learning_rate`` with
-    ``weight_decay`` (CBraMod's fine-tuning settings, Wang et al. 2025), batches of
-    ``batch_size`` windows, at most ``epochs`` epochs (the papers train 50 on a GPU),
-    stopping after ``patience`` epochs without a better loss on held-out training
-    participants; the ``seed`` and ``device`` (``ssl.seed``, ``ssl.device``)."""
+    ``weights`` file and their ``sha256``; the ``device`` (``ssl.device``)."""
 
     model: str | None = None
     weights: str | None = None
     sha256: str | None = None
-    finetune: bool = True
-    epochs: int = 10
-    patience: int = 3
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.05
-    seed: int = 0
     device: str = "auto"
-
-    def finetuning(self) -> FinetuneSettings:
-        """The fine-tuning part of these settings."""
-        return FinetuneSettings(**{k: getattr(self, k) for k in FinetuneSettings.keys()})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("braindecode", reason="needs braindecode (envs/ssl.post-deploy.sh)")
 
 from brainrep.io import sha256  # noqa: E402
+from brainrep.ssl.finetune import finetune_scores  # noqa: E402
 from brainrep.ssl.foundation import (  # noqa: E402
     FoundationEncoder,
     batched_outputs,
@@ -20,7 +21,6 @@ from brainrep.ssl.foundation import (  # noqa: E402
     match_channels,
     prepare_windows,
 )
-from brainrep.ssl.finetune import finetune_scores  # noqa: E402
 from brainrep.ssl.probe import probe_splits  # noqa: E402
 from brainrep.ssl.settings import FinetuneSettings, FoundationSettings  # noqa: E402
 

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from brainrep import predict
-from brainrep.predict.curves import _stratified_subset
+from brainrep.predict.splits import stratified_subset
 
 
 def _participants(n=40, seed=0):
@@ -199,7 +199,7 @@ def test_label_efficiency_grows_with_labels_and_stays_at_chance_for_noise():
     assert all(abs(curve["noise", f] - 0.5) < 0.15 for f in (0.1, 0.5, 1.0))
     rng = np.random.default_rng(0)
     y = np.array(["a"] * 30 + ["b"] * 10)
-    subset = _stratified_subset(y, 0.1, rng)
+    subset = stratified_subset(y, 0.1, rng)
     assert sorted(np.unique(y[subset], return_counts=True)[1]) == [2, 3]  # every class kept
 
 
@@ -468,3 +468,20 @@ def test_missing_values_are_imputed_from_the_training_rows_only():
     ((train, test),) = list(predict.fold_designs(X, splits))
     assert train.ravel().tolist() == [1.0, 3.0] and test.ravel().tolist() == [2.0, 100.0]
 
+
+
+def test_a_wide_parquet_table_reads_as_written_in_column_chunks(tmp_path, monkeypatch):
+    """Decoded a few columns at a time, a table of mixed columns (labels, integers, floats
+    with NaN) equals pandas' whole read; one with a stored index is read whole."""
+    import brainrep.io
+
+    monkeypatch.setattr(brainrep.io, "PARQUET_COLUMNS_PER_READ", 3)
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.standard_normal((5, 7)), columns=[f"edge_{i}" for i in range(7)])
+    table.insert(0, "participant_id", [f"sub-{i}" for i in range(5)])
+    table["count"], table.loc[2, "edge_3"] = np.arange(5), np.nan
+    table.to_parquet(tmp_path / "wide.parquet", index=False)
+    pd.testing.assert_frame_equal(brainrep.io.read_table(tmp_path / "wide.parquet"), table)
+    table.set_index("participant_id").to_parquet(tmp_path / "indexed.parquet")
+    pd.testing.assert_frame_equal(brainrep.io.read_table(tmp_path / "indexed.parquet"),
+                                  table.set_index("participant_id"))

@@ -35,10 +35,13 @@ def test_encoders_pretrained_per_fold_by_default_are_not_clustered():
 def test_one_modality_skips_crossmodal_and_a_small_cohort_skips_subtyping_saying_why():
     config = validate_config({"demo": {"enabled": True, "n_subjects": 12},
                               "fmri": {"enabled": False},
-                              "ssl": {"crossmodal": {"enabled": True}}}, SCHEMA)
+                              "ssl": {"crossmodal": {"enabled": True}, "probe": {
+                                  "column": "diagnosis"}, "finetune": {
+                                  "encoders": ["ssl", "crossmodal"]}}}, SCHEMA)
     plan = build_plan(config, "results/x")
     assert plan.modalities == ["eeg"] and not plan.crossmodal
-    assert plan.ssl_encoders == ["ssl", "random"]
+    assert plan.ssl_encoders == ["ssl", "random"] and plan.finetune_encoders == ["ssl"]
+    assert any(line.startswith("fine-tuning of ['crossmodal']") for line in plan.skipped)
     assert plan.subtype_sets == [] and not plan.multiview
     assert any(line.startswith("ssl.crossmodal: it needs EEG and fMRI") for line in plan.skipped)
     assert any("downstream.subtyping" in line for line in plan.skipped)

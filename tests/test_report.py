@@ -114,14 +114,15 @@ def test_window_probe_lines_say_frozen_fine_tuned_or_classical():
     table = pd.DataFrame({"modality": "eeg", "label": "task", "metric": "balanced_accuracy",
                           "encoder": ["ssl", "ssl_finetuned", "random_finetuned", "bandpower"],
                           "mean": [0.61, 0.7, 0.55, 0.64],
-                          "pretraining": ["corpus", "corpus", "corpus", None],
+                          "pretraining": ["corpus", "corpus", "none", None],
                           "fraction": 1.0})
     table = pd.concat([table, table.assign(fraction=0.5, mean=0.0)])  # not on the front page
     frozen, tuned, scratch, classical = window_probe_sentences(table)
     assert frozen == "eeg ssl encoder, frozen: balanced_accuracy 0.61 for task (corpus pretraining)"
     assert tuned.startswith("eeg ssl encoder fine-tuned with task in each training split: "
                             "balanced_accuracy 0.70")
-    assert scratch.startswith("eeg random encoder fine-tuned")
+    assert scratch == ("eeg random-init encoder trained with task from scratch in each "
+                       "training split: balanced_accuracy 0.55 for task")
     assert classical.startswith("eeg bandpower features (classical")
 
 

@@ -2,6 +2,7 @@
 inside training folds, and gradient accumulation."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from brainrep.ssl.corpus import (
     recording_hashes,
 )
 from brainrep.ssl.embed import load_encoder
-from brainrep.ssl.finetune import encoder_finetuned, finetune_probabilities
+from brainrep.ssl.finetune import encoder_finetuned, finetune_probabilities, validation_split
 from brainrep.ssl.settings import FinetuneSettings, SSLSettings
 
 SETTINGS = SSLSettings(objective="masked", embedding_dim=8, width=8, depth=1, epochs=2,
@@ -170,9 +171,27 @@ def test_an_encoder_pretrained_per_fold_is_fine_tuned_in_its_own_fold_only(tmp_p
     assert row[["encoder", "n_folds", "n_participants", "pretraining"]].values.tolist() == [
         ["ssl_finetuned", 2, 12, "train_folds"]]
     assert row["mean"].iloc[0] > 0.8
+    scratch = encoder_finetuned(checkpoints, windows, table, "random", "eeg", label="label",
+                                folds=folds, settings=replace(settings, epochs=1))
+    assert scratch[["encoder", "pretraining"]].values.tolist() == [["random_finetuned", "none"]]
     with pytest.raises(ValueError, match="outer folds are"):
         encoder_finetuned(checkpoints, windows, table, "ssl", "eeg", label="label",
                           folds=folds.assign(fold=np.arange(n) % 3), settings=settings)
+
+
+def test_early_stopping_holds_out_participants_of_every_class_or_none():
+    """Ten participants per diagnosis: a fifth of them held out, both diagnoses on both
+    sides, never a participant on both; with four per diagnosis (a small labelled fraction)
+    nobody is held out and fine-tuning runs every epoch."""
+    groups = np.repeat([f"sub-{i:02d}" for i in range(20)], 3)
+    y = np.repeat(np.arange(20) % 2, 3)
+    fit, validation = validation_split(y, groups, 0)
+    assert set(y[validation]) == set(y[fit]) == {0, 1}
+    assert not set(groups[fit]) & set(groups[validation])
+    assert len(set(groups[validation])) == 4
+    few = np.isin(groups, groups[:24])  # sub-00 to sub-07
+    fit, validation = validation_split(y[few], groups[few], 0)
+    assert validation is None and len(fit) == few.sum()
 
 
 def test_gradients_of_several_batches_make_one_step(tmp_path, monkeypatch):

@@ -134,6 +134,8 @@ class Plan:
     foundation_requested: bool = False
     #: encoders fine-tuned with the probe's label (ssl.finetune.encoders this run has)
     finetune_encoders: list[str] = field(default_factory=list)
+    #: ssl.finetune.encoders this run has not (with a probe)
+    finetune_missing: list[str] = field(default_factory=list)
     #: ssl.pretrain_participants: train_folds, but no target gives outer folds
     transductive_fallback: bool = False
     #: SSL feature sets of downstream.subtyping.feature_sets left out: pretrained per fold
@@ -165,6 +167,10 @@ class Plan:
         if self.foundation_requested and not self.foundation:
             lines.append("ssl.foundation: it needs EEG and ssl.enabled: true (modalities: "
                          f"{self.modalities})")
+        if self.finetune_missing:
+            lines.append(f"fine-tuning of {self.finetune_missing} (ssl.finetune.encoders): "
+                         "this run has no such encoder (crossmodal needs "
+                         "ssl.crossmodal.enabled and both modalities)")
         return lines
 
 
@@ -212,6 +218,8 @@ def build_plan(config: dict, out: str) -> Plan:
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
     probe = ssl and bool(config["ssl"]["probe"]["column"]) and all(
         v.runs for v in verdicts if v.stage == "ssl_probe")
+    finetune = config["ssl"]["finetune"]["encoders"] if probe else []
+    available = encoders + (["foundation"] if foundation else [])
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(
@@ -219,9 +227,9 @@ def build_plan(config: dict, out: str) -> Plan:
         ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
         train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
         targets=targets, transductive_fallback=per_fold and not train_folds,
-        probe=probe, finetune_encoders=[
-            e for e in config["ssl"]["finetune"]["encoders"]
-            if probe and (e in encoders or e == "foundation" and foundation)],
+        probe=probe, finetune_encoders=[e for e in finetune if e in available],
+        # (foundation is listed by default: without a model, nothing is missing)
+        finetune_missing=[e for e in finetune if e not in available and e != "foundation"],
         # Clustering has no outer folds: it uses encoders pretrained once (on a corpus, or
         # transductive), not per-fold ones.
         subtype_sets=[n for n in config["downstream"]["subtyping"]["feature_sets"]

@@ -83,6 +83,13 @@ for _reason in PLAN.skipped:
 TARGETS = PLAN.targets
 PROBE = PLAN.probe
 FINETUNE = PLAN.finetune_encoders
+# what a fine-tuning job reads of ssl.finetune (not the list of encoders: adding one reruns
+# only its own jobs), with the shared seed and device
+FINETUNE_SETTINGS = {k: v for k, v in config["ssl"]["finetune"].items() if k != "encoders"} | {
+    k: config["ssl"][k] for k in ("seed", "device")
+}
+# the window-level probe's label fractions: the prediction curve's, and always all labels
+PROBE_FRACTIONS = sorted(set(config["downstream"]["label_fractions"]) | {1.0})
 SUBTYPE_SETS = PLAN.subtype_sets
 MULTIVIEW = PLAN.multiview
 CACHE_MANIFEST = os.path.join(config["cache"]["root"] or os.path.join(OUT, "cache"), "manifest.tsv")

@@ -77,13 +77,13 @@ rule ssl_crossmodal:
         "../scripts/ssl_crossmodal.py"
 
 
-def encoder_checkpoints(wildcards, output="model"):
-    """The checkpoints (or, with output="card", their model cards) of the job's {encoder}:
+def encoder_checkpoints(wildcards, which="model"):
+    """The checkpoints (or, with which="card", their model cards) of the job's {encoder}:
     its modality's unimodal encoders, or the cross-modal ones, one per {pretrain}."""
     if wildcards.encoder == "crossmodal":
-        return expand(getattr(rules.ssl_crossmodal.output, output), pretrain=PRETRAIN)
+        return expand(getattr(rules.ssl_crossmodal.output, which), pretrain=PRETRAIN)
     return expand(
-        getattr(rules.ssl_pretrain.output, output),
+        getattr(rules.ssl_pretrain.output, which),
         modality=wildcards.modality,
         pretrain=PRETRAIN,
     )
@@ -150,16 +150,13 @@ rule ssl_finetune:
         folds=FOLDS if TRAIN_FOLDS else [],
     output:
         f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_finetuned.tsv",
-    wildcard_constraints:
-        encoder="ssl|random|crossmodal",
     params:
-        settings=config["ssl"]["finetune"]
-        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        settings=FINETUNE_SETTINGS,
         pretrain=PRETRAIN,
         dataset=COHORT_DATASET,
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
-        fractions=config["downstream"]["label_fractions"],
+        fractions=PROBE_FRACTIONS,
     threads: 2
     resources:
         gpu=0,
@@ -186,11 +183,10 @@ rule ssl_foundation_finetune:
     params:
         settings={k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
         | {"device": config["ssl"]["device"]},
-        finetuning=config["ssl"]["finetune"]
-        | {"seed": config["ssl"]["seed"], "device": config["ssl"]["device"]},
+        finetuning=FINETUNE_SETTINGS,
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
-        fractions=config["downstream"]["label_fractions"],
+        fractions=PROBE_FRACTIONS,
     threads: 2
     resources:
         gpu=0,
@@ -237,7 +233,7 @@ rule ssl_probe:
     params:
         column=config["ssl"]["probe"]["column"],
         n_splits=config["ssl"]["probe"]["n_splits"],
-        fractions=config["downstream"]["label_fractions"],
+        fractions=PROBE_FRACTIONS,
         seed=config["ssl"]["seed"],
         encoders=SSL_ENCODERS,
         bands=config["eeg"]["bands"],

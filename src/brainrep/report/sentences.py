@@ -129,10 +129,13 @@ def window_probe_sentences(table: pd.DataFrame) -> list[str]:
             return (f"{r['modality']} {r['encoder']} features (classical, same windows and "
                     f"splits): {r['metric']} {r['mean']:.2f} for {r['label']}")
         encoder, finetuned, _ = r["encoder"].partition("_finetuned")
+        score = f"{r['metric']} {r['mean']:.2f} for {r['label']}"
+        if finetuned and r["pretraining"] == "none":
+            return (f"{r['modality']} {encoder}-init encoder trained with {r['label']} from "
+                    f"scratch in each training split: {score}")
         how = (f"encoder fine-tuned with {r['label']} in each training split" if finetuned
                else "encoder, frozen")
-        return (f"{r['modality']} {encoder} {how}: {r['metric']} {r['mean']:.2f} for "
-                f"{r['label']} ({r['pretraining']} pretraining)")
+        return f"{r['modality']} {encoder} {how}: {score} ({r['pretraining']} pretraining)"
 
     return [sentence(r) for r in table[table["fraction"] == 1].to_dict("records")]
 

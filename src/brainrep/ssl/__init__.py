@@ -11,7 +11,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "corpus": ["LeakageError", "check_disjoint", "model_card", "recording_hashes"],
     "embed": ["embed_folds", "embed_windows"],
-    "finetune": ["finetune_probabilities", "finetune_scores"],
+    "finetune": ["encoder_finetuned", "finetune_probabilities", "finetune_scores"],
     "probe": ["linear_probe", "probe_table"],
     "settings": ["CrossModalSettings", "FinetuneSettings", "FoundationSettings", "ProbeSettings",
                  "SSLSettings"],

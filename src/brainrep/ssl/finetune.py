@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import StratifiedGroupKFold
 from torch import nn
 
 from brainrep.ssl.settings import PRETRAINING, FinetuneSettings
@@ -34,13 +34,35 @@ def batched_outputs(encoder: nn.Module, windows: np.ndarray, batch_size: int = 6
                            .float().cpu().numpy() for i in range(0, len(windows), batch_size)])
 
 
+#: participants with each label below which fine-tuning holds none out: it trains every epoch
+#: on all of them and keeps the last weights
+MIN_PARTICIPANTS_PER_CLASS = 5
+
+
+def validation_split(y: np.ndarray, groups: np.ndarray,
+                     seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fit, validation) positions for early stopping: a fifth of the participants
+    (``groups``), stratified on ``y`` (StratifiedGroupKFold), every class on both sides; all
+    positions and None where a class has fewer than :data:`MIN_PARTICIPANTS_PER_CLASS`
+    participants."""
+    everyone = np.arange(len(y))
+    if pd.Series(groups).groupby(y).nunique().min() < MIN_PARTICIPANTS_PER_CLASS:
+        return everyone, None
+    fit, validation = next(StratifiedGroupKFold(5, shuffle=True, random_state=seed)
+                           .split(everyone, y, groups))
+    if len(np.unique(y[fit])) < len(np.unique(y)) or len(np.unique(y[validation])) < len(
+            np.unique(y)):
+        return everyone, None
+    return fit, validation
+
+
 def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
          groups: np.ndarray, settings: FinetuneSettings, generator: torch.Generator,
          device: torch.device) -> None:
     """Fine-tune ``encoder`` and ``head`` on (X, y) with AdamW, keeping the weights of the
-    epoch with the lowest loss on a held-out fifth of the participants (``groups``)."""
-    fit, validation = next(GroupShuffleSplit(1, test_size=0.2, random_state=settings.seed)
-                           .split(X, y, groups))
+    epoch with the lowest loss on held-out participants (``groups``,
+    :func:`validation_split`), or those of the last epoch where too few are labelled."""
+    fit, validation = validation_split(y, groups, settings.seed)
     model = nn.Sequential(encoder, head).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
@@ -54,6 +76,8 @@ def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
             optimiser.zero_grad()
             nn.functional.cross_entropy(model(X_t[batch]), y_t[batch]).backward()
             optimiser.step()
+        if validation is None:
+            continue
         model.eval()
         with torch.no_grad():
             loss = nn.functional.cross_entropy(model(X_t[validation]), y_t[validation]).item()
@@ -61,7 +85,8 @@ def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
             best, best_loss, waited = copy.deepcopy(model.state_dict()), loss, 0
         elif (waited := waited + 1) >= settings.patience:
             break
-    model.load_state_dict(best)
+    if validation is not None:
+        model.load_state_dict(best)
 
 
 def finetune_probabilities(load: Callable[[int], nn.Module], windows: np.ndarray,
@@ -126,7 +151,8 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
                       fractions: tuple[float, ...] = (1.0,),
                       settings: FinetuneSettings) -> pd.DataFrame:
     """The window-level probe's row ``<encoder>_finetuned``: brainrep's ``encoder`` (``ssl``,
-    ``random``: its initial weights, so supervised from scratch; or ``crossmodal``: the
+    ``random``: its initial weights, so trained with the label from scratch, pretraining
+    ``none``; or ``crossmodal``: the
     ``modality`` encoder of a cross-modal checkpoint) and a linear head fine-tuned with
     ``label`` (a column of ``table``, one row per window of ``windows``) inside each probe
     split, scored on its test participants. The splits are the linear probe's
@@ -139,11 +165,19 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
     from brainrep.ssl.embed import load_encoder
     from brainrep.ssl.probe import labelled, probe_splits
 
+    if len(table) != len(windows):
+        raise ValueError(f"{len(table)} table rows for {len(windows)} windows: give one row "
+                         "per window, in order")
     pretrain = sorted(checkpoints)
-    rows = labelled(table.reset_index(drop=True).assign(
-        pretraining=PRETRAINING.get(pretrain[0], "train_folds")), label)
+    rows = labelled(table.reset_index(drop=True).assign(pretraining="none" if encoder == "random"
+                                                        else PRETRAINING.get(pretrain[0],
+                                                                             "train_folds")),
+                    label)
     splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
     if pretrain[0].startswith("fold"):
+        if folds is None:
+            raise ValueError(f"checkpoints of {pretrain} need the outer folds they were "
+                             "pretrained on (group/predict/folds.tsv)")
         names = [f"fold{k}" for k in sorted(folds["fold"].unique())]
         if sorted(names) != pretrain:
             raise ValueError(f"checkpoints of {pretrain}, but the outer folds are {names}")

@@ -238,6 +238,9 @@ def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, 
     ``fractions`` of the training participants."""
     from brainrep.ssl.probe import labelled, probe_splits
 
+    if len(table) != len(windows):
+        raise ValueError(f"{len(table)} table rows for {len(windows)} windows: give one row "
+                         "per window, in order")
     prepared, encoder, _ = _prepared(windows, store, settings)
     rows = labelled(table.reset_index(drop=True).assign(pretraining="published"), label)
     splits = probe_splits(rows.reset_index(drop=True), label, n_splits, finetuning.seed, folds)

@@ -15,13 +15,15 @@ def with_label(table: pd.DataFrame, column: str, participants: pd.DataFrame, sou
                participants_source: str) -> pd.DataFrame:
     """``table`` (one row per window, read from ``source``) with the probed ``column``: its
     own, or that of ``participants`` (participants.tsv, read from ``participants_source``;
-    windows of participants it lacks are left out)."""
+    windows of participants it lacks get none, and the probe leaves them out). Rows stay one
+    per window, in order."""
     if column in table:
         return table
     if column not in participants:
         raise ValueError(f"ssl.probe.column {column!r} is in neither {source} nor "
                          f"{participants_source}; name a column of either")
-    return table.merge(participants[["participant_id", column]], on="participant_id")
+    return table.merge(participants[["participant_id", column]], on="participant_id",
+                       how="left", validate="many_to_one")
 
 
 def labelled(embeddings: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -39,7 +41,7 @@ def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: 
     label is missing are dropped. Embeddings from encoders pretrained per fold (column
     ``encoder_fold``) are probed on those ``folds``, fold k with encoder k's rows only. With
     ``fraction`` < 1 only that fraction of each split's training participants keep their
-    label (:func:`with_fewer_labels`).
+    label (:func:`fewer_labels`).
     """
     rows = labelled(embeddings, label)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))

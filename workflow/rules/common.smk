@@ -104,3 +104,15 @@ def settings_of(section, *keys):
 def ssl_settings(modality):
     """One modality's SSL settings with the shared seed and device."""
     return config["ssl"][modality] | {k: config["ssl"][k] for k in ("seed", "device")}
+
+
+def encoder_checkpoints(wildcards, which="model"):
+    """The checkpoints (or, with which="card", their model cards) of the job's {encoder}:
+    its modality's unimodal encoders, or the cross-modal ones, one per {pretrain}."""
+    if wildcards.encoder == "crossmodal":
+        return expand(getattr(rules.ssl_crossmodal.output, which), pretrain=PRETRAIN)
+    return expand(
+        getattr(rules.ssl_pretrain.output, which),
+        modality=wildcards.modality,
+        pretrain=PRETRAIN,
+    )

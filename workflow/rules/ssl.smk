@@ -77,18 +77,6 @@ rule ssl_crossmodal:
         "../scripts/ssl_crossmodal.py"
 
 
-def encoder_checkpoints(wildcards, which="model"):
-    """The checkpoints (or, with which="card", their model cards) of the job's {encoder}:
-    its modality's unimodal encoders, or the cross-modal ones, one per {pretrain}."""
-    if wildcards.encoder == "crossmodal":
-        return expand(getattr(rules.ssl_crossmodal.output, which), pretrain=PRETRAIN)
-    return expand(
-        getattr(rules.ssl_pretrain.output, which),
-        modality=wildcards.modality,
-        pretrain=PRETRAIN,
-    )
-
-
 rule ssl_embed:
     input:
         models=encoder_checkpoints,

@@ -50,10 +50,9 @@ def validation_split(y: np.ndarray, groups: np.ndarray,
         return everyone, None
     fit, validation = next(StratifiedGroupKFold(5, shuffle=True, random_state=seed)
                            .split(everyone, y, groups))
-    if len(np.unique(y[fit])) < len(np.unique(y)) or len(np.unique(y[validation])) < len(
-            np.unique(y)):
-        return everyone, None
-    return fit, validation
+    if set(y[fit]) == set(y[validation]) == set(y):
+        return fit, validation
+    return everyone, None
 
 
 def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,

@@ -45,7 +45,7 @@ def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: 
     """
     rows = labelled(embeddings, label)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    if "encoder_fold" in rows:
+    if "encoder_fold" in rows:  # each split its own encoder's rows
         tables, splits = [], []
         for fold, table in rows.groupby("encoder_fold", sort=True):
             table = table.reset_index(drop=True)
@@ -56,11 +56,12 @@ def linear_probe(embeddings: pd.DataFrame, label: str, n_splits: int = 5, seed: 
     else:
         splits = probe_splits(rows, label, n_splits, seed)
         tables = [rows] * len(splits)
+    data = {id(table): (table.filter(regex=r"^emb_\d+$").to_numpy(),
+                        table[label].astype(str).to_numpy()) for table in tables}
     scores = []
     for k, (table, (train, test)) in enumerate(zip(tables, splits, strict=True)):
+        X, y = data[id(table)]
         train = fewer_labels(table, label, train, k, fraction, seed)
-        X = table.filter(regex=r"^emb_\d+$").to_numpy()
-        y = table[label].astype(str).to_numpy()
         probe.fit(X[train], y[train])
         scores.append(balanced_accuracy_score(y[test], probe.predict(X[test])))
     return np.array(scores)

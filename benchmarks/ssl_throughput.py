@@ -79,6 +79,7 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
     import torch
 
     from brainrep.ssl import SSLSettings, pretrain, train
+    from brainrep.ssl.objectives import Batch
 
     windows, table = _data(n_windows)
     settings = SSLSettings(**SETTINGS | sizes | {"objective": objective, "encoder": encoder,
@@ -108,7 +109,8 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
         for epoch in range(settings.epochs):
             generator = torch.Generator().manual_seed(epoch)
             tic = time.perf_counter()
-            for batch in train._batches(len(pool), settings.batch_size, generator):
+            for index in train._batches(len(pool), settings.batch_size, generator):
+                batch = Batch(index, pool.batch(index, torch.device(device)))
                 with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
                     loss = model.loss(pool, batch, generator)
                 optimizer.zero_grad()

@@ -90,8 +90,8 @@ class LogVariance(Objective):
         super().__init__(encoder)
         self.head = nn.Linear(settings.embedding_dim, n_channels)
 
-    def loss(self, pool, index, generator):
-        x = pool.batch(index, self.device)
+    def loss(self, pool, batch, generator):
+        x = batch.x
         return nn.functional.mse_loss(self.head(self.encoder(x)),
                                       x.var(dim=-1).clamp(min=1e-6).log())
 

@@ -200,6 +200,25 @@ def test_training_is_deterministic(tmp_path):
     assert np.allclose(first["train_loss"], second["train_loss"])
 
 
+def test_loader_workers_read_a_memory_mapped_store_without_changing_the_training(tmp_path):
+    """Windows memory-mapped from disk, read by 2 data-loader worker processes, train the
+    same weights as the same windows in memory read by the training process; the pool never
+    copies the store."""
+    windows, table = _data()
+    np.save(tmp_path / "windows.npy", windows)
+    stored = np.load(tmp_path / "windows.npy", mmap_mode="r")
+    assert train.window_pool(stored, table)[0].source is stored
+    settings = replace(SETTINGS, objective="relative_positioning", epochs=2)
+    pretrain(windows, table, tmp_path / "memory.pt", settings=settings)
+    pretrain(stored, table, tmp_path / "disk.pt", settings=settings, workers=2)
+    memory, disk = (torch.load(tmp_path / f"{name}.pt", weights_only=True)["encoders"]["encoder"]
+                    for name in ("memory", "disk"))
+    assert memory["state"].keys() == disk["state"].keys()
+    assert all(torch.equal(memory["state"][k], disk["state"][k]) for k in memory["state"])
+    assert not all(torch.equal(memory["state"][k], memory["initial_state"][k])
+                   for k in memory["state"])  # it trained
+
+
 def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):
     """Kill training midway, rerun: it resumes at the next epoch and ends where an
     uninterrupted run ends."""

@@ -30,6 +30,8 @@ rule ssl_pretrain:
     threads: 2
     resources:
         gpu=0,
+        # a resource, not a param: it changes how windows are read, never the result
+        loader_workers=config["ssl"]["loader_workers"],
     log:
         f"{OUT}/logs/ssl_pretrain/modality-{{modality}}_pretrain-{{pretrain}}.log",
     conda:
@@ -67,6 +69,7 @@ rule ssl_crossmodal:
     threads: 2
     resources:
         gpu=0,
+        loader_workers=config["ssl"]["loader_workers"],
     log:
         f"{OUT}/logs/ssl_crossmodal/pretrain-{{pretrain}}.log",
     conda:

@@ -23,7 +23,8 @@ eeg_sidecar = (list(snakemake.input.eeg_cohort) or list(snakemake.input.eeg_corp
 history = pretrain_crossmodal((data["eeg"].windows, data["eeg"].table),
                               (data["fmri"].windows, data["fmri"].table),
                               snakemake.output.model, sidecar_positions(eeg_sidecar),
-                              settings=settings)
+                              settings=settings,
+                              workers=snakemake.resources.loader_workers)
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, "cross-modal", snakemake.output.figure)
 checkpoint = load_weights(snakemake.output.model)

@@ -19,7 +19,8 @@ stores = list(snakemake.input.cohort) or list(snakemake.input.corpus)
 data = pretraining_windows(snakemake.wildcards.pretrain, tuple(snakemake.input.cohort),
                            list(snakemake.input.corpus), folds, snakemake.params.datasets)
 history = pretrain(data.windows, data.table, snakemake.output.model,
-                   sidecar_positions(stores[2]), settings=settings)
+                   sidecar_positions(stores[2]), settings=settings,
+                   workers=snakemake.resources.loader_workers)
 history.to_csv(snakemake.output.history, sep="\t", index=False)
 loss_figure(history, settings.objective, snakemake.output.figure)
 card = model_card(load_weights(snakemake.output.model), data)

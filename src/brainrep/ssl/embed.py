@@ -32,15 +32,18 @@ def load_encoder(checkpoint: str | Path, which: str,
 def embed_windows(checkpoint: str | Path, windows: np.ndarray, table: pd.DataFrame, which: str,
                   name: str = "encoder", batch_size: int = 256,
                   pretraining: str = "transductive") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-window and per-participant (mean) embeddings with the window metadata.
+    """Per-window and per-participant (mean) embeddings with the window metadata; ``windows``
+    (n, channels, times; may be memory-mapped) are standardized a batch at a time.
 
     Columns ``emb_000``...; ``encoder`` is ``ssl`` or ``random``; ``pretraining`` says which
     participants the encoder saw (``transductive``: all of them, test participants included).
     """
     encoder, entry = load_encoder(checkpoint, which, name)
-    data = ((windows - entry["mean"].numpy()) / entry["std"].numpy()).astype(np.float32)
-    vectors = np.concatenate([encoder(torch.from_numpy(data[i:i + batch_size])).numpy()
-                              for i in range(0, len(data), batch_size)])
+    mean, std = entry["mean"].numpy(), entry["std"].numpy()
+    vectors = np.concatenate([
+        encoder(torch.from_numpy(((windows[i:i + batch_size] - mean) / std)
+                                 .astype(np.float32))).numpy()
+        for i in range(0, len(windows), batch_size)])
     return embedding_tables(vectors, table, which, pretraining)
 
 

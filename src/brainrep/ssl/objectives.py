@@ -10,7 +10,7 @@
 * cross-modal (:class:`CrossModal`): SimCLR within EEG and within fMRI plus a CLIP-style
   alignment of EEG and fMRI windows of the same participant.
 
-Every objective takes a :class:`WindowPool` and the indices of a batch in it, and returns a
+Every objective takes a :class:`WindowPool` and a :class:`Batch` of its windows, and returns a
 scalar loss; its encoders are in ``encoders()``.
 
 Defaults (``ssl.<modality>``) and where they come from, none tuned on a label: temperature
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -41,36 +41,67 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WindowPool:
-    """Standardized windows of one modality and where each comes from.
+    """Windows of one modality, read and standardized per channel a batch at a time, and
+    where each comes from.
 
-    ``x``: (n, channels, times) float32 on the CPU; ``recording``: (n,) index of the recording
-    (one run of one participant); ``position``: (n,) onset of the window in its recording, in
-    window steps (a gap left by rejected windows keeps its length); ``participant``: (n,)
-    labels.
+    ``source``: (n_stored, channels, times) windows as stored, in memory or memory-mapped
+    (only a batch's rows are read); ``rows``: (n,) the rows of ``source`` in the pool;
+    ``mean``, ``std``: (1, channels, 1) the scaling; ``recording``: (n,) index of the
+    recording (one run of one participant); ``position``: (n,) onset of the window in its
+    recording, in window steps (a gap left by rejected windows keeps its length);
+    ``participant``: (n,) labels. ``resident``: the pool's standardized windows (n, channels,
+    times) float32 on a device (:meth:`to`), where batches are then gathered; else None.
     """
 
-    x: torch.Tensor
+    source: np.ndarray
+    rows: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
     recording: np.ndarray
     position: np.ndarray
     participant: np.ndarray
+    resident: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.rows)
 
     def subset(self, keep: np.ndarray) -> WindowPool:
-        return WindowPool(self.x[torch.from_numpy(keep)], self.recording[keep], self.position[keep],
-                          self.participant[keep])
+        resident = None if self.resident is None else self.resident[torch.from_numpy(keep)]
+        return WindowPool(self.source, self.rows[keep], self.mean, self.std,
+                          self.recording[keep], self.position[keep], self.participant[keep],
+                          resident)
+
+    def read(self, index: np.ndarray) -> torch.Tensor:
+        """Standardized float32 windows (len(index), channels, times) at pool positions
+        ``index``, read from ``source`` on the host."""
+        raw = self.source[self.rows[index]]
+        return torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32))
 
     def batch(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
-        return self.x[index.to(self.x.device)].to(device)
+        """Standardized windows at pool positions ``index``, on ``device``."""
+        if self.resident is not None:
+            return self.resident[index.to(self.resident.device)].to(device)
+        return self.read(index.numpy()).to(device)
 
-    def to(self, device: torch.device) -> WindowPool:
-        """This pool with its windows on ``device`` (batches are then gathered there)."""
-        return WindowPool(self.x.to(device), self.recording, self.position, self.participant)
+    def to(self, device: torch.device, chunk: int = 4096) -> WindowPool:
+        """This pool with its standardized windows held on ``device`` (read ``chunk``
+        windows at a time)."""
+        resident = torch.empty((len(self), *self.source.shape[1:]), dtype=torch.float32,
+                               device=device)
+        for start in range(0, len(self), chunk):
+            stop = min(start + chunk, len(self))
+            resident[start:stop] = self.read(np.arange(start, stop)).to(device)
+        return replace(self, resident=resident)
+
+    @property
+    def anchors(self) -> WindowPool:
+        """The pool whose positions a batch's index holds."""
+        return self
 
     @property
     def nbytes(self) -> int:
-        return self.x.element_size() * self.x.nelement()
+        """Bytes of the pool's standardized float32 windows."""
+        return 4 * len(self) * int(np.prod(self.source.shape[1:]))
 
 
 @dataclass
@@ -87,15 +118,35 @@ class PairedPool:
         return PairedPool(self.eeg.to(device), self.fmri.to(device))
 
     @property
+    def anchors(self) -> WindowPool:
+        return self.eeg
+
+    @property
     def nbytes(self) -> int:
         return self.eeg.nbytes + self.fmri.nbytes
+
+
+@dataclass
+class Batch:
+    """One training step's windows: their positions ``index`` (n,) in the pool's
+    :attr:`~WindowPool.anchors` and the windows ``x`` (n, channels, times), standardized, on
+    the training device (read ahead by the data loader's workers, :func:`.train.loaded`)."""
+
+    index: torch.Tensor
+    x: torch.Tensor
+
+    def take(self, rows: torch.Tensor) -> torch.Tensor:
+        """The windows at pool positions ``rows`` (each one of this batch's)."""
+        where = {i: k for k, i in enumerate(self.index.tolist())}
+        return self.x[torch.tensor([where[r] for r in rows.tolist()], dtype=torch.long,
+                                   device=self.x.device)]
 
 
 def resident(pool: WindowPool | PairedPool, device: torch.device,
              share: float = 0.5) -> WindowPool | PairedPool:
     """``pool`` moved onto a CUDA ``device`` when it takes less than ``share`` of the free
     GPU memory, so batches are gathered there without a host copy per step; else as is
-    (batches are copied from host memory)."""
+    (batches are read from host memory or disk by the data loader)."""
     if device.type != "cuda":
         return pool
     free, _ = torch.cuda.mem_get_info(device)
@@ -169,7 +220,8 @@ def register_objective(name: str):
     """Class decorator adding an :class:`Objective` subclass to :data:`OBJECTIVES`. The class is
     built as ``cls(encoder, n_channels, settings, augmentations)`` (``settings``: the
     modality's :class:`~brainrep.ssl.settings.SSLSettings`) and defines
-    ``loss(pool, index, generator)`` (a scalar tensor for the windows ``pool.batch(index)``)."""
+    ``loss(pool, batch, generator)``: a scalar tensor for the :class:`Batch` ``batch`` (its
+    windows ``batch.x``; any other window of the pool from ``pool.batch(index, device)``)."""
     return registering(OBJECTIVES, name)
 
 
@@ -200,8 +252,8 @@ class Contrastive(Objective):
         self.simclr = SimCLRHead(settings.embedding_dim, augmentations,
                                  settings.temperature)
 
-    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        return self.simclr.loss(self.encoder, pool.batch(index, self.device), generator)
+    def loss(self, pool: WindowPool, batch: Batch, generator: torch.Generator):
+        return self.simclr.loss(self.encoder, batch.x, generator)
 
 
 @register_objective("masked")
@@ -210,8 +262,8 @@ class Masked(Objective):
         super().__init__(encoder)
         self.masked = MaskedHead(encoder, n_channels, settings.mask_ratio)
 
-    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        return self.masked.loss(self.encoder, pool.batch(index, self.device), generator)
+    def loss(self, pool: WindowPool, batch: Batch, generator: torch.Generator):
+        return self.masked.loss(self.encoder, batch.x, generator)
 
 
 @register_objective("generative_contrastive")
@@ -227,8 +279,8 @@ class GenerativeContrastive(Objective):
                                  settings.temperature)
         self.masked = MaskedHead(encoder, n_channels, settings.mask_ratio)
 
-    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        x = pool.batch(index, self.device)
+    def loss(self, pool: WindowPool, batch: Batch, generator: torch.Generator):
+        x = batch.x
         return (self.weight * self.simclr.loss(self.encoder, x, generator)
                 + (1 - self.weight) * self.masked.loss(self.encoder, x, generator))
 
@@ -278,9 +330,9 @@ class RelativePositioning(Objective):
                 labels.append(float(positive))
         return torch.tensor(anchors), torch.tensor(partners), torch.tensor(labels)
 
-    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        anchors, partners, labels = self.pairs(pool, index, generator)
-        h1 = self.encoder(pool.batch(anchors, self.device))
+    def loss(self, pool: WindowPool, batch: Batch, generator: torch.Generator):
+        anchors, partners, labels = self.pairs(pool, batch.index, generator)
+        h1 = self.encoder(batch.take(anchors))
         h2 = self.encoder(pool.batch(partners, self.device))
         logits = self.classifier((h1 - h2).abs()).squeeze(-1).float()
         return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
@@ -322,12 +374,13 @@ class TemporalShuffling(RelativePositioning):
         return (torch.tensor(firsts), torch.tensor(middles), torch.tensor(lasts),
                 torch.tensor(labels))
 
-    def loss(self, pool: WindowPool, index: torch.Tensor, generator: torch.Generator):
-        firsts, middles, lasts, labels = self.triplets(pool, index, generator)
+    def loss(self, pool: WindowPool, batch: Batch, generator: torch.Generator):
+        firsts, middles, lasts, labels = self.triplets(pool, batch.index, generator)
         if not len(labels):
             raise ValueError("temporal_shuffling found no triplet in this batch: recordings "
                              "need windows 2 steps apart and a window between them")
-        h = [self.encoder(pool.batch(rows, self.device)) for rows in (firsts, middles, lasts)]
+        h = [self.encoder(batch.take(firsts))] + [self.encoder(pool.batch(rows, self.device))
+                                                  for rows in (middles, lasts)]
         features = torch.cat([(h[0] - h[1]).abs(), (h[1] - h[2]).abs()], dim=1)
         logits = self.classifier(features).squeeze(-1).float()
         return F.binary_cross_entropy_with_logits(logits, labels.to(self.device))
@@ -350,10 +403,12 @@ class CrossModal(nn.Module):
     def encoders(self) -> dict[str, nn.Module]:
         return {"eeg": self.eeg.encoder, "fmri": self.fmri.encoder}
 
-    def loss(self, pool: PairedPool, index: torch.Tensor, generator: torch.Generator):
+    def loss(self, pool: PairedPool, batch: Batch, generator: torch.Generator):
+        index = batch.index
         fmri_index = torch.randint(len(pool.fmri), (len(index),), generator=generator)
-        loss = self.eeg.loss(pool.eeg, index, generator) + self.fmri.loss(pool.fmri, fmri_index,
-                                                                          generator)
+        fmri_batch = Batch(fmri_index, pool.fmri.batch(fmri_index, batch.x.device))
+        loss = (self.eeg.loss(pool.eeg, batch, generator)
+                + self.fmri.loss(pool.fmri, fmri_batch, generator))
         rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
         eeg_rows, fmri_rows = [], []
         for participant in dict.fromkeys(pool.eeg.participant[index.numpy()]):
@@ -365,8 +420,7 @@ class CrossModal(nn.Module):
         if len(eeg_rows) < 2:
             return loss
         device = self.eeg.device
-        z_eeg = F.normalize(self.eeg.encoder(
-            pool.eeg.batch(torch.tensor(eeg_rows), device)).float(), dim=1)
+        z_eeg = F.normalize(self.eeg.encoder(batch.take(torch.tensor(eeg_rows))).float(), dim=1)
         z_fmri = F.normalize(self.fmri.encoder(
             pool.fmri.batch(torch.tensor(fmri_rows), device)).float(), dim=1)
         logits = z_eeg @ z_fmri.T / self.temperature

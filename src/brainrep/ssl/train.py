@@ -18,6 +18,7 @@ import re
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +30,14 @@ from tqdm import tqdm
 from brainrep.io import check_sha256
 from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
-from brainrep.ssl.objectives import OBJECTIVES, CrossModal, PairedPool, WindowPool, resident
+from brainrep.ssl.objectives import (
+    OBJECTIVES,
+    Batch,
+    CrossModal,
+    PairedPool,
+    WindowPool,
+    resident,
+)
 from brainrep.ssl.settings import CrossModalSettings, SSLSettings
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 RECORDING_COLUMNS = ("participant_id", "recording", "session", "task", "run")
 ONSET_COLUMNS = ("onset_s", "onset_vol")
 SPEC_KEYS = ("encoder", "width", "embedding_dim", "depth", "patch_size")
+HASH_CHUNK = 4096  # windows hashed at a time
 
 
 def choose_device(requested: str) -> torch.device:
@@ -113,7 +122,8 @@ def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray],
     digest.update(code_version().encode())
     for windows, ids in zip(arrays, participants, strict=True):
         digest.update(str(windows.shape).encode())
-        digest.update(np.ascontiguousarray(windows).tobytes())
+        for start in range(0, len(windows), HASH_CHUNK):  # bounded memory, same digest
+            digest.update(np.ascontiguousarray(windows[start:start + HASH_CHUNK]).tobytes())
         digest.update("|".join(map(str, ids)).encode())
     if getattr(settings, "init_checkpoint", None):
         digest.update(Path(settings.init_checkpoint).read_bytes())
@@ -146,13 +156,14 @@ def window_positions(table: pd.DataFrame, recording: np.ndarray) -> np.ndarray:
 
 
 def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, dict]:
-    """Per-channel standardized windows with their recordings and onsets in them
+    """``windows`` (n, channels, times; in memory or memory-mapped, never copied) as a pool
+    standardized per channel as batches are read, with their recordings and onsets in them
     (:func:`window_positions`); the scaling used."""
     mean = windows.mean(axis=(0, 2), keepdims=True)
     std = windows.std(axis=(0, 2), keepdims=True) + 1e-6
     columns = [c for c in RECORDING_COLUMNS if c in table]
     recording = table.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
-    pool = WindowPool(torch.from_numpy(((windows - mean) / std).astype(np.float32)), recording,
+    pool = WindowPool(windows, np.arange(len(windows)), mean, std, recording,
                       window_positions(table, recording), table["participant_id"].to_numpy())
     return pool, {"mean": mean, "std": std}
 
@@ -166,6 +177,39 @@ def pretraining_rows(table: pd.DataFrame, pretrain: str,
     fold = int(pretrain.removeprefix("fold"))
     tested = folds.loc[folds["fold"] == fold, "participant_id"]
     return ~table["participant_id"].isin(tested).to_numpy()
+
+
+class _EpochBatches(torch.utils.data.Dataset):
+    """Batch k of an epoch: the standardized windows at pool positions ``batches[k]``."""
+
+    def __init__(self, pool: WindowPool, batches: list[torch.Tensor]):
+        self.pool, self.batches = pool, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.pool.read(self.batches[k].numpy())
+
+
+def loaded(pool: WindowPool | PairedPool, batches: list[torch.Tensor], workers: int,
+           device: torch.device) -> Iterator[Batch]:
+    """Each of ``batches`` (positions in ``pool.anchors``) with its windows on ``device``.
+
+    A torch ``DataLoader`` with ``workers`` processes (0: the training process) reads and
+    standardizes the next batches from host memory or a memory-mapped store while the
+    current one trains, into pinned memory on CUDA; a pool held on the GPU (:func:`resident`)
+    is gathered there. The windows, and so the training, do not depend on ``workers``.
+    """
+    anchors = pool.anchors
+    if anchors.resident is not None:
+        yield from (Batch(index, anchors.batch(index, device)) for index in batches)
+        return
+    loader = torch.utils.data.DataLoader(
+        _EpochBatches(anchors, batches), batch_size=None, num_workers=workers,
+        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
+    for index, x in zip(batches, loader, strict=True):
+        yield Batch(index, x.to(device, non_blocking=True))
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -217,11 +261,13 @@ def _states(model: torch.nn.Module) -> dict[str, dict]:
 
 
 def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings, label: str,
-         partial: Path, key: str, device: torch.device) -> tuple[list[dict], dict]:
+         partial: Path, key: str, device: torch.device,
+         workers: int) -> tuple[list[dict], dict]:
     """Epoch loop with AdamW (a step on the mean gradient of ``accumulate_batches``
     batches; bfloat16 autocast and GPU-held windows, :func:`.objectives.resident`, on CUDA),
-    a checkpoint every epoch and early stopping on ``val_pool``; resumes from ``partial``
-    when its fingerprint is ``key``. ``label`` names the objective in the progress bar."""
+    windows read ahead by ``workers`` data-loader processes (:func:`loaded`), a checkpoint
+    every epoch and early stopping on ``val_pool``; resumes from ``partial`` when its
+    fingerprint is ``key``. ``label`` names the objective in the progress bar."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
     state = _read_partial(partial, device)
@@ -242,7 +288,7 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
         model.train()
         tic, losses = time.perf_counter(), []
         batches = _batches(len(train_pool), settings.batch_size, generator)
-        for step, batch in enumerate(batches, start=1):
+        for step, batch in enumerate(loaded(train_pool, batches, workers, device), start=1):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(train_pool, batch, generator)
             group = min(accumulate, len(batches) - (step - 1) // accumulate * accumulate)
@@ -260,8 +306,9 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             val_generator = torch.Generator().manual_seed(settings.seed)
+            val_batches = _batches(len(val_pool), settings.batch_size, val_generator)
             val = _mean([model.loss(val_pool, b, val_generator)
-                         for b in _batches(len(val_pool), settings.batch_size, val_generator)])
+                         for b in loaded(val_pool, val_batches, workers, device)])
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                         "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)
@@ -305,12 +352,15 @@ def _encoder_entry(settings: SSLSettings, n_channels: int, n_times: int, scaling
 
 
 def pretrain(windows: np.ndarray, table: pd.DataFrame, checkpoint: str | Path,
-             positions: np.ndarray | None = None, *, settings: SSLSettings) -> pd.DataFrame:
+             positions: np.ndarray | None = None, *, settings: SSLSettings,
+             workers: int = 0) -> pd.DataFrame:
     """Train ``settings.objective`` on ``windows`` (n, channels, time); write ``checkpoint``.
 
     ``table`` has one row per window (``participant_id``, optional session/task/run, and
-    ``window``, its position in the recording). With ``init_checkpoint`` the encoder starts
-    from those weights and, unless ``fine_tune``, is not trained further. Every epoch writes
+    ``window``, its position in the recording); ``windows`` may be memory-mapped, and
+    ``workers`` data-loader processes read its batches (:func:`loaded`). With
+    ``init_checkpoint`` the encoder starts from those weights and, unless ``fine_tune``, is
+    not trained further. Every epoch writes
     ``<checkpoint>.partial``; a rerun with the same data and settings resumes from it.
     Returns the loss history.
     """
@@ -337,7 +387,8 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, checkpoint: str | Path,
     else:
         history, best = _fit(model, pool.subset(~held), pool.subset(held), settings,
                              settings.objective,
-                             checkpoint.with_name(checkpoint.name + ".partial"), key, device)
+                             checkpoint.with_name(checkpoint.name + ".partial"), key, device,
+                             workers)
     encoders = {"encoder": _encoder_entry(settings, windows.shape[1], windows.shape[2], scaling,
                                           best["states"]["encoder"], initial["encoder"])}
     _save(checkpoint, key, settings, encoders, best, history, record, participants, transfer)
@@ -347,10 +398,11 @@ def pretrain(windows: np.ndarray, table: pd.DataFrame, checkpoint: str | Path,
 def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.ndarray,
                         pd.DataFrame], checkpoint: str | Path,
                         eeg_positions: np.ndarray | None = None, *,
-                        settings: CrossModalSettings) -> pd.DataFrame:
+                        settings: CrossModalSettings, workers: int = 0) -> pd.DataFrame:
     """Train an EEG and an fMRI encoder together (:class:`CrossModal`).
 
-    ``eeg`` and ``fmri`` are (windows, table) pairs. Writes ``checkpoint`` with encoders
+    ``eeg`` and ``fmri`` are (windows, table) pairs; ``workers`` data-loader processes read the
+    EEG batches (:func:`loaded`). Writes ``checkpoint`` with encoders
     ``eeg`` and ``fmri``; returns the loss history.
     """
     checkpoint = Path(checkpoint)
@@ -382,7 +434,8 @@ def pretrain_crossmodal(eeg: tuple[np.ndarray, pd.DataFrame], fmri: tuple[np.nda
     train = PairedPool(pools["eeg"].subset(~split["eeg"]), pools["fmri"].subset(~split["fmri"]))
     val = PairedPool(pools["eeg"].subset(split["eeg"]), pools["fmri"].subset(split["fmri"]))
     history, best = _fit(model, train, val, settings, "crossmodal",
-                         checkpoint.with_name(checkpoint.name + ".partial"), key, device)
+                         checkpoint.with_name(checkpoint.name + ".partial"), key, device,
+                         workers)
     encoders = {m: _encoder_entry(getattr(settings, m), *shapes[m], scalings[m],
                                   best["states"][m], initial[m]) for m in ("eeg", "fmri")}
     _save(checkpoint, key, settings, encoders, best, history, record, everyone, None)

@@ -98,10 +98,10 @@ def model_card(checkpoint: dict, data: PretrainingData) -> dict:
 Store = tuple[str, str, str]
 
 
-def read_store(store: Store, mmap: bool = False) -> tuple[np.ndarray, pd.DataFrame, dict]:
-    """A window store's windows (n, channels, times), table and sidecar."""
+def read_store(store: Store) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """A window store's windows (n, channels, times; memory-mapped), table and sidecar."""
     array, table, sidecar = store
-    return (np.load(array, mmap_mode="r" if mmap else None), pd.read_csv(table, sep="\t"),
+    return (np.load(array, mmap_mode="r"), pd.read_csv(table, sep="\t"),
             json.loads(Path(sidecar).read_text()))
 
 
@@ -126,7 +126,8 @@ def read_corpus(stores: list[Store], datasets: list[str]) -> PretrainingData:
         participants += [[dataset, p] for p in table["participant_id"].unique()]
         arrays.append(windows)
         tables.append(table.assign(participant_id=folder + ":" + table["participant_id"]))
-    return PretrainingData(np.concatenate(arrays), pd.concat(tables, ignore_index=True), hashes,
+    windows = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # one store: mapped
+    return PretrainingData(windows, pd.concat(tables, ignore_index=True), hashes,
                            participants, first[2], f"corpus {[store[0] for store in stores]}")
 
 
@@ -135,7 +136,7 @@ def check_cohort(card: dict, card_path: str, cohort: Store, dataset: str) -> Non
     ``card`` (its model card, read from ``card_path``) when the cohort's windows have another
     layout, or one of its recordings was pretrained on (identical windows, whatever their
     label), or one of its participants was (the same label in the same dataset)."""
-    windows, table, sidecar = read_store(cohort, mmap=True)
+    windows, table, sidecar = read_store(cohort)
     if (list(windows.shape[1:]) != card["window_shape"]
             or sidecar.get("channels") != card["channels"]):
         raise ValueError(f"{cohort[0]}: windows of shape {list(windows.shape[1:])} and channels "
@@ -169,9 +170,10 @@ def pretraining_windows(pretrain: str, cohort: Store | None, corpus_files: list[
     if pretrain == "corpus":
         return read_corpus([tuple(corpus_files[i:i + 3])
                             for i in range(0, len(corpus_files), 3)], datasets)
-    windows, table, sidecar = read_store(cohort, mmap=True)
+    windows, table, sidecar = read_store(cohort)
     rows = pretraining_rows(table, pretrain, folds)
-    windows, table = windows[rows], table[rows].reset_index(drop=True)  # reads only these rows
+    if not rows.all():  # reads only these rows into memory; else the store stays mapped
+        windows, table = windows[rows], table[rows].reset_index(drop=True)
     seen = ("every participant (transductive)" if pretrain == "all" else
             f"all but the test participants of outer fold {pretrain.removeprefix('fold')}")
     return PretrainingData(windows, table, recording_hashes(windows, table),

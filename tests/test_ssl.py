@@ -1,3 +1,4 @@
+import tracemalloc
 from dataclasses import replace
 
 import numpy as np
@@ -200,23 +201,52 @@ def test_training_is_deterministic(tmp_path):
     assert np.allclose(first["train_loss"], second["train_loss"])
 
 
-def test_loader_workers_read_a_memory_mapped_store_without_changing_the_training(tmp_path):
-    """Windows memory-mapped from disk, read by 2 data-loader worker processes, train the
-    same weights as the same windows in memory read by the training process; the pool never
-    copies the store."""
+@pytest.mark.parametrize("objective", ["contrastive", "masked", "relative_positioning",
+                                       "temporal_shuffling", "generative_contrastive",
+                                       "crossmodal"])
+def test_loader_workers_read_a_memory_mapped_store_without_changing_the_training(tmp_path,
+                                                                                 objective):
+    """Windows memory-mapped from disk, read by a data-loader worker process, train the same
+    weights as the same windows in memory read by the training process, and leave torch's
+    global random state as it does."""
     windows, table = _data()
     np.save(tmp_path / "windows.npy", windows)
     stored = np.load(tmp_path / "windows.npy", mmap_mode="r")
-    assert train.window_pool(stored, table)[0].source is stored
-    settings = replace(SETTINGS, objective="relative_positioning", epochs=2)
-    pretrain(windows, table, tmp_path / "memory.pt", settings=settings)
-    pretrain(stored, table, tmp_path / "disk.pt", settings=settings, workers=2)
-    memory, disk = (torch.load(tmp_path / f"{name}.pt", weights_only=True)["encoders"]["encoder"]
-                    for name in ("memory", "disk"))
-    assert memory["state"].keys() == disk["state"].keys()
-    assert all(torch.equal(memory["state"][k], disk["state"][k]) for k in memory["state"])
-    assert not all(torch.equal(memory["state"][k], memory["initial_state"][k])
-                   for k in memory["state"])  # it trained
+    settings = replace(SETTINGS, objective=objective, epochs=1)
+    states, rng = {}, {}
+    for name, data, workers in (("memory", windows, 0), ("disk", stored, 1)):
+        if objective == "crossmodal":
+            cross = CrossModalSettings(epochs=1, batch_size=16, device="cpu", eeg=settings,
+                                       fmri=replace(settings, objective="masked"))
+            pretrain_crossmodal((data, table), (data, table), tmp_path / f"{name}.pt",
+                                settings=cross, workers=workers)
+        else:
+            pretrain(data, table, tmp_path / f"{name}.pt", settings=settings, workers=workers)
+        rng[name] = torch.get_rng_state()
+        states[name] = torch.load(tmp_path / f"{name}.pt", weights_only=True)["encoders"]
+    assert torch.equal(rng["memory"], rng["disk"])
+    for encoder, memory in states["memory"].items():
+        disk = states["disk"][encoder]
+        assert all(torch.equal(memory["state"][k], disk["state"][k]) for k in memory["state"])
+        assert not all(torch.equal(memory["state"][k], memory["initial_state"][k])
+                       for k in memory["state"])  # it trained
+
+
+def test_a_memory_mapped_store_is_standardized_without_holding_it_in_memory(tmp_path):
+    windows = np.random.default_rng(0).standard_normal((4000, 8, 64)).astype(np.float32) * 3
+    np.save(tmp_path / "windows.npy", windows)  # 8 MiB
+    table = pd.DataFrame({"participant_id": np.repeat([f"sub-{i}" for i in range(40)], 100),
+                          "window": np.tile(np.arange(100), 40)})
+    stored = np.load(tmp_path / "windows.npy", mmap_mode="r")
+    tracemalloc.start()
+    pool, scaling = train.window_pool(stored, table)
+    batch = pool.read(np.array([3999, 5, 17]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # well under the store's 8 MiB
+    assert np.array_equal(scaling["std"], windows.std(axis=(0, 2), keepdims=True) + 1e-6)
+    expected = (windows[[3999, 5, 17]] - scaling["mean"]) / scaling["std"]
+    assert torch.equal(batch, torch.from_numpy(expected))
 
 
 def test_interrupted_training_resumes_from_checkpoint(tmp_path, monkeypatch):

@@ -8,16 +8,46 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 PROVENANCE_PACKAGES = ("brainrep", "numpy", "scipy", "pandas", "scikit-learn", "mne", "mne-bids",
                        "nilearn", "nibabel", "torch")
+
+
+def scratch_array(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A writable array of ``shape`` on disk, not in memory: a memory-mapped ``.npy`` in the
+    temporary folder (``$TMPDIR``, which Snakemake's ``tmpdir`` resource sets per job), removed
+    from the folder at once and freed when the last mapping of it goes."""
+    handle, path = tempfile.mkstemp(suffix=".npy", prefix="brainrep-")
+    os.close(handle)
+    try:
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    finally:
+        os.unlink(path)
+
+
+def on_disk(arrays: list[np.ndarray], rows: np.ndarray | None = None,
+            chunk: int = 4096) -> np.ndarray:
+    """``np.concatenate(arrays)[rows]`` (``rows``: a boolean mask or indices, None: all) as a
+    :func:`scratch_array`, copied ``chunk`` rows at a time, so memory-mapped stores are
+    selected or joined without holding them in memory."""
+    sizes = np.cumsum([0] + [len(a) for a in arrays])
+    selected = np.arange(sizes[-1]) if rows is None else np.arange(sizes[-1])[rows]
+    out = scratch_array((len(selected), *arrays[0].shape[1:]), arrays[0].dtype)
+    for start in range(0, len(selected), chunk):
+        part = selected[start:start + chunk]
+        which = np.searchsorted(sizes, part, side="right") - 1
+        for k in np.unique(which):
+            out[start + np.flatnonzero(which == k)] = arrays[k][part[which == k] - sizes[k]]
+    return out
 
 
 @cache

@@ -27,7 +27,7 @@ rule ssl_pretrain:
         datasets=lambda wc: (
             corpus_datasets(wc.modality) if wc.pretrain == "corpus" else [COHORT_DATASET]
         ),
-    threads: 2
+    threads: 2 + config["ssl"]["loader_workers"]
     resources:
         gpu=0,
         # a resource, not a param: it changes how windows are read, never the result
@@ -66,7 +66,7 @@ rule ssl_crossmodal:
             m: corpus_datasets(m) if wc.pretrain == "corpus" else [COHORT_DATASET]
             for m in ("eeg", "fmri")
         },
-    threads: 2
+    threads: 2 + config["ssl"]["loader_workers"]
     resources:
         gpu=0,
         loader_workers=config["ssl"]["loader_workers"],

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainrep.io import on_disk
 from brainrep.ssl.train import RECORDING_COLUMNS, pretraining_rows
 
 
@@ -107,7 +108,8 @@ def read_store(store: Store) -> tuple[np.ndarray, pd.DataFrame, dict]:
 
 def read_corpus(stores: list[Store], datasets: list[str]) -> PretrainingData:
     """Every corpus window store of ``stores`` (each in ``results/<folder>/group/...``, of
-    the dataset named in ``datasets``), concatenated; each must have the first one's window
+    the dataset named in ``datasets``), memory-mapped (several: joined in a scratch file,
+    :func:`~brainrep.io.on_disk`); each must have the first one's window
     shape and channels (EEG channels, fMRI parcels: an encoder reads windows of one
     layout)."""
     arrays, tables, hashes, participants, first = [], [], {}, [], None
@@ -126,7 +128,7 @@ def read_corpus(stores: list[Store], datasets: list[str]) -> PretrainingData:
         participants += [[dataset, p] for p in table["participant_id"].unique()]
         arrays.append(windows)
         tables.append(table.assign(participant_id=folder + ":" + table["participant_id"]))
-    windows = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)  # one store: mapped
+    windows = arrays[0] if len(arrays) == 1 else on_disk(arrays)  # one store: mapped
     return PretrainingData(windows, pd.concat(tables, ignore_index=True), hashes,
                            participants, first[2], f"corpus {[store[0] for store in stores]}")
 
@@ -172,8 +174,8 @@ def pretraining_windows(pretrain: str, cohort: Store | None, corpus_files: list[
                             for i in range(0, len(corpus_files), 3)], datasets)
     windows, table, sidecar = read_store(cohort)
     rows = pretraining_rows(table, pretrain, folds)
-    if not rows.all():  # reads only these rows into memory; else the store stays mapped
-        windows, table = windows[rows], table[rows].reset_index(drop=True)
+    if not rows.all():  # these rows copied to a scratch file; else the store stays mapped
+        windows, table = on_disk([windows], rows), table[rows].reset_index(drop=True)
     seen = ("every participant (transductive)" if pretrain == "all" else
             f"all but the test participants of outer fold {pretrain.removeprefix('fold')}")
     return PretrainingData(windows, table, recording_hashes(windows, table),

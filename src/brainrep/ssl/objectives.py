@@ -74,8 +74,11 @@ class WindowPool:
     def read(self, index: np.ndarray) -> torch.Tensor:
         """Standardized float32 windows (len(index), channels, times) at pool positions
         ``index``, read from ``source`` on the host."""
-        raw = self.source[self.rows[index]]
-        return torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32))
+        rows = self.rows[index]
+        order = np.argsort(rows, kind="stable")  # a mapped store is read in file order
+        raw = np.empty((len(rows), *self.source.shape[1:]), self.source.dtype)
+        raw[order] = self.source[rows[order]]
+        return torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32, copy=False))
 
     def batch(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Standardized windows at pool positions ``index``, on ``device``."""

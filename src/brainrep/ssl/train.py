@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from brainrep.io import check_sha256
+from brainrep.io import check_sha256, scratch_array
 from brainrep.ssl.augment import build_augmentations
 from brainrep.ssl.encoders import build_encoder
 from brainrep.ssl.objectives import (
@@ -123,7 +123,7 @@ def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray],
     for windows, ids in zip(arrays, participants, strict=True):
         digest.update(str(windows.shape).encode())
         for start in range(0, len(windows), HASH_CHUNK):  # bounded memory, same digest
-            digest.update(np.ascontiguousarray(windows[start:start + HASH_CHUNK]).tobytes())
+            digest.update(np.ascontiguousarray(windows[start:start + HASH_CHUNK]))
         digest.update("|".join(map(str, ids)).encode())
     if getattr(settings, "init_checkpoint", None):
         digest.update(Path(settings.init_checkpoint).read_bytes())
@@ -155,12 +155,28 @@ def window_positions(table: pd.DataFrame, recording: np.ndarray) -> np.ndarray:
     return positions
 
 
+def channel_scaling(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each channel over windows and time, (1, channels, 1),
+    in numpy's own steps for ``mean`` and ``std`` (so the same bits) but with the squared
+    deviations, as large as ``windows``, in a :func:`~brainrep.io.scratch_array` on disk."""
+    n = windows.shape[0] * windows.shape[2]
+    mean = np.add.reduce(windows, axis=(0, 2), keepdims=True)
+    mean = np.true_divide(mean, n, out=mean, casting="unsafe")
+    deviations = np.subtract(windows, mean, out=scratch_array(
+        windows.shape, np.result_type(windows.dtype, mean.dtype)))
+    np.multiply(deviations, deviations, out=deviations)
+    variance = np.add.reduce(deviations, axis=(0, 2), keepdims=True)
+    del deviations  # frees the scratch file
+    variance = np.true_divide(variance, n, out=variance, casting="unsafe")
+    return np.asarray(mean), np.sqrt(variance, out=variance)
+
+
 def window_pool(windows: np.ndarray, table: pd.DataFrame) -> tuple[WindowPool, dict]:
-    """``windows`` (n, channels, times; in memory or memory-mapped, never copied) as a pool
-    standardized per channel as batches are read, with their recordings and onsets in them
-    (:func:`window_positions`); the scaling used."""
-    mean = windows.mean(axis=(0, 2), keepdims=True)
-    std = windows.std(axis=(0, 2), keepdims=True) + 1e-6
+    """``windows`` (n, channels, times; in memory or memory-mapped, never copied into memory)
+    as a pool standardized per channel (:func:`channel_scaling`) as batches are read, with
+    their recordings and onsets in them (:func:`window_positions`); the scaling used."""
+    mean, std = channel_scaling(windows)
+    std = std + 1e-6
     columns = [c for c in RECORDING_COLUMNS if c in table]
     recording = table.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
     pool = WindowPool(windows, np.arange(len(windows)), mean, std, recording,
@@ -196,10 +212,13 @@ def loaded(pool: WindowPool | PairedPool, batches: list[torch.Tensor], workers: 
            device: torch.device) -> Iterator[Batch]:
     """Each of ``batches`` (positions in ``pool.anchors``) with its windows on ``device``.
 
-    A torch ``DataLoader`` with ``workers`` processes (0: the training process) reads and
-    standardizes the next batches from host memory or a memory-mapped store while the
-    current one trains, into pinned memory on CUDA; a pool held on the GPU (:func:`resident`)
-    is gathered there. The windows, and so the training, do not depend on ``workers``.
+    A torch ``DataLoader`` reads and standardizes each batch's windows from host memory or a
+    memory-mapped store: with ``workers`` forked processes, the next batches while the current
+    one trains, into pinned memory on CUDA; with 0, in the training process as each batch
+    comes. Windows an objective adds to a batch (relative positioning's partners, the
+    cross-modal fMRI windows) are read when it asks (``pool.batch``). A pool held on the GPU
+    (:func:`resident`) is gathered there. The windows, and so the training, do not depend on
+    ``workers``.
     """
     anchors = pool.anchors
     if anchors.resident is not None:
@@ -207,7 +226,10 @@ def loaded(pool: WindowPool | PairedPool, batches: list[torch.Tensor], workers: 
         return
     loader = torch.utils.data.DataLoader(
         _EpochBatches(anchors, batches), batch_size=None, num_workers=workers,
-        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
+        # fork: workers share the mapped store instead of a pickled copy each
+        multiprocessing_context="fork" if workers else None,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0))  # not the global RNG the model may use
     for index, x in zip(batches, loader, strict=True):
         yield Batch(index, x.to(device, non_blocking=True))
 
@@ -308,7 +330,7 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
             val_generator = torch.Generator().manual_seed(settings.seed)
             val_batches = _batches(len(val_pool), settings.batch_size, val_generator)
             val = _mean([model.loss(val_pool, b, val_generator)
-                         for b in loaded(val_pool, val_batches, workers, device)])
+                         for b in loaded(val_pool, val_batches, 0, device)])
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                         "windows_per_s": len(train_pool) / seconds})
         progress.set_postfix(train=history[-1]["train_loss"], val=val)

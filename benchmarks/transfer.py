@@ -29,7 +29,8 @@ participants (one draw shared by the repeats, conditional on the fitted models);
 come from refitting on relabelled data (EEGMAT: each participant's two task labels swapped at
 random, the same swap in every repeat; ABIDE: diagnosis permuted within each outer test fold
 of each site, so that every fold keeps the class counts its stratified split was made for).
-Fine-tuned rows get no p-value (a network per permutation was not affordable here).
+The fine-tuned row gets a p-value from ``--finetune-permutations`` relabellings (default 0:
+none), each of which fine-tunes a network per split.
 
 Inputs are the window stores of the example configurations:
   snakemake --cores 2 --configfile config/examples/eegmat.yaml results/eegmat/group/eeg/windows.npy
@@ -44,6 +45,7 @@ import json
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +165,15 @@ def finetuned(checkpoint: Path, windows: np.ndarray, y: np.ndarray, groups: np.n
                                   groups, splits, settings=settings)[:, 1]
 
 
+def finetuned_by_person(checkpoint: Path, windows: np.ndarray, person: np.ndarray,
+                        groups: np.ndarray, splits: Splits, settings: FinetuneSettings,
+                        y: np.ndarray) -> np.ndarray:
+    """P(class 1) per participant (``y``: one label each; ``person``: each window's index
+    into ``y``): the mean over its windows of :func:`finetuned`'s."""
+    window_p = finetuned(checkpoint, windows, y[person], groups, splits, settings)
+    return np.array([window_p[person == i].mean() for i in range(len(y))])
+
+
 def scratch(windows: np.ndarray, table: pd.DataFrame, splits: Splits, settings: SSLSettings,
             positions, folder: Path, reduce) -> list[np.ndarray]:
     """Per split: features of all rows from SSL pretrained on the split's training rows."""
@@ -225,7 +236,9 @@ def eegmat(args, folder: Path) -> list[dict]:
         for name, X in f.items():
             unit["p"][name] = (per_split_probe(X, y, groups, splits) if isinstance(X, list)
                                else probe_probabilities(X, y, groups, splits))
-        unit["p"]["transfer_finetuned"] = finetuned(path, w, y, groups, splits, args.finetune)
+        f["transfer_finetuned"] = partial(finetuned, path, w, groups=groups, splits=splits,
+                                          settings=args.finetune)
+        unit["p"]["transfer_finetuned"] = f["transfer_finetuned"](y)
         units.append(unit)
         print(f"repeat {r}: " + ", ".join(f"{n} {pooled(y, p)[0]:.2f}"
                                          for n, p in unit["p"].items()), flush=True)
@@ -235,7 +248,8 @@ def eegmat(args, folder: Path) -> list[dict]:
         flip = dict(zip(people, swap.random(len(people)) < 0.5, strict=True))  # in every repeat
         return [np.where([flip[g] for g in u["groups"]], 1 - u["y"], u["y"]) for u in units]
 
-    return table_rows(units, features, relabel, args.permutations, args.jobs)
+    return table_rows(units, features, relabel, args.permutations, args.jobs,
+                      args.finetune_permutations)
 
 
 def abide(args, folder: Path) -> list[dict]:
@@ -278,16 +292,16 @@ def abide(args, folder: Path) -> list[dict]:
         for name, X in f.items():
             unit["p"][name] = (per_split_probe(X, y, groups, splits) if isinstance(X, list)
                                else probe_probabilities(X, y, groups, splits))
-        window_p = finetuned(path, w, y[local], t.participant_id.to_numpy(), window_splits,
-                             args.finetune)
-        unit["p"]["transfer_finetuned"] = np.array([window_p[local == i].mean()
-                                                    for i in range(n)])
+        f["transfer_finetuned"] = partial(finetuned_by_person, path, w, local,
+                                          t.participant_id.to_numpy(), window_splits,
+                                          args.finetune)
+        unit["p"]["transfer_finetuned"] = f["transfer_finetuned"](y)
         units.append(unit)
         print(f"site {s}: " + ", ".join(f"{k} {pooled(y, p)[0]:.2f}"
                                         for k, p in unit["p"].items()), flush=True)
     rng = np.random.default_rng(args.seed)
     return table_rows(units, features, lambda: within_test_folds(units, rng),
-                      args.permutations, args.jobs)
+                      args.permutations, args.jobs, args.finetune_permutations)
 
 
 def within_test_folds(units: list[dict], rng: np.random.Generator) -> list[np.ndarray]:
@@ -305,16 +319,20 @@ def within_test_folds(units: list[dict], rng: np.random.Generator) -> list[np.nd
 
 
 def table_rows(units: list[dict], features: dict, relabel, n_permutations: int,
-               n_jobs: int) -> list[dict]:
+               n_jobs: int, n_finetune_permutations: int = 0) -> list[dict]:
     """Summary rows; linear-probe rows get permutation p-values (``relabel()`` gives one
-    relabelling of every unit per permutation; the features stay: pretraining saw no label).
-    The permutations run in ``n_jobs`` processes; their relabellings are drawn first, so the
-    result does not depend on ``n_jobs``."""
+    relabelling of every unit per permutation; the features stay: pretraining saw no label),
+    the fine-tuned row from its first ``n_finetune_permutations`` (a network fine-tuned per
+    relabelling). The permutations run in ``n_jobs`` processes; their relabellings are drawn
+    first, so the result does not depend on ``n_jobs``."""
     names = [name for name in units[0]["p"] if name != "transfer_finetuned"]
-    relabellings = [relabel() for _ in range(n_permutations)]
-    null_rows = Parallel(n_jobs=n_jobs)(delayed(null_scores)(units, features, names, r)
-                                        for r in relabellings)
-    nulls = {name: [row[name] for row in null_rows] for name in names}
+    relabellings = [relabel() for _ in range(max(n_permutations, n_finetune_permutations))]
+    tasks = ([(names, r) for r in relabellings[:n_permutations]]
+             + [(["transfer_finetuned"], r) for r in relabellings[:n_finetune_permutations]])
+    null_rows = Parallel(n_jobs=n_jobs)(delayed(null_scores)(units, features, which, r)
+                                        for which, r in tasks)
+    nulls = {name: [row[name] for row in null_rows if name in row]
+             for name in [*names, "transfer_finetuned"]}
     return [summarise(name, [{"y": u["y"], "groups": u["groups"], "p": u["p"][name]}
                              for u in units], nulls.get(name)) for name in units[0]["p"]]
 
@@ -327,8 +345,12 @@ def null_scores(units: list[dict], features: dict, names: list[str],
         values = []
         for u, y, f in zip(units, relabelled, features.values(), strict=True):
             X = f[name]
-            p = (per_split_probe(X, y, u["groups"], u["splits"]) if isinstance(X, list)
-                 else probe_probabilities(X, y, u["groups"], u["splits"]))
+            if callable(X):  # a model fitted with the label: refitted on the relabelling
+                p = X(y)
+            elif isinstance(X, list):
+                p = per_split_probe(X, y, u["groups"], u["splits"])
+            else:
+                p = probe_probabilities(X, y, u["groups"], u["splits"])
             values.append(pooled(y, p)[0])
         scores[name] = float(np.mean(values))
     return scores
@@ -350,6 +372,9 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="EEGMAT 6/4 splits")
     parser.add_argument("--permutations", type=int, default=100)
+    parser.add_argument("--finetune-permutations", type=int, default=0,
+                        help="relabellings refitted for the fine-tuned row's p-value (each "
+                             "fine-tunes a network per split: use a GPU)")
     parser.add_argument("--jobs", type=int, default=1, help="processes for the permutations")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)

@@ -144,19 +144,26 @@ def test_tangent_space_is_fitted_on_training_rows_only(monkeypatch):
     assert len(logarithms._logarithms) == 30
 
 
-def test_numbers_do_not_depend_on_n_jobs():
-    """Tangent-space chunks in threads, permutation refits in processes: the same metrics,
-    p-values and scores, bit for bit, with one job or two."""
-    rng = np.random.default_rng(4)
-    participants = _participants(40, seed=4)
-    mixing = np.eye(5) + 0.3 * rng.standard_normal((40, 5, 5))
-    mixing[:, 0, 1] += (participants["diagnosis"] == "patient").to_numpy()  # coupled parcels
+def _spd_features(participants, seed=4):
+    """5 x 5 covariances (upper triangles, ``cov__`` columns) whose parcels 0 and 1 are
+    coupled in patients."""
+    rng = np.random.default_rng(seed)
+    mixing = np.eye(5) + 0.3 * rng.standard_normal((len(participants), 5, 5))
+    mixing[:, 0, 1] += (participants["diagnosis"] == "patient").to_numpy()
     covs = mixing @ mixing.transpose(0, 2, 1) + 0.1 * np.eye(5)
     upper = np.triu_indices(5)
     spd = pd.DataFrame(covs[:, upper[0], upper[1]],
                        columns=[f"cov__p{a}__p{b}" for a, b in zip(*upper, strict=True)])
     spd.insert(0, "participant_id", participants["participant_id"])
-    features = {"spd": spd, "signal": _features(participants, 1.0)}
+    return spd
+
+
+def test_numbers_do_not_depend_on_n_jobs():
+    """Tangent-space chunks in threads, permutation refits in processes: the same metrics,
+    p-values and scores, bit for bit, with one job or two."""
+    participants = _participants(40, seed=4)
+    features = {"spd": _spd_features(participants, seed=4),
+                "signal": _features(participants, 1.0)}
     runs = [predict.evaluate(features, participants, "diagnosis", n_jobs=n_jobs,
                              settings=_settings(n_permutations=6, deconfound=["age"]))
             for n_jobs in (1, 2)]
@@ -485,3 +492,71 @@ def test_a_wide_parquet_table_reads_as_written_in_column_chunks(tmp_path, monkey
     table.set_index("participant_id").to_parquet(tmp_path / "indexed.parquet")
     pd.testing.assert_frame_equal(brainrep.io.read_table(tmp_path / "indexed.parquet"),
                                   table.set_index("participant_id"))
+
+
+def test_a_tsv_feature_table_reads_in_row_chunks_as_read_whole(tmp_path, monkeypatch):
+    """Floats with gaps are parsed a few rows at a time into the values of a whole read;
+    tables with integer or text columns (also below the first chunk) are read whole, and
+    every table keeps participant_id and its numeric columns in file order."""
+    import brainrep.io
+
+    monkeypatch.setattr(brainrep.io, "TSV_ROWS_PER_READ", 3)
+    rng = np.random.default_rng(0)
+    edges = pd.DataFrame(rng.standard_normal((8, 4)), columns=[f"a__b{i}" for i in range(4)])
+    edges.insert(0, "participant_id", [f"sub-{i}" for i in range(8)])
+    edges.loc[[1, 6], "a__b2"] = np.nan
+    late_text = edges.astype({"a__b1": object})
+    late_text.loc[6, "a__b1"] = "bad"  # a float column turns to text in the third chunk
+    with_folds = edges.assign(encoder_fold=np.arange(8) % 2)
+    for name, table in [("edges", edges), ("late_text", late_text),
+                        ("folds", with_folds)]:
+        table.to_csv(tmp_path / f"{name}.tsv", sep="\t", index=False, na_rep="n/a")
+        whole = brainrep.io.read_table(tmp_path / f"{name}.tsv")
+        expected = whole[["participant_id",
+                          *whole.drop(columns="participant_id").select_dtypes("number")]]
+        read = brainrep.io.read_features(tmp_path / f"{name}.tsv")
+        pd.testing.assert_frame_equal(read, expected, check_exact=True)
+        assert brainrep.io.feature_participants(tmp_path / f"{name}.tsv") == list(
+            edges["participant_id"])
+    assert [brainrep.io._read_float_tsv(tmp_path / f"{name}.tsv") is None
+            for name in ("edges", "late_text", "folds")] == [False, True, True]
+    assert np.isnan(read.loc[6, "a__b2"]) and read["encoder_fold"].dtype == np.int64
+    assert "a__b1" not in brainrep.io.read_features(tmp_path / "late_text.tsv")
+
+
+def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp_path,
+                                                                              monkeypatch):
+    """predict_target holds one feature table at a time, scores every table on the
+    participants all tables have, and returns the tables of evaluate, site_probe and
+    label_efficiency called once with every feature set in memory, row for row."""
+    import brainrep.io
+    from brainrep.predict import stage
+
+    participants = _participants()
+    features = {"signal": _features(participants, 2.0),
+                "noise": _features(participants, 0.0, 1).iloc[3:],  # 3 participants fewer
+                "covariances": _spd_features(participants)}
+    paths = {}
+    for name, frame in features.items():
+        paths[name] = tmp_path / f"{name}.{'parquet' if name == 'noise' else 'tsv'}"
+        (frame.to_parquet(paths[name], index=False) if name == "noise" else
+         frame.to_csv(paths[name], sep="\t", index=False))
+    reads = []
+    monkeypatch.setattr(stage, "read_features",
+                        lambda path: reads.append(path) or brainrep.io.read_features(path))
+    settings = _settings(n_permutations=5, n_bootstrap=20, label_fractions=(0.5, 1.0),
+                         label_repeats=2)
+    got = predict.predict_target(paths, participants, "diagnosis", settings=settings)
+    assert reads == list(paths.values())
+    metrics, predictions, splits = predict.evaluate(features, participants, "diagnosis",
+                                                    settings=settings)
+    for table, expected in [(got.metrics, metrics), (got.predictions, predictions),
+                            (got.splits, splits),
+                            (got.site_probe, predict.site_probe(features, participants,
+                                                                settings=settings)),
+                            (got.label_efficiency, predict.label_efficiency(
+                                features, participants, "diagnosis", settings=settings))]:
+        pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    assert got.metrics["n_participants"].eq(37).all()
+    assert list(got.metrics["cv_scheme"].unique()) == ["stratified_group_kfold",
+                                                       "leave_site_out"]

@@ -11,8 +11,9 @@ Modules: :mod:`~brainrep.predict.targets` (targets, metrics, chance),
 :mod:`~brainrep.predict.models` (the model registry and label-free steps),
 :mod:`~brainrep.predict.splits` (outer folds and the leakage check),
 :mod:`~brainrep.predict.settings` (:class:`PredictionSettings`, what they all read),
-:mod:`~brainrep.predict.crossval` (cross-validation, permutations, intervals) and
-:mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table).
+:mod:`~brainrep.predict.crossval` (cross-validation, permutations, intervals),
+:mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table) and
+:mod:`~brainrep.predict.stage` (all of them for one target, one feature table at a time).
 """
 
 import lazy_loader
@@ -27,6 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
                "build_model", "is_spd", "register_model"],
     "settings": ["PredictionSettings"],
     "splits": ["LeakageError", "check_splits", "make_splits", "participant_folds"],
+    "stage": ["TargetResults", "predict_target"],
     "targets": ["METRICS", "PRIMARY", "Target", "class_labels", "is_continuous",
                 "resolve_target"],
 })

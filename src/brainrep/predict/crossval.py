@@ -3,7 +3,7 @@ scores, metrics with bootstrap intervals, and label permutations within site."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,9 +218,11 @@ class Sample:
 
 def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str,
            positive: str | dict[str, str] | None, site_column: str | None,
-           confounds: list[str] = (), combat: bool = False) -> Sample:
+           confounds: list[str] = (), combat: bool = False,
+           among: Collection[str] | None = None) -> Sample:
     """The :class:`Sample` of participants labelled for ``target`` with every feature set
-    (and, when confounds are removed or sites harmonized, every nuisance variable)."""
+    (and, when confounds are removed or sites harmonized, every nuisance variable), among
+    ``among`` when given (the participants of feature sets evaluated in other calls)."""
     resolved = resolve_target(participants, target, positive)
     if combat and not site_column:
         raise ValueError("downstream.combat needs downstream.site_column")
@@ -229,7 +231,8 @@ def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target
     labelled = participants.dropna(subset=[target]).set_index("participant_id")
     common = sorted(set(labelled.index).intersection(
         *(set(f["participant_id"]) for f in features.values()),
-        *([set(nuisance.index)] if nuisance is not None else [])))
+        *([set(nuisance.index)] if nuisance is not None else []),
+        *([set(among)] if among is not None else [])))
     y = resolved.values(labelled, common)
     sites = labelled.loc[common, site_column].astype(str).to_numpy() if site_column else None
     return Sample(resolved, common, y, sites, nuisance)
@@ -237,8 +240,10 @@ def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target
 
 def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str, *,
              settings: PredictionSettings, folds: pd.DataFrame | None = None,
-             n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Evaluate every feature set on the same participants for one target.
+             n_jobs: int = 1, among: Collection[str] | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Evaluate every feature set on the same participants for one target (those of
+    ``among`` too, when given: see :func:`predict_target`).
 
     ``settings.positive_class`` is the scored class of a binary target
     (:func:`resolve_target`). ``folds`` (:func:`participant_folds`) fixes the
@@ -257,7 +262,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     confounds, combat = settings.deconfound, settings.combat
     n_permutations, n_bootstrap = settings.n_permutations, settings.n_bootstrap
     data = sample(features, participants, target, settings.positive_class,
-                  settings.site_column, confounds, combat)
+                  settings.site_column, confounds, combat, among)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
     schemes = make_splits(target_.strata(y), groups, data.sites, settings.outer_folds, seed)
     if folds is not None:

@@ -4,6 +4,7 @@ confound-only baseline's table."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -30,9 +31,10 @@ from brainrep.predict.splits import (
 
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                      target: str, *, settings: PredictionSettings,
-                     folds: pd.DataFrame | None = None, n_jobs: int = 1) -> pd.DataFrame:
+                     folds: pd.DataFrame | None = None, n_jobs: int = 1,
+                     among: Collection[str] | None = None) -> pd.DataFrame:
     """The primary metric when only a fraction of each training fold's participants keep
-    their label.
+    their label (participants as in :func:`~brainrep.predict.evaluate`).
 
     The outer participant-grouped splits and their test sets stay fixed; inside every training
     fold a random subset (each of ``settings.label_fractions``, stratified on the target
@@ -48,7 +50,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     fractions, n_repeats = settings.label_fractions, settings.label_repeats
     outer_folds = settings.outer_folds
     data = sample(features, participants, target, settings.positive_class,
-                  settings.site_column, confounds, combat)
+                  settings.site_column, confounds, combat, among)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
     strata = target_.strata(y)
     splits = (splits_from_folds(folds, groups) if folds is not None else

@@ -1,0 +1,67 @@
+"""The prediction stage of one target, one feature table at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from brainrep.io import feature_participants, read_features
+from brainrep.predict.crossval import evaluate
+from brainrep.predict.curves import label_efficiency, site_probe
+from brainrep.predict.settings import PredictionSettings
+
+
+@dataclass
+class TargetResults:
+    """The tables of :func:`predict_target`: :func:`evaluate`'s metrics, out-of-fold
+    predictions and splits, :func:`site_probe` (empty without a site column) and
+    :func:`label_efficiency`."""
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    splits: pd.DataFrame
+    site_probe: pd.DataFrame
+    label_efficiency: pd.DataFrame
+
+
+def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
+                   target: str, *, settings: PredictionSettings,
+                   folds: pd.DataFrame | None = None, n_jobs: int = 1) -> TargetResults:
+    """:func:`evaluate`, :func:`site_probe` and :func:`label_efficiency` of every feature
+    table (name -> path), each read once and dropped before the next is read: memory holds
+    one table, whatever the number of feature sets. Every table is evaluated on the
+    participants all of them have (their ``participant_id`` columns are read first), so the
+    tables are those of one call with every feature set in memory, in the same row order.
+    """
+    if not tables:
+        raise ValueError("no feature table to predict from; enable a modality (eeg, fmri) "
+                         "or give downstream.confounds")
+    among = set.intersection(*(set(feature_participants(path)) for path in tables.values()))
+    parts: dict[str, list[pd.DataFrame]] = {field: [] for field in TargetResults.__annotations__}
+    for name, path in tables.items():
+        features = {name: read_features(path)}
+        metrics, predictions, splits = evaluate(features, participants, target,
+                                                settings=settings, folds=folds,
+                                                n_jobs=n_jobs, among=among)
+        probe = (site_probe(features, participants, settings=settings, folds=folds,
+                            n_jobs=n_jobs) if settings.site_column else metrics.iloc[:0])
+        curve = label_efficiency(features, participants, target, settings=settings,
+                                 folds=folds, n_jobs=n_jobs, among=among)
+        del features
+        for field, table in zip(parts, (metrics, predictions, splits, probe, curve),
+                                strict=True):
+            parts[field].append(table)
+    # evaluate orders its rows by scheme, then feature set: so do the joined tables
+    schemes = {scheme: rank for rank, scheme in enumerate(parts["splits"][0]["cv_scheme"]
+                                                          .unique())}
+    by_scheme = {field: pd.concat(parts[field], ignore_index=True)
+                 .sort_values("cv_scheme", key=lambda column: column.map(schemes),
+                              kind="stable", ignore_index=True)
+                 for field in ("metrics", "predictions")}
+    return TargetResults(**by_scheme, splits=parts["splits"][0],
+                         site_probe=pd.concat(parts["site_probe"], ignore_index=True),
+                         label_efficiency=pd.concat(parts["label_efficiency"],
+                                                    ignore_index=True))

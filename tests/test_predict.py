@@ -141,7 +141,32 @@ def test_tangent_space_is_fitted_on_training_rows_only(monkeypatch):
         assert np.array_equal(shared.transform(flat),
                               TangentSpaceFeatures().fit(flat[start:start + 20]).transform(flat))
     assert np.array_equal(fitted.transform(flat), reference.transform(covs))
-    assert len(logarithms._logarithms) == 30
+    assert len(logarithms) == 30
+
+
+def test_matrix_logarithms_are_kept_on_disk_and_shared_between_threads():
+    """Held in a temporary file, not in memory; threads asking for overlapping matrices get
+    pyriemann's logarithms, each computed and stored once."""
+    import tracemalloc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyriemann.utils.base import logm
+
+    from brainrep.predict import MatrixLogarithms
+
+    rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((48, 40, 40))
+    matrices = mixing @ mixing.transpose(0, 2, 1) + np.eye(40)  # 48 x 12.5 KiB
+    logarithms = MatrixLogarithms()
+    tracemalloc.start()
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(logarithms, [matrices[:32], matrices[16:], matrices[:32]]))
+    held = tracemalloc.get_traced_memory()[0] - sum(part.nbytes for part in parts)
+    tracemalloc.stop()
+    assert len(logarithms) == 48 and held < matrices.nbytes / 4
+    expected = logm(matrices)
+    assert np.array_equal(parts[0], expected[:32]) and np.array_equal(parts[1], expected[16:])
+    assert np.array_equal(parts[2], parts[0])
 
 
 def _spd_features(participants, seed=4):

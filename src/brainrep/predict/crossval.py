@@ -38,6 +38,8 @@ def design(frame: pd.DataFrame, participants: list[str]) -> np.ndarray | list[np
     """Feature matrix of ``participants`` in order; for a table embedded by one encoder per
     outer fold (column ``encoder_fold``), one matrix per fold, in fold order."""
     if FOLD_COLUMN not in frame:
+        if frame["participant_id"].tolist() == participants:  # in order: no copy
+            return frame.drop(columns="participant_id").to_numpy(dtype=float)
         return frame.set_index("participant_id").loc[participants].to_numpy(dtype=float)
     return [rows.drop(columns=FOLD_COLUMN).set_index("participant_id").loc[participants]
             .to_numpy(dtype=float) for _, rows in frame.groupby(FOLD_COLUMN, sort=True)]

@@ -4,6 +4,9 @@ user's module) and the label-free steps fitted inside each training fold."""
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -40,26 +43,45 @@ class MatrixLogarithms:
     content: the log-Euclidean reference of every training fold (outer folds, schemes,
     label-fraction subsets) reuses each participant's logarithm instead of recomputing its
     eigendecomposition. Holds one n x n float64 matrix per distinct matrix it was given
-    (per participant and SPD feature set, plus one per imputed row of a training fold): about
-    300 MiB for 1,000 participants of 200 parcels. Copies (``copy.deepcopy``, scikit-learn's
-    ``clone``) share it: an entry depends only on its matrix."""
+    (per participant and SPD feature set, plus one per imputed row of a training fold), about
+    300 MiB for 1,000 participants of 200 parcels, in an unlinked temporary file (in
+    ``$TMPDIR``): the kernel's page cache keeps them, not the process's memory. Copies
+    (``copy.deepcopy``, scikit-learn's ``clone``) share it: an entry depends only on its
+    matrix. Safe to call from several threads."""
 
     def __init__(self):
-        self._logarithms: dict[bytes, np.ndarray] = {}
+        self._rows: dict[bytes, int] = {}
+        self._file = None  # opened on the first logarithm
+        self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict) -> MatrixLogarithms:
         return self
+
+    def __len__(self) -> int:
+        """The number of logarithms held."""
+        return len(self._rows)
 
     def __call__(self, matrices: np.ndarray) -> np.ndarray:
         """``logm`` of each of ``matrices`` (shape (n_matrices, n, n)), same shape."""
         from pyriemann.utils.base import logm
 
         keys = [hashlib.blake2b(m.tobytes(), digest_size=16).digest() for m in matrices]
-        missing = [i for i, key in enumerate(keys) if key not in self._logarithms]
+        missing = [i for i, key in enumerate(keys) if key not in self._rows]
         if missing:
-            for i, logarithm in zip(missing, logm(matrices[missing]), strict=True):
-                self._logarithms[keys[i]] = logarithm
-        return np.stack([self._logarithms[key] for key in keys])
+            logarithms = logm(matrices[missing])
+            with self._lock:
+                if self._file is None:
+                    self._file = tempfile.TemporaryFile(prefix="brainrep-logm-")
+                self._file.seek(0, os.SEEK_END)
+                for i, logarithm in zip(missing, logarithms, strict=True):
+                    if keys[i] not in self._rows:
+                        self._rows[keys[i]] = len(self._rows)
+                        self._file.write(np.ascontiguousarray(logarithm, float).tobytes())
+                self._file.flush()
+        size = matrices[0].size * np.dtype(float).itemsize
+        return np.stack([np.frombuffer(os.pread(self._file.fileno(), size,
+                                                self._rows[key] * size), dtype=float)
+                         .reshape(matrices.shape[1:]) for key in keys])
 
 
 class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
@@ -96,9 +118,14 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
         from pyriemann.tangentspace import tangent_space
 
         X = np.asarray(X, dtype=float)
-        vectors = list(self._per_chunk(
-            lambda matrices: tangent_space(matrices, self.reference_, metric="riemann"), X))
-        return np.hstack([np.vstack(vectors), X[:, X.shape[1] - self.n_passthrough:]])
+        out = np.empty_like(X)  # tangent vectors have the upper triangle's length
+        start = 0
+        for vectors in self._per_chunk(
+                lambda matrices: tangent_space(matrices, self.reference_, metric="riemann"), X):
+            out[start:start + len(vectors), :vectors.shape[1]] = vectors
+            start += len(vectors)
+        out[:, X.shape[1] - self.n_passthrough:] = X[:, X.shape[1] - self.n_passthrough:]
+        return out
 
     def _per_chunk(self, function, X) -> Iterator[np.ndarray]:
         """``function`` of each chunk of :meth:`_chunks`, in order, in ``n_jobs`` threads of

@@ -329,8 +329,10 @@ def table_rows(units: list[dict], features: dict, relabel, n_permutations: int,
     relabellings = [relabel() for _ in range(max(n_permutations, n_finetune_permutations))]
     tasks = ([(names, r) for r in relabellings[:n_permutations]]
              + [(["transfer_finetuned"], r) for r in relabellings[:n_finetune_permutations]])
-    null_rows = Parallel(n_jobs=n_jobs)(delayed(null_scores)(units, features, which, r)
-                                        for which, r in tasks)
+    null_rows = Parallel(n_jobs=n_jobs)(  # each task is sent the features it refits only
+        delayed(null_scores)(units, {unit: {n: f[n] for n in which}
+                                     for unit, f in features.items()}, which, r)
+        for which, r in tasks)
     nulls = {name: [row[name] for row in null_rows if name in row]
              for name in [*names, "transfer_finetuned"]}
     return [summarise(name, [{"y": u["y"], "groups": u["groups"], "p": u["p"][name]}

@@ -41,7 +41,7 @@ def on_disk(arrays: list[np.ndarray], rows: np.ndarray | None = None,
     selected or joined without holding them in memory."""
     sizes = np.cumsum([0] + [len(a) for a in arrays])
     selected = np.arange(sizes[-1]) if rows is None else np.arange(sizes[-1])[rows]
-    out = scratch_array((len(selected), *arrays[0].shape[1:]), arrays[0].dtype)
+    out = scratch_array((len(selected), *arrays[0].shape[1:]), np.result_type(*arrays))
     for start in range(0, len(selected), chunk):
         part = selected[start:start + chunk]
         which = np.searchsorted(sizes, part, side="right") - 1

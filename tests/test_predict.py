@@ -558,7 +558,10 @@ def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp
     from brainrep.predict import stage
 
     participants = _participants()
-    features = {"signal": _features(participants, 2.0),
+    folds = predict.participant_folds(participants, ["diagnosis"], 5, 0)
+    per_fold = pd.concat([_features(participants, 1.0, seed=k).assign(encoder_fold=k)
+                          for k in range(5)], ignore_index=True)  # scored in its folds only
+    features = {"per_fold": per_fold, "signal": _features(participants, 2.0),
                 "noise": _features(participants, 0.0, 1).iloc[3:],  # 3 participants fewer
                 "covariances": _spd_features(participants)}
     paths = {}
@@ -571,17 +574,19 @@ def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp
                         lambda path: reads.append(path) or brainrep.io.read_features(path))
     settings = _settings(n_permutations=5, n_bootstrap=20, label_fractions=(0.5, 1.0),
                          label_repeats=2)
-    got = predict.predict_target(paths, participants, "diagnosis", settings=settings)
+    got = predict.predict_target(paths, participants, "diagnosis", settings=settings,
+                                 folds=folds)
     assert reads == list(paths.values())
     metrics, predictions, splits = predict.evaluate(features, participants, "diagnosis",
-                                                    settings=settings)
+                                                    settings=settings, folds=folds)
     for table, expected in [(got.metrics, metrics), (got.predictions, predictions),
                             (got.splits, splits),
-                            (got.site_probe, predict.site_probe(features, participants,
-                                                                settings=settings)),
+                            (got.site_probe, predict.site_probe(
+                                features, participants, settings=settings, folds=folds)),
                             (got.label_efficiency, predict.label_efficiency(
-                                features, participants, "diagnosis", settings=settings))]:
+                                features, participants, "diagnosis", settings=settings,
+                                folds=folds))]:
         pd.testing.assert_frame_equal(table, expected, check_exact=True)
     assert got.metrics["n_participants"].eq(37).all()
-    assert list(got.metrics["cv_scheme"].unique()) == ["stratified_group_kfold",
-                                                       "leave_site_out"]
+    assert list(got.metrics.drop_duplicates(["cv_scheme", "feature_set"])["feature_set"]) == [
+        "per_fold", "signal", "noise", "covariances", "signal", "noise", "covariances"]

@@ -176,19 +176,20 @@ def read_features(path: str | Path) -> pd.DataFrame:
 
 def _read_float_tsv(path: str | Path) -> pd.DataFrame | None:
     """The TSV table at ``path`` as :func:`read_table` reads it, when its first column is
-    ``participant_id`` and every other is floating point; None otherwise."""
+    ``participant_id`` (text) and every other is floating point (a chunk may parse a column
+    as integers: the whole read makes it float); None otherwise."""
     chunks = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
                          chunksize=TSV_ROWS_PER_READ, low_memory=False, index_col=0)
     ids, blocks = [], []
     with chunks:
         for chunk in chunks:
-            if not blocks and (chunk.index.name != "participant_id" or not all(
-                    pd.api.types.is_float_dtype(d) for d in chunk.dtypes)):
+            # a whole read would give text ids, or a text column: so does read_table
+            if (chunk.index.name != "participant_id"
+                    or not pd.api.types.is_string_dtype(chunk.index.dtype)
+                    or not all(pd.api.types.is_float_dtype(d) or (
+                        blocks and pd.api.types.is_integer_dtype(d)) for d in chunk.dtypes)):
                 return None
-            try:
-                blocks.append(chunk.to_numpy(dtype=float))
-            except ValueError:  # text below the first chunk: read whole, as read_table does
-                return None
+            blocks.append(chunk.to_numpy(dtype=float))
             ids.append(chunk.index.to_series(index=None))
     if not blocks:
         return None

@@ -24,9 +24,10 @@ metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining
 for frame, path in ((metrics, snakemake.output.metrics),
                     (results.predictions, snakemake.output.predictions),
                     (results.splits, snakemake.output.splits),
-                    (results.site_probe, snakemake.output.site_probe),
-                    (results.label_efficiency, snakemake.output.label_efficiency)):
+                    (results.site_probe if settings.site_column else metrics.iloc[:0],
+                     snakemake.output.site_probe)):
     frame.to_csv(path, sep="\t", index=False, na_rep="n/a")
+results.label_efficiency.to_csv(snakemake.output.label_efficiency, sep="\t", index=False)
 task = metrics["task"].iloc[0]
 metrics_figure(metrics, PRIMARY[task], snakemake.output.figure)
 positive = metrics["positive_class"].iloc[0]

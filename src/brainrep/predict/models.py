@@ -45,7 +45,8 @@ class MatrixLogarithms:
     eigendecomposition. Holds one n x n float64 matrix per distinct matrix it was given
     (per participant and SPD feature set, plus one per imputed row of a training fold), about
     300 MiB for 1,000 participants of 200 parcels, in an unlinked temporary file (in
-    ``$TMPDIR``): the kernel's page cache keeps them, not the process's memory. Copies
+    ``$TMPDIR``): the kernel's page cache keeps them, not the process's memory (unless
+    ``$TMPDIR`` is a RAM disk: see config/README.md). Copies
     (``copy.deepcopy``, scikit-learn's ``clone``) share it: an entry depends only on its
     matrix. Safe to call from several threads."""
 
@@ -67,18 +68,20 @@ class MatrixLogarithms:
 
         keys = [hashlib.blake2b(m.tobytes(), digest_size=16).digest() for m in matrices]
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
+        size = matrices[0].size * np.dtype(float).itemsize
         if missing:
             logarithms = logm(matrices[missing])
             with self._lock:
                 if self._file is None:
                     self._file = tempfile.TemporaryFile(prefix="brainrep-logm-")
-                self._file.seek(0, os.SEEK_END)
+                added: dict[bytes, int] = {}
                 for i, logarithm in zip(missing, logarithms, strict=True):
-                    if keys[i] not in self._rows:
-                        self._rows[keys[i]] = len(self._rows)
-                        self._file.write(np.ascontiguousarray(logarithm, float).tobytes())
-                self._file.flush()
-        size = matrices[0].size * np.dtype(float).itemsize
+                    if keys[i] not in self._rows and keys[i] not in added:
+                        added[keys[i]] = len(self._rows) + len(added)
+                        os.pwrite(self._file.fileno(),
+                                  np.ascontiguousarray(logarithm, float).tobytes(),
+                                  added[keys[i]] * size)
+                self._rows.update(added)  # readable once written
         return np.stack([np.frombuffer(os.pread(self._file.fileno(), size,
                                                 self._rows[key] * size), dtype=float)
                          .reshape(matrices.shape[1:]) for key in keys])

@@ -47,7 +47,7 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                                                 settings=settings, folds=folds,
                                                 n_jobs=n_jobs, among=among)
         probe = (site_probe(features, participants, settings=settings, folds=folds,
-                            n_jobs=n_jobs) if settings.site_column else metrics.iloc[:0])
+                            n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
         curve = label_efficiency(features, participants, target, settings=settings,
                                  folds=folds, n_jobs=n_jobs, among=among)
         del features

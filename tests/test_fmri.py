@@ -271,3 +271,24 @@ def test_a_damaged_run_in_a_batch_is_excluded_alone(tmp_path):
         "short": "too_short", "nan": "non_finite", "empty": "unreadable", "gzip": "unreadable"}
     with pytest.raises(RecordingExcluded, match="empty"):
         fmri.connectivity_batch([str(runs["empty"])], relmats[3:4], "correlation", "abort")
+
+
+def test_participant_means_match_pandas_groupby_without_copying_sorted_runs():
+    """One run per participant: the rows, sorted by participant (no copy when they come
+    sorted); several runs: their NaN-skipping mean. Both as pandas' groupby mean gives it."""
+    from brainrep.fmri.group import participant_means
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((5, 3))
+    rows[1, 2] = np.nan
+    columns = ["a__b", "a__c", "b__c"]
+    for ids in (["sub-1", "sub-2", "sub-3", "sub-4", "sub-5"],
+                ["sub-4", "sub-2", "sub-5", "sub-1", "sub-3"],
+                ["sub-2", "sub-1", "sub-2", "sub-3", "sub-1"]):
+        frame = pd.DataFrame(rows, columns=columns)
+        frame.insert(0, "participant_id", ids)
+        expected = frame.groupby("participant_id", sort=True).mean().reset_index()
+        means = participant_means(rows, ids, columns)
+        pd.testing.assert_frame_equal(means, expected, check_exact=True)
+    in_order = participant_means(rows, [f"sub-{i}" for i in range(1, 6)], columns)
+    assert np.shares_memory(in_order["a__b"].to_numpy(), rows)

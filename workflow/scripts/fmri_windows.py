@@ -26,10 +26,11 @@ coverage.to_csv(snakemake.output.parcels, sep="\t", index=False)
 parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
 stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.output.table,
             settings=settings)
-edges = edge_table(relmats, participants, parcels)
-edges.to_csv(snakemake.output.features, sep="\t", index=False, na_rep="n/a")
+# one cohort-sized table in memory at a time: the covariances are written before the edges
 covariance_table(series, participants, parcels).to_parquet(snakemake.output.covariances,
                                                      index=False)
+edges = edge_table(relmats, participants, parcels)
+edges.to_csv(snakemake.output.features, sep="\t", index=False, na_rep="n/a")
 included = qc[~qc["excluded"]]
 qcfc = qc_fc(edges, included.groupby("recording")["mean_fd_mm"].mean()) \
     if "mean_fd_mm" in qc and len(kept) > 2 else None

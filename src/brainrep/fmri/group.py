@@ -121,16 +121,33 @@ def edge_table(relmat_files: list[str], participant_ids: list[str],
     ``a__b`` edge; an edge of a parcel the run lacks is NaN (imputed inside each training
     fold downstream). Runs of one participant are averaged."""
     upper = np.triu_indices(len(parcels), k=1)
-    columns = [f"{parcels[i]}__{parcels[j]}" for i, j in zip(*upper, strict=True)]
-    rows = []
-    for path in relmat_files:
+    rows = np.empty((len(relmat_files), len(upper[0])))
+    for row, path in zip(rows, relmat_files, strict=True):
         matrix = pd.read_csv(path, sep="\t", index_col=0)
         matrix.index, matrix.columns = matrix.index.astype(str), matrix.columns.astype(str)
         values = matrix.reindex(index=parcels, columns=parcels).to_numpy()[upper]
-        rows.append(np.arctanh(np.clip(values, -0.999999, 0.999999)))
-    frame = pd.DataFrame(rows, columns=columns)
-    frame.insert(0, "participant_id", participant_ids)
-    return frame.groupby("participant_id", sort=True).mean().reset_index()
+        row[:] = np.arctanh(np.clip(values, -0.999999, 0.999999))
+    return participant_means(rows, participant_ids, [f"{parcels[i]}__{parcels[j]}"
+                                                     for i, j in zip(*upper, strict=True)])
+
+
+def participant_means(rows: np.ndarray, participant_ids: list[str],
+                      columns: list[str]) -> pd.DataFrame:
+    """One row per participant (sorted by ``participant_id``, then ``columns``): the mean of
+    its runs' ``rows`` (shape (n_runs, n_columns)), NaN skipped, as pandas' groupby mean
+    gives it. With one run per participant, the rows as they are (no copy when the runs
+    come sorted)."""
+    ids = pd.Series(participant_ids, dtype=str)
+    if not ids.is_unique:
+        frame = pd.DataFrame(rows, columns=columns, copy=False)
+        frame.insert(0, "participant_id", ids)
+        return frame.groupby("participant_id", sort=True).mean().reset_index()
+    if not ids.is_monotonic_increasing:
+        order = ids.argsort(kind="stable").to_numpy()
+        rows, ids = rows[order], ids.iloc[order].reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=columns, copy=False)
+    frame.insert(0, "participant_id", ids)
+    return frame
 
 
 def mean_connectivity(edges: pd.DataFrame, parcels: list[str]) -> np.ndarray:
@@ -161,8 +178,8 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str],
     measure = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
                                   kind="covariance", standardize="zscore_sample")
     upper = np.triu_indices(len(parcels))
-    rows = []
-    for path in timeseries_files:
+    rows = np.empty((len(timeseries_files), len(upper[0])))
+    for row, path in zip(rows, timeseries_files, strict=True):
         series = pd.read_csv(path, sep="\t")
         series.columns = series.columns.astype(str)
         varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),
@@ -171,11 +188,9 @@ def covariance_table(timeseries_files: list[str], participant_ids: list[str],
         full = np.eye(len(parcels))
         full[np.ix_(present, present)] = measure.fit_transform(
             [series[[parcels[i] for i in present]].to_numpy(dtype=float)])[0]
-        rows.append(full[upper])
-    frame = pd.DataFrame(rows, columns=[f"cov__{parcels[i]}__{parcels[j]}"
-                                        for i, j in zip(*upper, strict=True)])
-    frame.insert(0, "participant_id", participant_ids)
-    return frame.groupby("participant_id", sort=True).mean().reset_index()
+        row[:] = full[upper]
+    return participant_means(rows, participant_ids, [f"cov__{parcels[i]}__{parcels[j]}"
+                                                     for i, j in zip(*upper, strict=True)])
 
 
 def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: list[str],

@@ -280,7 +280,7 @@ def test_participant_means_match_pandas_groupby_without_copying_sorted_runs():
 
     rng = np.random.default_rng(0)
     rows = rng.standard_normal((5, 3))
-    rows[1, 2] = np.nan
+    rows[1, 2], rows[3, 0] = np.nan, -0.0
     columns = ["a__b", "a__c", "b__c"]
     for ids in (["sub-1", "sub-2", "sub-3", "sub-4", "sub-5"],
                 ["sub-4", "sub-2", "sub-5", "sub-1", "sub-3"],
@@ -288,7 +288,12 @@ def test_participant_means_match_pandas_groupby_without_copying_sorted_runs():
         frame = pd.DataFrame(rows, columns=columns)
         frame.insert(0, "participant_id", ids)
         expected = frame.groupby("participant_id", sort=True).mean().reset_index()
-        means = participant_means(rows, ids, columns)
+        means = participant_means(rows.copy(), ids, columns)
         pd.testing.assert_frame_equal(means, expected, check_exact=True)
+        assert np.array_equal(  # and the same zeros: no -0.0 where pandas writes 0.0
+            np.signbit(means.drop(columns="participant_id").to_numpy()),
+            np.signbit(expected.drop(columns="participant_id").to_numpy()))
     in_order = participant_means(rows, [f"sub-{i}" for i in range(1, 6)], columns)
     assert np.shares_memory(in_order["a__b"].to_numpy(), rows)
+    with pytest.raises(ValueError, match="3 participant ids for 5 runs"):
+        participant_means(rows, ["sub-1", "sub-2", "sub-3"], columns)

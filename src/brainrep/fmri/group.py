@@ -137,16 +137,19 @@ def participant_means(rows: np.ndarray, participant_ids: list[str],
     its runs' ``rows`` (shape (n_runs, n_columns)), NaN skipped, as pandas' groupby mean
     gives it. With one run per participant, the rows as they are (no copy when the runs
     come sorted)."""
-    ids = pd.Series(participant_ids, dtype=str)
-    if not ids.is_unique:
+    ids = pd.Series(participant_ids)
+    if len(ids) != len(rows):
+        raise ValueError(f"{len(ids)} participant ids for {len(rows)} runs")
+    if not ids.is_unique or ids.hasnans:
         frame = pd.DataFrame(rows, columns=columns, copy=False)
-        frame.insert(0, "participant_id", ids)
+        frame.insert(0, "participant_id", ids.to_numpy())
         return frame.groupby("participant_id", sort=True).mean().reset_index()
     if not ids.is_monotonic_increasing:
         order = ids.argsort(kind="stable").to_numpy()
-        rows, ids = rows[order], ids.iloc[order].reset_index(drop=True)
+        rows, ids = rows[order], ids.iloc[order]
+    rows += 0.0  # -0.0 becomes 0.0, as in the groupby's sums
     frame = pd.DataFrame(rows, columns=columns, copy=False)
-    frame.insert(0, "participant_id", ids)
+    frame.insert(0, "participant_id", ids.to_numpy())
     return frame
 
 

@@ -549,6 +549,31 @@ def test_a_tsv_feature_table_reads_in_row_chunks_as_read_whole(tmp_path, monkeyp
     assert "a__b1" not in brainrep.io.read_features(tmp_path / "late_text.tsv")
 
 
+def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
+    """write_tsv's fast path (text labels, float64 values) and its fallbacks (quoted text,
+    float32, integers) give pandas' bytes: shortest round-trip digits, -0.0, tiny and huge
+    values, infinities and gaps written as na_rep."""
+    from brainrep.io import write_tsv
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((30, 30)) * np.logspace(-9, 18, 30)
+    values[[0, 1, 2, 3], [0, 1, 2, 3]] = [-0.0, np.nan, np.inf, 1.0]
+    labels = [f"p{i}" for i in range(30)]
+    matrix = pd.DataFrame(values, index=labels, columns=labels)
+    edges = pd.DataFrame(values, columns=labels)
+    edges.insert(0, "participant_id", [f"sub-{i}" for i in range(30)])
+    quoted = edges.assign(participant_id=edges["participant_id"].replace("sub-3", 'a"b'))
+    cases = [(matrix, {"index": True}), (matrix.rename_axis("parcel"), {"index": True}),
+             (edges, {"na_rep": "n/a"}), (edges, {}), (quoted, {}),
+             (edges.astype({"p4": "float32"}), {}), (edges.assign(p5=1), {})]
+    for number, (frame, options) in enumerate(cases):
+        write_tsv(frame, tmp_path / f"{number}.tsv", **options)
+        frame.to_csv(tmp_path / f"{number}_pandas.tsv", sep="\t",
+                     **{"index": False} | options)
+        assert (tmp_path / f"{number}.tsv").read_bytes() == (
+            tmp_path / f"{number}_pandas.tsv").read_bytes(), number
+
+
 def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp_path,
                                                                               monkeypatch):
     """predict_target holds one feature table at a time, scores every table on the
@@ -574,9 +599,21 @@ def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp
                         lambda path: reads.append(path) or brainrep.io.read_features(path))
     settings = _settings(n_permutations=5, n_bootstrap=20, label_fractions=(0.5, 1.0),
                          label_repeats=2)
+    from brainrep.predict import curves
+
+    refits = []  # label efficiency's: fraction 1 takes evaluate's scores, not a refit
+    monkeypatch.setattr(curves, "cross_validate", lambda designs, y, splits, *args, **kwargs:
+                        refits.append(sum(map(len, (train for train, _ in splits))))
+                        or predict.cross_validate(designs, y, splits, *args, **kwargs))
     got = predict.predict_target(paths, participants, "diagnosis", settings=settings,
                                  folds=folds)
     assert reads == list(paths.values())
+    # per table: the site probe (every participant of the table, each in 4 training folds),
+    # then the two subsets at 0.5; no refit on the 4 x 37 training rows of fraction 1
+    assert len(refits) == 3 * len(paths)
+    assert refits[0::3] == [4 * 40, 4 * 40, 4 * 37, 4 * 40]
+    assert all(rows < 4 * 37 for rows in refits[1::3] + refits[2::3])
+    monkeypatch.undo()
     metrics, predictions, splits = predict.evaluate(features, participants, "diagnosis",
                                                     settings=settings, folds=folds)
     for table, expected in [(got.metrics, metrics), (got.predictions, predictions),

@@ -9,7 +9,7 @@ from brainrep.fmri import (
     select_runs,
     stack_crops,
 )
-from brainrep.io import log_to_file
+from brainrep.io import log_to_file, write_tsv
 
 log_to_file(snakemake.log[0])
 settings = GroupSettings.from_config(snakemake.params.settings)
@@ -30,7 +30,7 @@ stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.outpu
 covariance_table(series, participants, parcels).to_parquet(snakemake.output.covariances,
                                                      index=False)
 edges = edge_table(relmats, participants, parcels)
-edges.to_csv(snakemake.output.features, sep="\t", index=False, na_rep="n/a")
+write_tsv(edges, snakemake.output.features, na_rep="n/a")
 included = qc[~qc["excluded"]]
 qcfc = qc_fc(edges, included.groupby("recording")["mean_fd_mm"].mean()) \
     if "mean_fd_mm" in qc and len(kept) > 2 else None

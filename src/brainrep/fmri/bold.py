@@ -17,7 +17,7 @@ from brainrep.atlases import Atlas
 from brainrep.exclusions import RecordingExcluded
 from brainrep.fmri.matrices import MIN_VOLUMES, connectivity, constant_columns
 from brainrep.fmri.settings import ParcellateSettings
-from brainrep.io import write_sidecar
+from brainrep.io import write_sidecar, write_tsv
 
 
 def repetition_time(bold_path: str | Path) -> float:
@@ -126,7 +126,7 @@ def run_recording(bold_path: str, confounds_path: str, atlas: Atlas, out_timeser
     series, qc = parcellate(bold_path, confounds_path, atlas, settings.denoise_strategy,
                             settings.high_pass_hz, settings.low_pass_hz)
     series.to_csv(out_timeseries, sep="\t", index=False)
-    connectivity(series, settings.connectivity).to_csv(out_relmat, sep="\t")
+    write_tsv(connectivity(series, settings.connectivity), out_relmat, index=True)
     for out in (out_timeseries, out_relmat):
         write_sidecar(out, sources=[bold_path, confounds_path, atlas.image or atlas.name],
                       parameters=settings.to_dict(), qc=qc)

@@ -8,7 +8,7 @@ from nilearn.connectome import ConnectivityMeasure
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
 from brainrep.exclusions import RecordingExcluded, excluding
-from brainrep.io import write_sidecar
+from brainrep.io import write_sidecar, write_tsv
 
 MIN_VOLUMES = 10
 
@@ -55,7 +55,7 @@ def connectivity_from_timeseries(timeseries_path: str, out_relmat: str, kind: st
                                 "leave the run out.")
     constant = series.columns[constant_columns(values)]
     series = series.drop(columns=constant)
-    connectivity(series, kind).to_csv(out_relmat, sep="\t")
+    write_tsv(connectivity(series, kind), out_relmat, index=True)
     qc = {"n_volumes": int(series.shape[0]), "empty_parcels": list(constant)}
     write_sidecar(out_relmat, sources=[timeseries_path], parameters={"connectivity": kind},
                   qc=qc)

@@ -240,9 +240,17 @@ def sample(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target
     return Sample(resolved, common, y, sites, nuisance)
 
 
+def score_key(name: str, data: Sample, splits, combat: bool) -> tuple:
+    """What the out-of-fold scores of one feature set depend on beyond the settings: its
+    participants, the splits and whether ComBat ran (the key of ``scores_seen``)."""
+    return (name, tuple(data.participants), combat,
+            tuple((train.tobytes(), test.tobytes()) for train, test in splits))
+
+
 def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, target: str, *,
              settings: PredictionSettings, folds: pd.DataFrame | None = None,
-             n_jobs: int = 1, among: Collection[str] | None = None
+             n_jobs: int = 1, among: Collection[str] | None = None,
+             scores_seen: dict[tuple, np.ndarray] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate every feature set on the same participants for one target (those of
     ``among`` too, when given: see :func:`predict_target`).
@@ -255,7 +263,9 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     inside each training fold (:class:`NuisanceRemoval`); ComBat is off in leave-site-out,
     where the test site is never seen in training. Labels are permuted within site in both
     schemes; the p-value is on the target's primary metric. The permutation refits run in
-    ``n_jobs`` processes (the same numbers for any ``n_jobs``).
+    ``n_jobs`` processes (the same numbers for any ``n_jobs``). ``scores_seen`` (a dict, by
+    :func:`score_key`) receives each feature set's out-of-fold scores, for
+    :func:`~brainrep.predict.label_efficiency` to reuse at fraction 1.
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.
@@ -288,6 +298,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
             score, *permuted = cross_validate(
                 data.designs(frame, splits, harmonized, n_jobs), y, splits, target_, model,
                 inner_folds, seed, permutations, n_jobs)
+            if scores_seen is not None:
+                scores_seen[score_key(name, data, splits, harmonized)] = score
             observed = per_fold_scores(y, score, splits, target_)
             null = [np.nanmean(per_fold_scores(y_perm, null_score, splits,
                                                target_)[target_.primary])

@@ -18,6 +18,7 @@ from brainrep.predict.crossval import (
     per_fold_scores,
     predicted,
     sample,
+    score_key,
 )
 from brainrep.predict.models import FOLD_COLUMN
 from brainrep.predict.settings import PredictionSettings
@@ -32,7 +33,8 @@ from brainrep.predict.splits import (
 def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
                      target: str, *, settings: PredictionSettings,
                      folds: pd.DataFrame | None = None, n_jobs: int = 1,
-                     among: Collection[str] | None = None) -> pd.DataFrame:
+                     among: Collection[str] | None = None,
+                     scores_seen: dict[tuple, np.ndarray] | None = None) -> pd.DataFrame:
     """The primary metric when only a fraction of each training fold's participants keep
     their label (participants as in :func:`~brainrep.predict.evaluate`).
 
@@ -43,8 +45,10 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
     ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged); repeats
-    with the same subsets (every repeat of fraction 1) are computed once. The tangent space's
-    eigendecompositions run in ``n_jobs`` threads (:func:`fold_designs`).
+    with the same subsets (every repeat of fraction 1) are computed once, and a subset that
+    is every training fold whole takes :func:`~brainrep.predict.evaluate`'s scores from
+    ``scores_seen`` when they are there. The tangent space's eigendecompositions run in
+    ``n_jobs`` threads (:func:`fold_designs`).
     """
     seed, confounds, combat = settings.seed, settings.deconfound, settings.combat
     fractions, n_repeats = settings.label_fractions, settings.label_repeats
@@ -73,7 +77,7 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
                 key = tuple(train.tobytes() for train, _ in kept)
                 if key not in seen:
                     seen[key] = _subset_score(data, frame, kept, settings, name, fraction,
-                                              n_jobs)
+                                              n_jobs, scores_seen or {})
                 repeats.append(seen[key])
             sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
                      for k in range(len(splits))]
@@ -87,13 +91,17 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
 
 
 def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionSettings,
-                  name: str, fraction: float, n_jobs: int) -> float:
-    """Fold mean of the primary metric with only the ``kept`` training rows of each split;
-    NaN (logged) where ComBat cannot be fitted on a very small labelled subset."""
+                  name: str, fraction: float, n_jobs: int,
+                  scores_seen: dict[tuple, np.ndarray]) -> float:
+    """Fold mean of the primary metric with only the ``kept`` training rows of each split
+    (out-of-fold scores from ``scores_seen`` when there); NaN (logged) where ComBat cannot be
+    fitted on a very small labelled subset."""
     try:
-        (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs), data.y,
-                                  kept, data.target, settings.model, settings.inner_folds,
-                                  settings.seed)
+        score = scores_seen.get(score_key(name, data, kept, settings.combat))
+        if score is None:
+            (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs),
+                                      data.y, kept, data.target, settings.model,
+                                      settings.inner_folds, settings.seed)
     except ValueError as err:
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
         return np.nan

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from brainrep.io import feature_participants, read_features
@@ -40,17 +41,21 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
         raise ValueError("no feature table to predict from; enable a modality (eeg, fmri) "
                          "or give downstream.confounds")
     among = set.intersection(*(set(feature_participants(path)) for path in tables.values()))
+    scores_seen: dict[tuple, np.ndarray] = {}  # evaluate's scores, label efficiency's at 1
     parts: dict[str, list[pd.DataFrame]] = {field: [] for field in TargetResults.__annotations__}
     for name, path in tables.items():
         features = {name: read_features(path)}
         metrics, predictions, splits = evaluate(features, participants, target,
                                                 settings=settings, folds=folds,
-                                                n_jobs=n_jobs, among=among)
+                                                n_jobs=n_jobs, among=among,
+                                                scores_seen=scores_seen)
         probe = (site_probe(features, participants, settings=settings, folds=folds,
                             n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
         curve = label_efficiency(features, participants, target, settings=settings,
-                                 folds=folds, n_jobs=n_jobs, among=among)
+                                 folds=folds, n_jobs=n_jobs, among=among,
+                                 scores_seen=scores_seen)
         del features
+        scores_seen.clear()
         for field, table in zip(parts, (metrics, predictions, splits, probe, curve),
                                 strict=True):
             parts[field].append(table)

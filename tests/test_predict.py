@@ -565,7 +565,8 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
     quoted = edges.assign(participant_id=edges["participant_id"].replace("sub-3", 'a"b'))
     cases = [(matrix, {"index": True}), (matrix.rename_axis("parcel"), {"index": True}),
              (edges, {"na_rep": "n/a"}), (edges, {}), (quoted, {}),
-             (edges.astype({"p4": "float32"}), {}), (edges.assign(p5=1), {})]
+             (edges.astype({"p4": "float32"}), {}), (edges.assign(p5=1), {}),
+             (edges, {"na_rep": 'a"b'}), (edges[["p1"]], {}), (matrix.iloc[:, :0], {"index": True})]
     for number, (frame, options) in enumerate(cases):
         write_tsv(frame, tmp_path / f"{number}.tsv", **options)
         frame.to_csv(tmp_path / f"{number}_pandas.tsv", sep="\t",

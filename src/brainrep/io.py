@@ -212,13 +212,15 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False,
     faster for the wide tables of connectivity (matrices, edges): when every label is text
     that needs no quoting and the columns are text first, then float64, each float is written
     with Python's shortest round-trip ``repr`` (the digits pandas writes) one row at a time.
-    Any other table is written by pandas."""
+    Any other table (or a compressed path, or rows of one field) is written by pandas."""
     floats = [pd.api.types.is_float_dtype(d) and d == np.float64 for d in frame.dtypes]
     n_text = floats.index(True) if True in floats else len(floats)
     labels = [*frame.columns, *(frame.index if index else []),
               *(frame.index.names if index and frame.index.name is not None else [])]
     text = frame.iloc[:, :n_text].to_numpy(dtype=object).tolist()
     if (not all(floats[n_text:]) or (index and frame.index.nlevels > 1)
+            or not str(path).endswith(".tsv") or frame.shape[1] + index < 2  # gz; one field
+            or (na_rep and not _plain_text(na_rep))
             or not all(map(_plain_text, labels + [v for row in text for v in row]))):
         frame.to_csv(path, sep="\t", index=index, na_rep=na_rep)
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                          "or give downstream.confounds")
     among = set.intersection(*(set(feature_participants(path)) for path in tables.values()))
     scores_seen: dict[tuple, np.ndarray] = {}  # evaluate's scores, label efficiency's at 1
-    parts: dict[str, list[pd.DataFrame]] = {field: [] for field in TargetResults.__annotations__}
+    parts: dict[str, list[pd.DataFrame]] = {field.name: [] for field in fields(TargetResults)}
     for name, path in tables.items():
         features = {name: read_features(path)}
         metrics, predictions, splits = evaluate(features, participants, target,

@@ -216,7 +216,7 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False,
     floats = [pd.api.types.is_float_dtype(d) and d == np.float64 for d in frame.dtypes]
     n_text = floats.index(True) if True in floats else len(floats)
     labels = [*frame.columns, *(frame.index if index else []),
-              *(frame.index.names if index and frame.index.name is not None else [])]
+              *([frame.index.name] if index and frame.index.name is not None else [])]
     text = frame.iloc[:, :n_text].to_numpy(dtype=object).tolist()
     if (not all(floats[n_text:]) or (index and frame.index.nlevels > 1)
             or not str(path).endswith(".tsv") or frame.shape[1] + index < 2  # gz; one field

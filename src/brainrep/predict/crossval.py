@@ -265,7 +265,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     schemes; the p-value is on the target's primary metric. The permutation refits run in
     ``n_jobs`` processes (the same numbers for any ``n_jobs``). ``scores_seen`` (a dict, by
     :func:`score_key`) receives each feature set's out-of-fold scores, for
-    :func:`~brainrep.predict.label_efficiency` to reuse at fraction 1: share one dict
+    :func:`~brainrep.predict.label_efficiency` to reuse at fraction 1 (and adds its own):
+    share one dict
     between calls with the same target, settings and feature tables only (the key does not
     hold them).
 

@@ -44,15 +44,17 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     times, and every
     fitted step (deconfounding and ComBat included, as in :func:`evaluate`) sees that subset
     only. One row per feature set x fraction: mean and SD over repeats of the fold mean;
-    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged); repeats
-    with the same subsets (every repeat of fraction 1) are computed once, and a subset that
-    is every training fold whole takes :func:`~brainrep.predict.evaluate`'s scores from
-    ``scores_seen`` when they are there. The tangent space's eigendecompositions run in
-    ``n_jobs`` threads (:func:`fold_designs`).
+    ``n_failed`` counts repeats whose subset ComBat could not be fitted on (logged). Out-of-
+    fold scores are memoized in ``scores_seen`` (by :func:`score_key`): repeats with the same
+    subsets (every repeat of fraction 1) are computed once, and a subset that is every
+    training fold whole takes :func:`~brainrep.predict.evaluate`'s scores when it put them
+    there. The tangent space's eigendecompositions run in ``n_jobs`` threads
+    (:func:`fold_designs`).
     """
     seed, confounds, combat = settings.seed, settings.deconfound, settings.combat
     fractions, n_repeats = settings.label_fractions, settings.label_repeats
     outer_folds = settings.outer_folds
+    scores_seen = {} if scores_seen is None else scores_seen
     data = sample(features, participants, target, settings.positive_class,
                   settings.site_column, confounds, combat, among)
     target_, y, groups = data.target, data.y, np.asarray(data.participants)
@@ -70,15 +72,10 @@ def label_efficiency(features: dict[str, pd.DataFrame], participants: pd.DataFra
     rows = []
     for name, frame in features.items():
         for fraction in fractions:
-            repeats, seen = [], {}
-            for repeat in range(n_repeats):
-                kept = [(subsets[fraction, repeat, k], test)
-                        for k, (_, test) in enumerate(splits)]
-                key = tuple(train.tobytes() for train, _ in kept)
-                if key not in seen:
-                    seen[key] = _subset_score(data, frame, kept, settings, name, fraction,
-                                              n_jobs, scores_seen or {})
-                repeats.append(seen[key])
+            repeats = [_subset_score(data, frame, [(subsets[fraction, repeat, k], test)
+                                                   for k, (_, test) in enumerate(splits)],
+                                     settings, name, fraction, n_jobs, scores_seen)
+                       for repeat in range(n_repeats)]
             sizes = [len(subsets[fraction, r, k]) for r in range(n_repeats)
                      for k in range(len(splits))]
             rows.append({"target": target, "feature_set": name, "fraction": fraction,
@@ -94,18 +91,19 @@ def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionS
                   name: str, fraction: float, n_jobs: int,
                   scores_seen: dict[tuple, np.ndarray]) -> float:
     """Fold mean of the primary metric with only the ``kept`` training rows of each split
-    (out-of-fold scores from ``scores_seen`` when there); NaN (logged) where ComBat cannot be
-    fitted on a very small labelled subset."""
+    (the out-of-fold scores taken from, or added to, ``scores_seen``); NaN (logged) where
+    ComBat cannot be fitted on a very small labelled subset."""
+    key = score_key(name, data, kept, settings.combat)
     try:
-        score = scores_seen.get(score_key(name, data, kept, settings.combat))
-        if score is None:
-            (score,) = cross_validate(data.designs(frame, kept, settings.combat, n_jobs),
-                                      data.y, kept, data.target, settings.model,
-                                      settings.inner_folds, settings.seed)
+        if key not in scores_seen:
+            (scores_seen[key],) = cross_validate(
+                data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
+                data.target, settings.model, settings.inner_folds, settings.seed)
     except ValueError as err:
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
         return np.nan
-    return np.nanmean(per_fold_scores(data.y, score, kept, data.target)[data.target.primary])
+    return np.nanmean(per_fold_scores(data.y, scores_seen[key], kept,
+                                      data.target)[data.target.primary])
 
 
 def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,

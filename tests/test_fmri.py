@@ -297,3 +297,37 @@ def test_participant_means_match_pandas_groupby_without_copying_sorted_runs():
     assert np.shares_memory(in_order["a__b"].to_numpy(), rows)
     with pytest.raises(ValueError, match="3 participant ids for 5 runs"):
         participant_means(rows, ["sub-1", "sub-2", "sub-3"], columns)
+
+
+def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monkeypatch):
+    """stack_crops hands every run's series to CovarianceRows: the same covariance table as
+    covariance_table's own reading, the crops cut from the same series, one parse per run."""
+    from brainrep.fmri import group
+
+    rng = np.random.default_rng(3)
+    files, recordings = [], []
+    for key, volumes, parcels in (("sub-01_run-1", 30, "ABC"), ("sub-01_run-2", 26, "ABC"),
+                                  ("sub-02_run-1", 28, "AC")):
+        path = tmp_path / f"{key}_timeseries.tsv"
+        pd.DataFrame(rng.standard_normal((volumes, len(parcels))),
+                     columns=list(parcels)).to_csv(path, sep="\t", index=False)
+        files.append(str(path))
+        recordings.append(key)
+    participants = [key.split("_")[0] for key in recordings]
+    parsed, read_series = [], group.read_series
+    monkeypatch.setattr(group, "read_series",
+                        lambda path: parsed.append(path) or read_series(path))
+    covariances = fmri.CovarianceRows(list("ABC"), len(files))
+    settings = fmri.GroupSettings(window_volumes=20, window_step=5)
+    fmri.stack_crops(files, recordings, list("ABC"), str(tmp_path / "w.npy"),
+                     str(tmp_path / "w.tsv"), settings=settings, each_series=covariances.add)
+    assert parsed == files
+    monkeypatch.undo()
+    expected = fmri.covariance_table(files, participants, list("ABC"))
+    pd.testing.assert_frame_equal(covariances.table(participants), expected, check_exact=True)
+    assert expected["participant_id"].tolist() == ["sub-01", "sub-02"]
+    store, table = np.load(tmp_path / "w.npy"), pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert len(store) == len(table) == 3 + 2 + 2  # crops of 20 volumes every 5
+    last = pd.read_csv(files[2], sep="\t")
+    np.testing.assert_array_equal(store[-1], np.vstack([last["A"][5:25], np.zeros(20),
+                                                        last["C"][5:25]]).astype(np.float32))

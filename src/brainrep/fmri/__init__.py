@@ -12,8 +12,9 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "bold": ["parcellate", "repetition_time", "run_recording", "temporal_snr"],
     "figures": ["connectivity_figure"],
-    "group": ["covariance_table", "edge_table", "flag_exclusions", "mean_connectivity",
-              "parcel_coverage", "qc_fc", "relmat_labels", "select_runs", "stack_crops"],
+    "group": ["CovarianceRows", "covariance_table", "edge_table", "flag_exclusions",
+              "mean_connectivity", "parcel_coverage", "qc_fc", "read_series", "relmat_labels",
+              "select_runs", "stack_crops"],
     "matrices": ["MIN_VOLUMES", "connectivity", "connectivity_batch",
                  "connectivity_from_timeseries", "constant_columns"],
     "settings": ["GroupSettings", "ParcellateSettings", "QcThresholds"],

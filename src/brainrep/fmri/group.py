@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -166,45 +167,78 @@ def mean_connectivity(edges: pd.DataFrame, parcels: list[str]) -> np.ndarray:
     return matrix
 
 
-def covariance_table(timeseries_files: list[str], participant_ids: list[str],
-                     parcels: list[str]) -> pd.DataFrame:
-    """Per-participant Ledoit-Wolf covariance of the z-scored parcel series (SPD, so a
-    correlation-like matrix even with fewer volumes than parcels), one column per upper-
-    triangle entry ``cov__<a>__<b>`` of ``parcels`` (diagonal included); runs of one
-    participant averaged.
+class CovarianceRows:
+    """Per-run Ledoit-Wolf covariances of the z-scored parcel series over ``parcels`` (SPD,
+    so a correlation-like matrix even with fewer volumes than parcels), gathered one run at a
+    time (:meth:`add`, the run's series as read) into a table of participants
+    (:meth:`table`). Holds one row per run: the upper triangle of ``parcels``, diagonal
+    included.
 
     A parcel without signal in a run enters that run's matrix as independent unit-variance
     noise (1 on the diagonal, 0 elsewhere): the matrix stays SPD and nothing is fitted across
     participants. The tangent-space projection (Varoquaux et al. 2010; Abraham et al. 2017)
     is fitted downstream, inside each training fold (``predict.TangentSpaceFeatures``).
     """
-    measure = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
-                                  kind="covariance", standardize="zscore_sample")
-    upper = np.triu_indices(len(parcels))
-    rows = np.empty((len(timeseries_files), len(upper[0])))
-    for row, path in zip(rows, timeseries_files, strict=True):
-        series = pd.read_csv(path, sep="\t")
-        series.columns = series.columns.astype(str)
+
+    def __init__(self, parcels: list[str], n_runs: int) -> None:
+        self.parcels = parcels
+        self.upper = np.triu_indices(len(parcels))
+        self.rows = np.empty((n_runs, len(self.upper[0])))
+        self.filled = 0
+        self.measure = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
+                                           kind="covariance", standardize="zscore_sample")
+
+    def add(self, series: pd.DataFrame) -> None:
+        """The next run's covariances; ``series`` (volumes x parcels, columns named by the
+        parcels' labels as text) as :func:`read_series` reads it."""
         varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),
                           strict=True))
-        present = [i for i, p in enumerate(parcels) if p in series and varies[p]]
-        full = np.eye(len(parcels))
-        full[np.ix_(present, present)] = measure.fit_transform(
-            [series[[parcels[i] for i in present]].to_numpy(dtype=float)])[0]
-        row[:] = full[upper]
-    return participant_means(rows, participant_ids, [f"cov__{parcels[i]}__{parcels[j]}"
-                                                     for i, j in zip(*upper, strict=True)])
+        present = [i for i, p in enumerate(self.parcels) if p in series and varies[p]]
+        full = np.eye(len(self.parcels))
+        full[np.ix_(present, present)] = self.measure.fit_transform(
+            [series[[self.parcels[i] for i in present]].to_numpy(dtype=float)])[0]
+        self.rows[self.filled] = full[self.upper]
+        self.filled += 1
+
+    def table(self, participant_ids: list[str]) -> pd.DataFrame:
+        """One row per participant (its runs averaged, in :meth:`add`'s order of runs), one
+        column per upper-triangle entry ``cov__<a>__<b>``."""
+        if self.filled != len(self.rows):
+            raise ValueError(f"covariances of {self.filled} runs of {len(self.rows)}")
+        return participant_means(self.rows, participant_ids,
+                                 [f"cov__{self.parcels[i]}__{self.parcels[j]}"
+                                  for i, j in zip(*self.upper, strict=True)])
+
+
+def read_series(path: str) -> pd.DataFrame:
+    """A parcellated time series (volumes x parcels), its parcel labels as text."""
+    series = pd.read_csv(path, sep="\t")
+    series.columns = series.columns.astype(str)
+    return series
+
+
+def covariance_table(timeseries_files: list[str], participant_ids: list[str],
+                     parcels: list[str]) -> pd.DataFrame:
+    """:class:`CovarianceRows` of the runs in ``timeseries_files`` (of ``participant_ids``),
+    one row per participant."""
+    covariances = CovarianceRows(parcels, len(timeseries_files))
+    for path in timeseries_files:
+        covariances.add(read_series(path))
+    return covariances.table(participant_ids)
 
 
 def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: list[str],
-                out_array: str, out_table: str, *, settings: GroupSettings) -> None:
+                out_array: str, out_table: str, *, settings: GroupSettings,
+                each_series: Callable[[pd.DataFrame], None] | None = None) -> None:
     """Overlapping crops of every run's parcel series, shape (n_crops, n_parcels, length):
     ``window_volumes`` long every ``window_step`` volumes of the settings, over ``parcels``
     (a parcel a run lacks is 0, its z-scored mean); the table names each crop's participant,
     run (``recording``, its key) and onset.
 
     The array is written to disk one run at a time (a memory-mapped ``.npy``): memory holds
-    one run's series, whatever the cohort's size.
+    one run's series, whatever the cohort's size. ``each_series`` is called with every run's
+    series as read (:func:`read_series`), in order: what else needs the series (e.g.
+    :meth:`CovarianceRows.add`) reads no file again.
     """
     length, step = settings.window_volumes, settings.window_step
     starts = {}
@@ -221,8 +255,9 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
             shape=(sum(map(len, starts.values())), len(parcels), length))
         for path, recording in zip(timeseries_files, recordings, strict=True):
             participant = recording.split("_")[0]
-            series = pd.read_csv(path, sep="\t")
-            series.columns = series.columns.astype(str)
+            series = read_series(path)
+            if each_series is not None:
+                each_series(series)
             series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
             for window, start in enumerate(starts[path]):
                 store[filled] = series[:, start:start + length]

@@ -235,8 +235,9 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
     (a parcel a run lacks is 0, its z-scored mean); the table names each crop's participant,
     run (``recording``, its key) and onset.
 
-    The array is written to disk one run at a time (a memory-mapped ``.npy``): memory holds
-    one run's series, whatever the cohort's size. ``each_series`` is called with every run's
+    The ``.npy`` array is written one run at a time, appended to the file (not memory-mapped:
+    the written crops are the page cache's, not this job's memory): memory holds one run's
+    series, whatever the cohort's size. ``each_series`` is called with every run's
     series as read (:func:`read_series`), in order: what else needs the series (e.g.
     :meth:`CovarianceRows.add`) reads no file again.
     """
@@ -248,24 +249,22 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
         if not starts[path]:
             raise ValueError(f"{path}: {n_volumes} volumes kept, fewer than "
                              f"fmri.window_volumes={length}. Lower it.")
-    rows, filled = [], 0
-    with atomic_output(out_array) as temporary:
-        store = np.lib.format.open_memmap(
-            temporary, mode="w+", dtype=np.float32,
-            shape=(sum(map(len, starts.values())), len(parcels), length))
+    shape = (sum(map(len, starts.values())), len(parcels), length)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+              "fortran_order": False, "shape": shape}
+    rows = []
+    with atomic_output(out_array) as temporary, open(temporary, "wb") as store:
+        np.lib.format.write_array_header_1_0(store, header)
         for path, recording in zip(timeseries_files, recordings, strict=True):
             participant = recording.split("_")[0]
             series = read_series(path)
             if each_series is not None:
                 each_series(series)
             series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
-            for window, start in enumerate(starts[path]):
-                store[filled] = series[:, start:start + length]
-                filled += 1
-                rows.append({"participant_id": participant, "recording": recording,
-                             "window": window, "onset_vol": start})
-        store.flush()
-        del store
+            np.stack([series[:, start:start + length] for start in starts[path]]).tofile(store)
+            rows.extend({"participant_id": participant, "recording": recording,
+                         "window": window, "onset_vol": start}
+                        for window, start in enumerate(starts[path]))
     with atomic_output(out_table) as temporary:
         pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
     write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step,

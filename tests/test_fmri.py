@@ -300,20 +300,23 @@ def test_participant_means_match_pandas_groupby_without_copying_sorted_runs():
 
 
 def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monkeypatch):
-    """stack_crops hands every run's series to CovarianceRows: the same covariance table as
-    covariance_table's own reading, the crops cut from the same series, one parse per run."""
+    """stack_crops hands every run's series to CovarianceRows: each file parsed once, every
+    crop cut from its run in order (a parcel a run lacks is 0), and each run's Ledoit-Wolf
+    covariance of its z-scored series (a parcel it lacks: unit variance, independent)."""
+    from nilearn.connectome import ConnectivityMeasure
+    from sklearn.covariance import LedoitWolf
+
     from brainrep.fmri import group
 
     rng = np.random.default_rng(3)
-    files, recordings = [], []
+    files, recordings, series = [], [], []
     for key, volumes, parcels in (("sub-01_run-1", 30, "ABC"), ("sub-01_run-2", 26, "ABC"),
                                   ("sub-02_run-1", 28, "AC")):
-        path = tmp_path / f"{key}_timeseries.tsv"
-        pd.DataFrame(rng.standard_normal((volumes, len(parcels))),
-                     columns=list(parcels)).to_csv(path, sep="\t", index=False)
-        files.append(str(path))
+        series.append(pd.DataFrame(rng.standard_normal((volumes, len(parcels))),
+                                   columns=list(parcels)))
+        files.append(str(tmp_path / f"{key}_timeseries.tsv"))
+        series[-1].to_csv(files[-1], sep="\t", index=False)
         recordings.append(key)
-    participants = [key.split("_")[0] for key in recordings]
     parsed, read_series = [], group.read_series
     monkeypatch.setattr(group, "read_series",
                         lambda path: parsed.append(path) or read_series(path))
@@ -322,12 +325,18 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     fmri.stack_crops(files, recordings, list("ABC"), str(tmp_path / "w.npy"),
                      str(tmp_path / "w.tsv"), settings=settings, each_series=covariances.add)
     assert parsed == files
-    monkeypatch.undo()
-    expected = fmri.covariance_table(files, participants, list("ABC"))
-    pd.testing.assert_frame_equal(covariances.table(participants), expected, check_exact=True)
-    assert expected["participant_id"].tolist() == ["sub-01", "sub-02"]
     store, table = np.load(tmp_path / "w.npy"), pd.read_csv(tmp_path / "w.tsv", sep="\t")
-    assert len(store) == len(table) == 3 + 2 + 2  # crops of 20 volumes every 5
-    last = pd.read_csv(files[2], sep="\t")
-    np.testing.assert_array_equal(store[-1], np.vstack([last["A"][5:25], np.zeros(20),
-                                                        last["C"][5:25]]).astype(np.float32))
+    expected = [frame.reindex(columns=list("ABC"), fill_value=0.0).to_numpy().T[:, s:s + 20]
+                for frame in series for s in range(0, len(frame) - 19, 5)]
+    np.testing.assert_array_equal(store, np.array(expected, dtype=np.float32))
+    assert table["recording"].tolist() == [recordings[0]] * 3 + [recordings[1]] * 2 + [
+        recordings[2]] * 2 and table["onset_vol"].tolist() == [0, 5, 10, 0, 5, 0, 5]
+    rows = covariances.table(["sub-01", "sub-01", "sub-02"]).set_index("participant_id")
+    own = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
+                              kind="covariance", standardize="zscore_sample"
+                              ).fit_transform([series[2].to_numpy()])[0]
+    assert rows.loc["sub-02", ["cov__A__A", "cov__A__C", "cov__C__C"]].tolist() == \
+        own[np.triu_indices(2)].tolist()
+    assert rows.loc["sub-02", ["cov__A__B", "cov__B__B", "cov__B__C"]].tolist() == [0, 1, 0]
+    with pytest.raises(ValueError, match="more runs than the 3"):
+        covariances.add(series[0])

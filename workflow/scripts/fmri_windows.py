@@ -24,12 +24,11 @@ relmats = [snakemake.input.relmat[i] for i in kept]
 coverage = parcel_coverage(relmats, settings.max_fraction_runs_missing_parcel)
 coverage.to_csv(snakemake.output.parcels, sep="\t", index=False)
 parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
-covariances = CovarianceRows(parcels, len(series))  # each run read once, for both
+covariances = CovarianceRows(parcels, len(series))  # each run parsed once, for both
 stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.output.table,
             settings=settings, each_series=covariances.add)
 # one cohort-sized table in memory at a time: the covariances are written before the edges
 covariances.table(participants).to_parquet(snakemake.output.covariances, index=False)
-del covariances
 edges = edge_table(relmats, participants, parcels)
 write_tsv(edges, snakemake.output.features, na_rep="n/a")
 included = qc[~qc["excluded"]]

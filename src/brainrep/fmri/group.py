@@ -4,6 +4,7 @@ and the window store."""
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
 from collections.abc import Callable
 
@@ -190,7 +191,9 @@ class CovarianceRows:
 
     def add(self, series: pd.DataFrame) -> None:
         """The next run's covariances; ``series`` (volumes x parcels, columns named by the
-        parcels' labels as text) as :func:`read_series` reads it."""
+        parcels' labels as text) as :func:`read_series` reads it, left unchanged."""
+        if self.filled == len(self.rows):
+            raise ValueError(f"covariances of more runs than the {len(self.rows)} announced")
         varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),
                           strict=True))
         present = [i for i, p in enumerate(self.parcels) if p in series and varies[p]]
@@ -202,7 +205,8 @@ class CovarianceRows:
 
     def table(self, participant_ids: list[str]) -> pd.DataFrame:
         """One row per participant (its runs averaged, in :meth:`add`'s order of runs), one
-        column per upper-triangle entry ``cov__<a>__<b>``."""
+        column per upper-triangle entry ``cov__<a>__<b>``; it may share memory with the rows
+        gathered so far."""
         if self.filled != len(self.rows):
             raise ValueError(f"covariances of {self.filled} runs of {len(self.rows)}")
         return participant_means(self.rows, participant_ids,
@@ -260,11 +264,17 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
             series = read_series(path)
             if each_series is not None:
                 each_series(series)
-            series = series.reindex(columns=parcels, fill_value=0.0).to_numpy(dtype=np.float32).T
+            series = np.ascontiguousarray(series.reindex(columns=parcels, fill_value=0.0)
+                                          .to_numpy(dtype=np.float32).T)
+            if series.shape[1] < starts[path][-1] + length:
+                raise ValueError(f"{path}: {series.shape[1]} volumes read, fewer than counted "
+                                 "a moment before; it changed while being read. Rerun.")
             np.stack([series[:, start:start + length] for start in starts[path]]).tofile(store)
             rows.extend({"participant_id": participant, "recording": recording,
                          "window": window, "onset_vol": start}
                         for window, start in enumerate(starts[path]))
+        store.flush()
+        os.fsync(store.fileno())  # on disk before it is renamed into place
     with atomic_output(out_table) as temporary:
         pd.DataFrame(rows).to_csv(temporary, sep="\t", index=False)
     write_sidecar(out_array, sources=timeseries_files, window_volumes=length, step=step,

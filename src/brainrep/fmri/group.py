@@ -242,8 +242,9 @@ def stack_crops(timeseries_files: list[str], recordings: list[str], parcels: lis
     The ``.npy`` array is written one run at a time, appended to the file (not memory-mapped:
     the written crops are the page cache's, not this job's memory): memory holds one run's
     series, whatever the cohort's size. ``each_series`` is called with every run's
-    series as read (:func:`read_series`), in order: what else needs the series (e.g.
-    :meth:`CovarianceRows.add`) reads no file again.
+    series as read (:func:`read_series`), in order, and must not change it: what else needs
+    the series (e.g. :meth:`CovarianceRows.add`) parses no file again. (Each file's volumes
+    are first counted from its first column alone, to size the store.)
     """
     length, step = settings.window_volumes, settings.window_step
     starts = {}

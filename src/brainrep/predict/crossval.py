@@ -266,9 +266,8 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
     ``n_jobs`` processes (the same numbers for any ``n_jobs``). ``scores_seen`` (a dict, by
     :func:`score_key`) receives each feature set's out-of-fold scores, for
     :func:`~brainrep.predict.label_efficiency` to reuse at fraction 1 (and adds its own):
-    share one dict
-    between calls with the same target, settings and feature tables only (the key does not
-    hold them).
+    share one dict between calls with the same target, settings and feature tables only
+    (the key does not hold them).
 
     Returns the tidy metrics table (one row per scheme x feature set x metric), the
     out-of-fold predictions and the splits.

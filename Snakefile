@@ -10,7 +10,7 @@ from brainrep.fmri.settings import GroupSettings, ParcellateSettings
 from brainrep.plan import build_plan, corpus_config, dataset_identity
 from brainrep.predict.settings import PredictionSettings
 from brainrep.report.settings import VerdictSettings
-from brainrep.ssl.settings import PRETRAINING
+from brainrep.ssl.settings import PRETRAINING, finetuned_pretraining
 from brainrep.subtype.settings import MultiviewStageSettings, SubtypeStageSettings
 
 

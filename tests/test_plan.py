@@ -20,6 +20,12 @@ def test_the_demo_plan_lists_every_feature_set_and_encoder():
     assert plan.features["ssl_eeg"] == (
         "results/demo/group/ssl/modality-eeg_encoder-ssl_participants.parquet")
     assert plan.pretrain == ["all"] and plan.targets == ["diagnosis"]
+    # the target's own tables: ssl.finetune.encoders (ssl, random; no foundation model here)
+    # fine-tuned with it inside each outer fold, never clustered (no folds there)
+    assert plan.finetuned == {"diagnosis": {
+        f"{e}_{m}_finetuned": f"results/demo/group/ssl/modality-{m}_encoder-{e}_"
+                              "target-diagnosis_desc-finetuned_participants.parquet"
+        for m in ("eeg", "fmri") for e in ("ssl", "random")}}
     assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity", "ssl_eeg", "ssl_fmri"]
     assert plan.multiview and plan.motion_qc == ["results/demo/group/fmri/qc.tsv"]
     assert plan.skipped == []
@@ -73,6 +79,7 @@ def test_without_ssl_the_plan_has_classical_feature_sets_only():
     assert list(plan.features) == ["confounds", "eeg_bandpower", "eeg_riemann",
                                    "fmri_connectivity", "fmri_tangent", "fmri_states"]
     assert plan.ssl_sets == plan.ssl_encoders == plan.pretrain == []
+    assert plan.finetuned == {"diagnosis": {}}
     assert not plan.crossmodal and not plan.probe and plan.skipped == []
     assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]
 

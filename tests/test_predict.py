@@ -628,3 +628,25 @@ def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp
     assert got.metrics["n_participants"].eq(37).all()
     assert list(got.metrics.drop_duplicates(["cv_scheme", "feature_set"])["feature_set"]) == [
         "per_fold", "signal", "noise", "covariances", "signal", "noise", "covariances"]
+
+
+def test_a_fine_tuned_table_is_on_the_curve_at_all_labels_only(tmp_path):
+    """An encoder fine-tuned with every training label cannot stand for fewer labels: its
+    table gets the curve's fraction-1 row only, the same as without the flag, and every other
+    table keeps each fraction."""
+    participants = _participants()
+    folds = predict.participant_folds(participants, ["diagnosis"], 5, 0)
+    tuned = pd.concat([_features(participants, 1.0, seed=k).assign(encoder_fold=k)
+                       for k in range(5)], ignore_index=True)
+    paths = {"tuned": tmp_path / "tuned.parquet", "signal": tmp_path / "signal.parquet"}
+    tuned.to_parquet(paths["tuned"], index=False)
+    _features(participants, 2.0).to_parquet(paths["signal"], index=False)
+    settings = _settings(label_fractions=(0.5, 1.0), label_repeats=2)
+    plain, flagged = (predict.predict_target(paths, participants, "diagnosis",
+                                             settings=settings, folds=folds, finetuned=names)
+                      for names in ((), ("tuned",)))
+    curve = flagged.label_efficiency.set_index(["feature_set", "fraction"])
+    assert sorted(curve.index) == [("signal", 0.5), ("signal", 1.0), ("tuned", 1.0)]
+    expected = plain.label_efficiency.set_index(["feature_set", "fraction"]).loc[curve.index]
+    pd.testing.assert_frame_equal(curve, expected, check_exact=True)
+    pd.testing.assert_frame_equal(flagged.metrics, plain.metrics, check_exact=True)

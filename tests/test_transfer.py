@@ -23,7 +23,13 @@ from brainrep.ssl.corpus import (
     recording_hashes,
 )
 from brainrep.ssl.embed import load_encoder
-from brainrep.ssl.finetune import encoder_finetuned, finetune_probabilities, validation_split
+from brainrep.ssl.finetune import (
+    encoder_finetuned,
+    encoder_loader,
+    finetune_probabilities,
+    finetuned_embeddings,
+    validation_split,
+)
 from brainrep.ssl.settings import FinetuneSettings, SSLSettings
 
 SETTINGS = SSLSettings(objective="masked", embedding_dim=8, width=8, depth=1, epochs=2,
@@ -253,3 +259,62 @@ def test_the_cohorts_own_dataset_is_no_corpus():
                               "downstream": {"targets": []}}, SCHEMA)
     with pytest.raises(BIDSError, match="cohort's own dataset"):
         build_plan(config, "results/x")
+
+
+def _target_cohort(n: int = 12, per: int = 6, seed: int = 2):
+    """Windows whose amplitude carries each participant's diagnosis, their table, the
+    participants' labels (one unlabelled) and three outer folds."""
+    rng = np.random.default_rng(seed)
+    ids = [f"sub-{i:02d}" for i in range(n)]
+    diagnosis = pd.Series(np.tile(["control", "patient"], n // 2), index=ids,
+                          name="diagnosis").astype(object)
+    diagnosis.iloc[-1] = np.nan
+    patient = np.repeat((diagnosis == "patient").to_numpy(), per)
+    windows = (rng.standard_normal((n * per, 3, 64)) * (1 + patient[:, None, None])).astype("f4")
+    table = pd.DataFrame({"participant_id": np.repeat(ids, per),
+                          "window": np.tile(np.arange(per), n)})
+    folds = pd.DataFrame({"participant_id": ids, "fold": np.arange(n) % 3})
+    return windows, table, diagnosis, folds
+
+
+def test_an_encoder_fine_tuned_with_a_target_embeds_everyone_without_training_on_its_fold(
+        tmp_path):
+    """The feature table ``ssl_eeg_finetuned`` of a prediction target: fold k's encoder is
+    fine-tuned on the labelled participants outside fold k, then embeds every participant
+    (the unlabelled one too). Changing fold 0's participants (their windows and labels)
+    leaves fold 0's encoder as it was, so everyone else's fold-0 embedding is unchanged, and
+    changes fold 1's, which trains on them. A continuous target is fitted too."""
+    windows, table, diagnosis, folds = _target_cohort()
+    pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
+    settings = FinetuneSettings(epochs=3, device="cpu")
+
+    def embed(windows, labels):
+        load = encoder_loader({"corpus": tmp_path / "model.pt"}, "ssl", "eeg", folds, 3)
+        return finetuned_embeddings(load, windows, table, labels, folds, settings=settings,
+                                    encoder="ssl", pretraining="corpus")
+
+    features = embed(windows, diagnosis)
+    assert len(features) == 12 * 3 and features.notna().all().all()
+    assert sorted(features["encoder_fold"].unique()) == [0, 1, 2]
+    assert set(features["encoder"]) == {"ssl_finetuned"}
+    assert set(features["pretraining"]) == {"corpus"}
+    assert features.filter(like="emb_").shape[1] == SETTINGS.embedding_dim
+    assert (features.groupby("encoder_fold")["participant_id"].apply(sorted)
+            .map(len) == 12).all()
+    fold0 = folds.loc[folds.fold == 0, "participant_id"]
+    changed_windows = windows.copy()
+    in_fold0 = table["participant_id"].isin(fold0).to_numpy()
+    changed_windows[in_fold0] = np.random.default_rng(9).standard_normal(
+        changed_windows[in_fold0].shape)
+    changed = embed(changed_windows, diagnosis.where(~diagnosis.index.isin(fold0),
+                                                     "control"))
+
+    def outside_fold0(frame, fold):
+        kept = frame[(frame.encoder_fold == fold) & ~frame.participant_id.isin(fold0)]
+        return kept.filter(like="emb_").to_numpy()
+
+    np.testing.assert_array_equal(outside_fold0(changed, 0), outside_fold0(features, 0))
+    assert not np.allclose(outside_fold0(changed, 1), outside_fold0(features, 1))
+    score = pd.Series(np.linspace(0, 30, 12), index=diagnosis.index, name="score")
+    continuous = embed(windows, score)
+    assert len(continuous) == 36 and continuous.filter(like="emb_").notna().all().all()

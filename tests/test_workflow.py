@@ -83,7 +83,15 @@ def test_demo_writes_every_stage_and_the_report(workdir):
     assert (metrics.loc[metrics.metric == "auroc", "n_permutations"] == 100).all()  # both schemes
     # every encoder pretrained once, on the simulated corpus, never on the cohort
     ssl_rows = metrics[metrics.feature_set.str.startswith(("ssl_", "random_", "crossmodal_"))]
-    assert set(ssl_rows["pretraining"]) == {"corpus"}
+    frozen = ssl_rows[~ssl_rows.feature_set.str.endswith("_finetuned")]
+    assert set(frozen["pretraining"]) == {"corpus"}
+    # and fine-tuned with the diagnosis inside each outer fold (ssl.finetune.encoders), from
+    # the corpus encoder or from scratch: scored in those folds only
+    tuned = ssl_rows[ssl_rows.feature_set.str.endswith("_finetuned")]
+    assert tuned.groupby("feature_set")["pretraining"].unique().map(list).to_dict() == {
+        "ssl_eeg_finetuned": ["corpus"], "random_eeg_finetuned": ["none"],
+        "ssl_fmri_finetuned": ["corpus"], "random_fmri_finetuned": ["none"]}
+    assert set(tuned["cv_scheme"]) == {"stratified_group_kfold"}
     cohort = set(pd.read_csv(results / "bids/participants.tsv", sep="\t")["participant_id"])
     for model in ("modality-eeg_pretrain-corpus", "modality-fmri_pretrain-corpus"):
         card = json.loads((results / f"group/ssl/{model}_card.json").read_text())
@@ -237,9 +245,16 @@ def _assert_fold_encoders_never_saw_their_test_participants(results: Path, targe
                                            "participants.parquet")
     assert sorted(embeddings["encoder_fold"].unique()) == sorted(folds["fold"].unique())
     assert set(embeddings["pretraining"]) == {"train_folds"}
+    tuned = pd.read_parquet(results / f"group/ssl/modality-{modality}_encoder-ssl_target-"
+                                      f"{target}_desc-finetuned_participants.parquet")
+    assert sorted(tuned["encoder_fold"].unique()) == sorted(folds["fold"].unique())
     metrics = pd.read_csv(results / f"group/predict/target-{target}_metrics.tsv", sep="\t")
     ssl_rows = metrics[metrics.feature_set.str.startswith(("ssl_", "random_", "crossmodal_"))]
-    assert len(ssl_rows) and set(ssl_rows["pretraining"]) == {"train_folds"}
+    pretraining = ssl_rows.groupby("feature_set")["pretraining"].unique().map(list).to_dict()
+    assert pretraining == {f"ssl_{modality}": ["train_folds"],
+                           f"random_{modality}": ["train_folds"],
+                           f"ssl_{modality}_finetuned": ["train_folds"],
+                           f"random_{modality}_finetuned": ["none"]}  # from scratch
     assert set(ssl_rows["cv_scheme"]) == {"stratified_group_kfold"}
     splits = pd.read_csv(results / f"group/predict/target-{target}_splits.tsv", sep="\t")
     scored = splits[splits.cv_scheme == "stratified_group_kfold"].set_index("participant_id")
@@ -285,7 +300,7 @@ def test_abide_example_runs_from_timeseries_to_leave_site_out(tmp_path):
         # 4 connectivity batches of the 163 runs
         f"bids: {{root: {root}}}\nfmri: {{timeseries: {root}, recordings_per_job: 50}}\n"
         # fewer draws than the example (CI time); nothing asserted here depends on them
-        "ssl: {fmri: {epochs: 4}}\n"
+        "ssl: {fmri: {epochs: 4}, finetune: {epochs: 2}}\n"
         "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1,\n"
         "  subtyping: {n_null: 20, n_bootstrap: 10}, multiview: {n_permutations: 20}}\n")
     snakemake(workdir, "--configfile", "config/examples/abide.yaml", str(override))
@@ -391,10 +406,10 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
                                               "random_finetuned": "none"}  # from scratch
     metrics = pd.read_csv(results / "group/predict/target-count_quality_metrics.tsv", sep="\t")
     assert (metrics["n_participants"] == 10).all()  # each damaged participant kept a recording
-    if foundation:  # frozen (probe and prediction) and fine-tuned (probe), with its card
+    if foundation:  # frozen and fine-tuned (probe and prediction), with its card
         assert {"foundation", "foundation_finetuned"} <= set(accuracy.index)
         assert probe.loc["foundation_finetuned", "n_participants"] == 10
-        assert "foundation_eeg" in set(metrics["feature_set"])
+        assert {"foundation_eeg", "foundation_eeg_finetuned"} <= set(metrics["feature_set"])
         card = json.loads((results / "group/ssl/modality-eeg_encoder-foundation_card.json")
                           .read_text())
         assert card["sha256"] == sha256(weights) and len(card["channels"]) == 19

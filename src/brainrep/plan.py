@@ -134,8 +134,11 @@ class Plan:
     foundation_requested: bool = False
     #: encoders fine-tuned with the probe's label (ssl.finetune.encoders this run has)
     finetune_encoders: list[str] = field(default_factory=list)
-    #: ssl.finetune.encoders this run has not (with a probe)
+    #: ssl.finetune.encoders this run has not (with a probe or a target)
     finetune_missing: list[str] = field(default_factory=list)
+    #: target -> feature set name -> table of the encoders fine-tuned with that target inside
+    #: each outer fold (``<encoder>_<modality>_finetuned``, ssl.finetune.encoders)
+    finetuned: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ssl.pretrain_participants: train_folds, but no target gives outer folds
     transductive_fallback: bool = False
     #: SSL feature sets of downstream.subtyping.feature_sets left out: pretrained per fold
@@ -218,8 +221,10 @@ def build_plan(config: dict, out: str) -> Plan:
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
     probe = ssl and bool(config["ssl"]["probe"]["column"]) and all(
         v.runs for v in verdicts if v.stage == "ssl_probe")
-    finetune = config["ssl"]["finetune"]["encoders"] if probe else []
+    finetune = config["ssl"]["finetune"]["encoders"] if probe or (ssl and targets) else []
     available = encoders + (["foundation"] if foundation else [])
+    fine_tuned = [(e, m) for m in modalities for e in finetune
+                  if e in encoders or (e == "foundation" and foundation and m == "eeg")]
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(
@@ -227,7 +232,10 @@ def build_plan(config: dict, out: str) -> Plan:
         ssl_encoders=encoders, ssl_sets=ssl_sets, crossmodal=crossmodal,
         train_folds=train_folds, pretrain=pretrain, verdicts=verdicts,
         targets=targets, transductive_fallback=per_fold and not train_folds,
-        probe=probe, finetune_encoders=[e for e in finetune if e in available],
+        probe=probe, finetune_encoders=[e for e in finetune if probe and e in available],
+        finetuned={target: {f"{e}_{m}_finetuned": f"{group}/ssl/modality-{m}_encoder-{e}_"
+                            f"target-{target}_desc-finetuned_participants.parquet"
+                            for e, m in fine_tuned} for target in targets},
         # (foundation is listed by default: without a model, nothing is missing)
         finetune_missing=[e for e in finetune if e not in available and e != "foundation"],
         # Clustering has no outer folds: it uses encoders pretrained once (on a corpus, or

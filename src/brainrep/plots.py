@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 #: Feature sets in a fixed order: each keeps its colour in every figure of every run.
 FEATURE_SETS = ("confounds", "eeg_bandpower", "eeg_riemann", "fmri_connectivity", "fmri_tangent",
                 "fmri_states", "ssl_eeg", "random_eeg", "crossmodal_eeg", "ssl_fmri",
-                "random_fmri", "crossmodal_fmri", "foundation_eeg")
+                "random_fmri", "crossmodal_fmri", "foundation_eeg", "ssl_eeg_finetuned",
+                "random_eeg_finetuned", "ssl_fmri_finetuned", "random_fmri_finetuned",
+                "crossmodal_eeg_finetuned", "crossmodal_fmri_finetuned", "foundation_eeg_finetuned")
 #: The range each metric can take: intervals are clipped to it.
 METRIC_RANGE = {"auroc": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "auc_pr": (0.0, 1.0),
                 "pearson_r": (-1.0, 1.0), "r2": (-np.inf, 1.0), "mae": (0.0, np.inf),

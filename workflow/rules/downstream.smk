@@ -68,7 +68,8 @@ rule confound_features:
 rule predict_target:
     input:
         participants=rules.bids_index.output.participants,
-        features=FEATURES.values(),
+        # and the target's own: encoders fine-tuned with it inside each outer fold
+        features=lambda wc: [*FEATURES.values(), *PLAN.finetuned[wc.target].values()],
         folds=FOLDS,
     output:
         metrics=f"{OUT}/group/predict/target-{{target}}_metrics.tsv",
@@ -92,8 +93,12 @@ rule predict_target:
             category="3. Prediction",
         ),
     params:
-        names=list(FEATURES),
-        pretraining={n: PRETRAINING.get(PRETRAIN[0], "train_folds") for n in SSL_SETS},
+        names=lambda wc: [*FEATURES, *PLAN.finetuned[wc.target]],
+        pretraining=lambda wc: {
+            n: PRETRAINING.get(PRETRAIN[0], "train_folds") for n in SSL_SETS
+        }
+        | {n: finetuned_pretraining(n.split("_")[0], PRETRAIN) for n in PLAN.finetuned[wc.target]},
+        finetuned=lambda wc: list(PLAN.finetuned[wc.target]),
         settings=settings_of("downstream", *PredictionSettings.keys()),
     threads: 2
     log:

@@ -3,7 +3,8 @@
 # and a linear probe that compares them. {pretrain} is "corpus" (the ssl.corpus datasets, none
 # of the cohort's participants), "all" (every participant, transductive) or "fold<k>" (every
 # participant but the test participants of outer fold k). The probe's encoders fine-tuned with
-# its label inside its splits (ssl.finetune) join its table.
+# its label inside its splits (ssl.finetune) join its table; fine-tuned with a prediction
+# target inside each outer fold, they embed every participant for that target's tables.
 
 
 rule ssl_pretrain:
@@ -189,6 +190,40 @@ rule ssl_foundation_finetune:
         CONTAINERS.format(family="ssl")
     script:
         "../scripts/ssl_foundation_finetune.py"
+
+
+rule ssl_finetune_features:
+    input:
+        models=lambda wc: [] if wc.encoder == "foundation" else encoder_checkpoints(wc),
+        cards=lambda wc: [] if wc.encoder == "foundation" else encoder_checkpoints(wc, "card"),
+        weights=lambda wc: FOUNDATION_WEIGHTS if wc.encoder == "foundation" else [],
+        array=f"{OUT}/group/{{modality}}/windows.npy",
+        table=f"{OUT}/group/{{modality}}/windows.tsv",
+        sidecar=f"{OUT}/group/{{modality}}/windows.json",
+        participants=rules.bids_index.output.participants,
+        folds=FOLDS,
+    output:
+        f"{OUT}/group/ssl/modality-{{modality}}_encoder-{{encoder}}_target-{{target}}"
+        "_desc-finetuned_participants.parquet",
+    wildcard_constraints:
+        encoder="ssl|random|crossmodal|foundation",
+    params:
+        settings=FINETUNE_SETTINGS,
+        foundation={k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
+        | {"device": config["ssl"]["device"]},
+        pretrain=PRETRAIN,
+        dataset=COHORT_DATASET,
+    threads: 2
+    resources:
+        gpu=0,
+    log:
+        f"{OUT}/logs/ssl_finetune_features/modality-{{modality}}_encoder-{{encoder}}_target-{{target}}.log",
+    conda:
+        "../../envs/ssl.yaml"
+    container:
+        CONTAINERS.format(family="ssl")
+    script:
+        "../scripts/ssl_finetune_features.py"
 
 
 rule ssl_probe:

@@ -17,7 +17,7 @@ results = predict_target(dict(zip(snakemake.params.names, snakemake.input.featur
                          read_participants(snakemake.input.participants),
                          snakemake.wildcards.target, settings=settings,
                          folds=pd.read_csv(snakemake.input.folds, sep="\t"),
-                         n_jobs=snakemake.threads)
+                         n_jobs=snakemake.threads, finetuned=snakemake.params.finetuned)
 metrics = results.metrics
 # which participants each encoder was pretrained on; n/a for features with no pretraining
 metrics["pretraining"] = metrics["feature_set"].map(snakemake.params.pretraining).fillna("n/a")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +30,17 @@ class TargetResults:
 
 def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                    target: str, *, settings: PredictionSettings,
-                   folds: pd.DataFrame | None = None, n_jobs: int = 1) -> TargetResults:
+                   folds: pd.DataFrame | None = None, n_jobs: int = 1,
+                   finetuned: Collection[str] = ()) -> TargetResults:
     """:func:`evaluate`, :func:`site_probe` and :func:`label_efficiency` of every feature
     table (name -> path), each read once and dropped before the next is read: memory holds
     one table, whatever the number of feature sets. Every table is evaluated on the
     participants all of them have (their ``participant_id`` columns are read first), so the
     tables are those of one call with every feature set in memory, in the same row order.
+
+    ``finetuned`` names the tables of encoders fine-tuned with this target's labels of every
+    training participant: the label-efficiency curve has them at fraction 1 only (a smaller
+    fraction would fit the probe on fewer labels than the encoder has seen).
     """
     if not tables:
         raise ValueError("no feature table to predict from; enable a modality (eeg, fmri) "
@@ -51,7 +56,10 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                                                 scores_seen=scores_seen)
         probe = (site_probe(features, participants, settings=settings, folds=folds,
                             n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
-        curve = label_efficiency(features, participants, target, settings=settings,
+        every_label = tuple(f for f in settings.label_fractions if f == 1.0)
+        curve = label_efficiency(features, participants, target,
+                                 settings=(replace(settings, label_fractions=every_label)
+                                           if name in finetuned else settings),
                                  folds=folds, n_jobs=n_jobs, among=among,
                                  scores_seen=scores_seen)
         del features

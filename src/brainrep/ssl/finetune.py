@@ -4,7 +4,9 @@ head, trained with AdamW and early stopping on an inner validation split of the 
 participants, then scored on the split's test rows, on which nothing is fitted.
 
 Used for published foundation models (:mod:`brainrep.ssl.foundation`) and for brainrep's
-own encoders (:func:`encoder_finetuned`, the probe's ``<encoder>_finetuned`` rows).
+own encoders: in the window-level probe (:func:`encoder_finetuned`, its ``<encoder>_finetuned``
+rows), and for each prediction target (:func:`finetuned_embeddings`, the participant-level
+feature sets ``<encoder>_<modality>_finetuned``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedGroupKFold
 from torch import nn
 
-from brainrep.ssl.settings import PRETRAINING, FinetuneSettings
+from brainrep.ssl.settings import FinetuneSettings, finetuned_pretraining
 from brainrep.ssl.train import choose_device, determinism
 
 
@@ -57,29 +59,37 @@ def validation_split(y: np.ndarray, groups: np.ndarray,
 
 def _fit(encoder: nn.Module, head: nn.Linear, X: np.ndarray, y: np.ndarray,
          groups: np.ndarray, settings: FinetuneSettings, generator: torch.Generator,
-         device: torch.device) -> None:
+         device: torch.device, strata: np.ndarray | None = None) -> None:
     """Fine-tune ``encoder`` and ``head`` on (X, y) with AdamW, keeping the weights of the
     epoch with the lowest loss on held-out participants (``groups``,
-    :func:`validation_split`), or those of the last epoch where too few are labelled."""
-    fit, validation = validation_split(y, groups, settings.seed)
+    :func:`validation_split` stratified on ``strata``, by default ``y``), or those of the last
+    epoch where too few are labelled. Integer ``y`` are class indices (cross-entropy); float
+    ``y`` are standardised values of a continuous target (squared error of the head's one
+    output)."""
+    fit, validation = validation_split(y if strata is None else strata, groups, settings.seed)
     model = nn.Sequential(encoder, head).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     X_t, y_t = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    if y_t.is_floating_point():
+        def loss_of(rows):
+            return nn.functional.mse_loss(model(X_t[rows])[:, 0], y_t[rows])
+    else:
+        def loss_of(rows):
+            return nn.functional.cross_entropy(model(X_t[rows]), y_t[rows])
     best, best_loss, waited = copy.deepcopy(model.state_dict()), np.inf, 0
     for _ in range(settings.epochs):
         model.train()
         order = fit[torch.randperm(len(fit), generator=generator).numpy()]
         for start in range(0, len(order), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
             optimiser.zero_grad()
-            nn.functional.cross_entropy(model(X_t[batch]), y_t[batch]).backward()
+            loss_of(order[start:start + settings.batch_size]).backward()
             optimiser.step()
         if validation is None:
             continue
         model.eval()
         with torch.no_grad():
-            loss = nn.functional.cross_entropy(model(X_t[validation]), y_t[validation]).item()
+            loss = loss_of(validation).item()
         if loss < best_loss:
             best, best_loss, waited = copy.deepcopy(model.state_dict()), loss, 0
         elif (waited := waited + 1) >= settings.patience:
@@ -161,18 +171,30 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
     encoder is fine-tuned in split k only. One row per labelled fraction of the training
     participants (``fractions``: the probe's subsets, :func:`~brainrep.ssl.probe.fewer_labels`).
     """
-    from brainrep.ssl.embed import load_encoder
     from brainrep.ssl.probe import labelled, probe_splits
 
     if len(table) != len(windows):
         raise ValueError(f"{len(table)} table rows for {len(windows)} windows: give one row "
                          "per window, in order")
-    pretrain = sorted(checkpoints)
-    rows = labelled(table.reset_index(drop=True).assign(pretraining="none" if encoder == "random"
-                                                        else PRETRAINING.get(pretrain[0],
-                                                                             "train_folds")),
-                    label)
+    rows = labelled(table.reset_index(drop=True).assign(
+        pretraining=finetuned_pretraining(encoder, sorted(checkpoints))), label)
     splits = probe_splits(rows.reset_index(drop=True), label, n_splits, settings.seed, folds)
+    return finetuned_rows(f"{encoder}_finetuned",
+                          encoder_loader(checkpoints, encoder, modality, folds, len(splits)),
+                          np.asarray(windows)[rows.index], rows.reset_index(drop=True), label,
+                          splits, fractions, settings)
+
+
+def encoder_loader(checkpoints: dict[str, str | Path], encoder: str, modality: str,
+                   folds: pd.DataFrame | None, n_splits: int) -> Callable[[int], nn.Module]:
+    """``load(k)``: brainrep's ``encoder`` (``ssl``; ``random``, its initial weights;
+    ``crossmodal``, the ``modality`` encoder of a cross-modal checkpoint), afresh and reading
+    windows as they are stored, for split k of ``n_splits``. ``checkpoints`` maps
+    ``ssl_pretrain``'s {pretrain} to the checkpoint: one of ``corpus`` or ``all``, used in
+    every split, or ``fold<k>`` for each outer fold of ``folds``, used in split k only."""
+    from brainrep.ssl.embed import load_encoder
+
+    pretrain = sorted(checkpoints)
     if pretrain[0].startswith("fold"):
         if folds is None:
             raise ValueError(f"checkpoints of {pretrain} need the outer folds they were "
@@ -181,7 +203,7 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
         if sorted(names) != pretrain:
             raise ValueError(f"checkpoints of {pretrain}, but the outer folds are {names}")
     elif len(pretrain) == 1:
-        names = pretrain * len(splits)
+        names = pretrain * n_splits
     else:
         raise ValueError(f"one corpus or transductive checkpoint, not {pretrain}")
 
@@ -191,8 +213,73 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
                                      modality if encoder == "crossmodal" else "encoder")
         return Standardised(module, entry["mean"], entry["std"])
 
-    return finetuned_rows(f"{encoder}_finetuned", load, np.asarray(windows)[rows.index],
-                          rows.reset_index(drop=True), label, splits, fractions, settings)
+    return load
+
+
+def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
+                         table: pd.DataFrame, labels: pd.Series, folds: pd.DataFrame, *,
+                         settings: FinetuneSettings, encoder: str,
+                         pretraining: str) -> pd.DataFrame:
+    """Participant embeddings from an encoder fine-tuned with a prediction target inside each
+    outer fold: the participant-level feature table ``<encoder>_<modality>_finetuned``.
+
+    For outer fold k of ``folds`` (``participant_id``, ``fold``; :func:`participant_folds`),
+    ``load(k)`` gives the pretrained encoder, which is fine-tuned with a linear head
+    (:func:`_fit`: AdamW, early stopping on a fifth of the training participants) on the
+    windows of the participants outside fold k that have a label in ``labels``
+    (participants.tsv's target column, indexed by ``participant_id``; a continuous target is
+    standardised on those participants and fitted by squared error). The head is dropped and
+    every window of ``windows`` (n_windows, channels, times; rows of ``table``) is embedded;
+    fold k's test participants are seen only then. Returns one row per participant and fold:
+    the mean embedding ``emb_000``..., ``encoder`` (``<encoder>_finetuned``),
+    ``pretraining`` and ``encoder_fold``, which the prediction harness scores fold k's test
+    participants with, and only those (:func:`~brainrep.predict.evaluate`).
+    """
+    from brainrep.predict.targets import class_labels, is_continuous, quantile_strata
+    from brainrep.ssl.embed import embedding_tables
+
+    if len(table) != len(windows):
+        raise ValueError(f"{len(table)} table rows for {len(windows)} windows: give one row "
+                         "per window, in order")
+    windows = np.array(windows, dtype=np.float32)  # in memory, writable
+    participant = table["participant_id"].to_numpy()
+    values = labels.dropna()
+    continuous = is_continuous(values)
+    if continuous:
+        y_all = values.reindex(participant).to_numpy(dtype=float)
+        known = ~np.isnan(y_all)
+    else:
+        classes = class_labels(values)
+        names = np.array(sorted(classes.unique()))
+        known = classes.reindex(participant).notna().to_numpy()
+        y_all = np.searchsorted(names, classes.reindex(participant).fillna(names[0]).to_numpy())
+    fold_of = folds.set_index("participant_id")["fold"].reindex(participant).to_numpy()
+    device = choose_device(settings.device)
+    determinism(settings.seed, device)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    tables = []
+    for k in sorted(folds["fold"].unique()):
+        train = np.flatnonzero(known & (fold_of != k))
+        if continuous:
+            y = y_all[train]
+            y = ((y - y.mean()) / (y.std() or 1.0)).astype(np.float32)
+            strata = quantile_strata(y)
+        else:
+            y, strata = y_all[train].astype(np.int64), None
+        if not continuous and len(np.unique(y)) < 2:
+            raise ValueError(f"outer fold {k}: the training participants have one class of "
+                             f"{labels.name!r}; fine-tuning needs two or more")
+        module = load(k).to(device)
+        with torch.no_grad():
+            dim = module(torch.from_numpy(windows[:1]).to(device)).shape[1]
+        head = nn.Linear(dim, 1 if continuous else len(names))
+        _fit(module, head, windows[train], y, participant[train], settings, generator, device,
+             strata)
+        _, per_participant = embedding_tables(batched_outputs(module, windows, 256, device),
+                                              table, f"{encoder}_finetuned", pretraining)
+        tables.append(per_participant.assign(encoder_fold=int(k)))
+    return pd.concat(tables, ignore_index=True)
 
 
 def finetuned_rows(name: str, load: Callable[[int], nn.Module], windows: np.ndarray,

@@ -28,7 +28,7 @@ from torch import nn
 
 from brainrep.config import registering
 from brainrep.io import check_sha256
-from brainrep.ssl.finetune import batched_outputs, finetuned_rows
+from brainrep.ssl.finetune import batched_outputs, finetuned_embeddings, finetuned_rows
 from brainrep.ssl.settings import FinetuneSettings, FoundationSettings
 from brainrep.ssl.train import choose_device, load_weights
 
@@ -247,3 +247,17 @@ def foundation_finetuned(windows: np.ndarray, table: pd.DataFrame, store: dict, 
     return finetuned_rows("foundation_finetuned", lambda _: copy.deepcopy(encoder),
                           prepared[rows.index.to_numpy()], rows.reset_index(drop=True), label,
                           splits, fractions, finetuning)
+
+
+def foundation_finetuned_embeddings(windows: np.ndarray, table: pd.DataFrame, store: dict,
+                                    labels: pd.Series, folds: pd.DataFrame, *,
+                                    settings: FoundationSettings,
+                                    finetuning: FinetuneSettings) -> pd.DataFrame:
+    """The participant-level feature table ``foundation_eeg_finetuned``: the model (see
+    :func:`_prepared`) fine-tuned with a prediction target's ``labels`` inside each outer
+    fold of ``folds``, as ``finetuning`` says
+    (:func:`~brainrep.ssl.finetune.finetuned_embeddings`)."""
+    prepared, encoder, _ = _prepared(windows, store, settings)
+    return finetuned_embeddings(lambda _: copy.deepcopy(encoder), prepared, table, labels,
+                                folds, settings=finetuning, encoder="foundation",
+                                pretraining="published")

@@ -13,6 +13,15 @@ from brainrep.config import StageSettings
 PRETRAINING = {"corpus": "corpus", "all": "transductive"}
 
 
+def finetuned_pretraining(encoder: str, pretrain: list[str]) -> str:
+    """What a fine-tuned ``encoder`` was pretrained on before its label: ``none`` for random
+    init, ``published`` for a foundation model, else that of the ``pretrain`` checkpoints
+    (``corpus``, ``transductive`` or ``train_folds``)."""
+    if encoder in ("random", "foundation"):
+        return {"random": "none", "foundation": "published"}[encoder]
+    return PRETRAINING.get(pretrain[0], "train_folds")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SSLSettings(StageSettings):
     """One modality's pretraining (:func:`~brainrep.ssl.pretrain`): the ``objective`` of

@@ -348,7 +348,8 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     workdir = copy_workflow(tmp_path / "workflow")
     override = workdir / "eegmat_here.yaml"
     override.write_text(f"bids: {{root: {root}}}\n"  # fewer draws than the example (CI time)
-                        "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1}\n")
+                        "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1,\n"
+                        "  label_fractions: [1.0]}\n")  # the probe fine-tunes at 1 only
     ssl = "finetune: {epochs: 2}"  # brainrep's encoders and the foundation model
     foundation = importlib.util.find_spec("braindecode") is not None
     if foundation:

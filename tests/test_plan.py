@@ -38,6 +38,28 @@ def test_encoders_pretrained_per_fold_by_default_are_not_clustered():
     assert plan.subtype_sets == ["eeg_bandpower", "fmri_connectivity"]
 
 
+def test_targets_fine_tune_without_a_probe_unless_told_not_to():
+    """ssl.finetune.encoders are fine-tuned with each target (the foundation model on EEG
+    only) whether or not the window-level probe runs; ssl.finetune.targets: false keeps them
+    out of the prediction tables."""
+    config = validate_config({"demo": {"enabled": True},
+                              "downstream": {"targets": ["diagnosis", "anhedonia"]},
+                              "ssl": {"crossmodal": {"enabled": True},
+                                      "finetune": {"encoders": ["crossmodal", "foundation"]},
+                                      "foundation": {"model": "Labram", "weights": "w.pt",
+                                                     "sha256": "0" * 64}}}, SCHEMA)
+    plan = build_plan(config, "results/x")
+    assert not plan.probe and plan.finetune_encoders == []
+    assert {target: list(sets) for target, sets in plan.finetuned.items()} == {
+        target: ["crossmodal_eeg_finetuned", "foundation_eeg_finetuned",
+                 "crossmodal_fmri_finetuned"] for target in ("diagnosis", "anhedonia")}
+    assert plan.finetuned["anhedonia"]["foundation_eeg_finetuned"] == (
+        "results/x/group/ssl/modality-eeg_encoder-foundation_target-anhedonia_"
+        "desc-finetuned_participants.parquet")
+    config["ssl"]["finetune"]["targets"] = False
+    assert build_plan(config, "results/x").finetuned == {"diagnosis": {}, "anhedonia": {}}
+
+
 def test_one_modality_skips_crossmodal_and_a_small_cohort_skips_subtyping_saying_why():
     config = validate_config({"demo": {"enabled": True, "n_subjects": 12},
                               "fmri": {"enabled": False},

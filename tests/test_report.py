@@ -13,6 +13,7 @@ from brainrep.report.front_page import front_page, rst_section
 from brainrep.report.qc_pages import Recording, group_page, participant_page
 from brainrep.report.sentences import (
     exclusion_sentences,
+    prediction_sentences,
     subtype_sentences,
     window_probe_sentences,
 )
@@ -88,6 +89,23 @@ def test_verdict_compares_each_set_with_the_best_baseline_confounds_and_its_rand
     assert np.isnan(verdicts.loc["eeg_bandpower", "vs_random_init_p_value"])  # not an encoder
     assert verdicts.loc["ssl_eeg", "beats_chance"] and not verdicts.loc["random_eeg",
                                                                         "beats_chance"]
+
+
+def test_a_fine_tuned_encoder_is_compared_with_its_twin_trained_from_scratch():
+    """``ssl_eeg_finetuned``'s twin is ``random_eeg_finetuned``, the same encoder trained
+    with the target from scratch (kind ``from scratch``, not ``random init``), which is
+    itself compared with the best classical baseline in plain words."""
+    metrics, predictions = _tables({"confounds": 0.0, "eeg_bandpower": 1.0, "random_eeg": 0.0,
+                                    "ssl_eeg_finetuned": 3.0, "random_eeg_finetuned": 0.2})
+    verdicts = prediction_verdicts(metrics, predictions, 499, 0)
+    kinds = verdicts.set_index("feature_set")["kind"]
+    assert kinds["random_eeg_finetuned"] == "from scratch" and kinds["random_eeg"] == "random init"
+    assert kinds["ssl_eeg_finetuned"] == "ssl"
+    lines = prediction_sentences(verdicts)
+    assert any(line.startswith("ssl_eeg_finetuned beats its twin trained from scratch (")
+               for line in lines), lines
+    assert any(line.startswith("random_eeg_finetuned does not beat the best classical baseline")
+               for line in lines), lines
 
 
 def test_without_permutations_nothing_is_claimed():

@@ -261,9 +261,11 @@ def test_the_cohorts_own_dataset_is_no_corpus():
         build_plan(config, "results/x")
 
 
-def _target_cohort(n: int = 12, per: int = 6, seed: int = 2):
+def _target_cohort(n: int = 20, per: int = 4, seed: int = 2):
     """Windows whose amplitude carries each participant's diagnosis, their table, the
-    participants' labels (one unlabelled) and three outer folds."""
+    participants' labels (the last one unlabelled) and four outer folds of both diagnoses
+    (13 or 14 labelled training participants, 6 or more of each: early stopping holds some
+    out)."""
     rng = np.random.default_rng(seed)
     ids = [f"sub-{i:02d}" for i in range(n)]
     diagnosis = pd.Series(np.tile(["control", "patient"], n // 2), index=ids,
@@ -273,48 +275,75 @@ def _target_cohort(n: int = 12, per: int = 6, seed: int = 2):
     windows = (rng.standard_normal((n * per, 3, 64)) * (1 + patient[:, None, None])).astype("f4")
     table = pd.DataFrame({"participant_id": np.repeat(ids, per),
                           "window": np.tile(np.arange(per), n)})
-    folds = pd.DataFrame({"participant_id": ids, "fold": np.arange(n) % 3})
+    folds = pd.DataFrame({"participant_id": ids, "fold": np.arange(n) // 2 % 4})  # both kinds
     return windows, table, diagnosis, folds
 
 
 def test_an_encoder_fine_tuned_with_a_target_embeds_everyone_without_training_on_its_fold(
-        tmp_path):
-    """The feature table ``ssl_eeg_finetuned`` of a prediction target: fold k's encoder is
-    fine-tuned on the labelled participants outside fold k, then embeds every participant
-    (the unlabelled one too). Changing fold 0's participants (their windows and labels)
-    leaves fold 0's encoder as it was, so everyone else's fold-0 embedding is unchanged, and
-    changes fold 1's, which trains on them. A continuous target is fitted too."""
+        tmp_path, monkeypatch):
+    """The feature table ``ssl_eeg_finetuned`` of a prediction target: fold k's encoder
+    (checkpoint fold<k> when pretrained per fold) is fine-tuned on the labelled participants
+    outside fold k, then embeds every participant (the unlabelled one too). Changing one
+    fold's participants (their windows and labels) leaves that fold's encoder as it was, so
+    everyone else's embedding from it is unchanged, and changes the other folds' encoders,
+    which train on them. A continuous target is fitted too."""
+    import brainrep.ssl.finetune as finetune
+
     windows, table, diagnosis, folds = _target_cohort()
-    pretrain(windows, table, tmp_path / "model.pt", settings=SETTINGS)
+    checkpoints = {}
+    for k in range(4):
+        training = ~table["participant_id"].isin(folds.loc[folds.fold == k, "participant_id"])
+        checkpoints[f"fold{k}"] = tmp_path / f"fold{k}.pt"
+        pretrain(windows[training], table[training].reset_index(drop=True),
+                 checkpoints[f"fold{k}"], settings=replace(SETTINGS, seed=k))
     settings = FinetuneSettings(epochs=3, device="cpu")
+    fitted = []
+    original_fit = finetune._fit
+    monkeypatch.setattr(finetune, "_fit", lambda encoder, head, X, y, groups, *args:
+                        fitted.append((set(groups), y.dtype, head.out_features))
+                        or original_fit(encoder, head, X, y, groups, *args))
 
     def embed(windows, labels):
-        load = encoder_loader({"corpus": tmp_path / "model.pt"}, "ssl", "eeg", folds, 3)
+        load = encoder_loader(checkpoints, "ssl", "eeg", folds, 4)
         return finetuned_embeddings(load, windows, table, labels, folds, settings=settings,
-                                    encoder="ssl", pretraining="corpus")
+                                    encoder="ssl", pretraining="train_folds")
 
     features = embed(windows, diagnosis)
-    assert len(features) == 12 * 3 and features.notna().all().all()
-    assert sorted(features["encoder_fold"].unique()) == [0, 1, 2]
+    labelled = set(diagnosis.dropna().index)
+    assert [groups for groups, _, _ in fitted] == [
+        labelled - set(folds.loc[folds.fold == k, "participant_id"]) for k in range(4)]
+    assert all(dtype == np.int64 and outputs == 2 for _, dtype, outputs in fitted)
+    assert len(features) == 20 * 4 and features.notna().all().all()
+    assert sorted(features["encoder_fold"].unique()) == [0, 1, 2, 3]
     assert set(features["encoder"]) == {"ssl_finetuned"}
-    assert set(features["pretraining"]) == {"corpus"}
     assert features.filter(like="emb_").shape[1] == SETTINGS.embedding_dim
-    assert (features.groupby("encoder_fold")["participant_id"].apply(sorted)
-            .map(len) == 12).all()
-    fold0 = folds.loc[folds.fold == 0, "participant_id"]
-    changed_windows = windows.copy()
-    in_fold0 = table["participant_id"].isin(fold0).to_numpy()
-    changed_windows[in_fold0] = np.random.default_rng(9).standard_normal(
-        changed_windows[in_fold0].shape)
-    changed = embed(changed_windows, diagnosis.where(~diagnosis.index.isin(fold0),
-                                                     "control"))
+    assert (features.groupby("encoder_fold")["participant_id"].nunique() == 20).all()
+    # each fold's encoder is its own checkpoint's: fold 0's rows differ from those of the
+    # same fine-tuning started from fold 1's checkpoint
+    swapped = finetuned_embeddings(
+        encoder_loader(checkpoints | {"fold0": checkpoints["fold1"]}, "ssl", "eeg", folds, 4),
+        windows, table, diagnosis, folds, settings=settings, encoder="ssl",
+        pretraining="train_folds")
+    assert not np.allclose(swapped[swapped.encoder_fold == 0].filter(like="emb_"),
+                           features[features.encoder_fold == 0].filter(like="emb_"))
+    for k in (0, 3):
+        test = folds.loc[folds.fold == k, "participant_id"]
+        in_test = table["participant_id"].isin(test).to_numpy()
+        changed_windows = windows.copy()
+        changed_windows[in_test] = np.random.default_rng(9).standard_normal(
+            changed_windows[in_test].shape)
+        flipped = diagnosis.where(~diagnosis.index.isin(test), "control")
+        changed = embed(changed_windows, flipped)
 
-    def outside_fold0(frame, fold):
-        kept = frame[(frame.encoder_fold == fold) & ~frame.participant_id.isin(fold0)]
-        return kept.filter(like="emb_").to_numpy()
+        def outside(frame, fold, test=test):
+            kept = frame[(frame.encoder_fold == fold) & ~frame.participant_id.isin(test)]
+            return kept.filter(like="emb_").to_numpy()
 
-    np.testing.assert_array_equal(outside_fold0(changed, 0), outside_fold0(features, 0))
-    assert not np.allclose(outside_fold0(changed, 1), outside_fold0(features, 1))
-    score = pd.Series(np.linspace(0, 30, 12), index=diagnosis.index, name="score")
+        np.testing.assert_array_equal(outside(changed, k), outside(features, k))
+        other = 1 if k == 0 else 0
+        assert not np.allclose(outside(changed, other), outside(features, other))
+    fitted.clear()
+    score = pd.Series(np.linspace(0, 30, 20), index=diagnosis.index, name="score")
     continuous = embed(windows, score)
-    assert len(continuous) == 36 and continuous.filter(like="emb_").notna().all().all()
+    assert len(continuous) == 80 and continuous.filter(like="emb_").notna().all().all()
+    assert all(dtype == np.float32 and outputs == 1 for _, dtype, outputs in fitted)

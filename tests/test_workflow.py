@@ -349,7 +349,9 @@ def test_eegmat_example_excludes_damaged_recordings_and_ssl_beats_random_init(tm
     override = workdir / "eegmat_here.yaml"
     override.write_text(f"bids: {{root: {root}}}\n"  # fewer draws than the example (CI time)
                         "downstream: {n_permutations: 20, n_bootstrap: 200, label_repeats: 1,\n"
-                        "  label_fractions: [1.0]}\n")  # the probe fine-tunes at 1 only
+                        # CI time: the probe fine-tunes with every label only (the demo
+                        # covers the fractions)
+                        "  label_fractions: [1.0]}\n")
     ssl = "finetune: {epochs: 2}"  # brainrep's encoders and the foundation model
     foundation = importlib.util.find_spec("braindecode") is not None
     if foundation:

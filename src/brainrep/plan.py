@@ -221,10 +221,12 @@ def build_plan(config: dict, out: str) -> Plan:
             f"{group}/ssl/modality-eeg_encoder-foundation_participants.parquet")
     probe = ssl and bool(config["ssl"]["probe"]["column"]) and all(
         v.runs for v in verdicts if v.stage == "ssl_probe")
-    finetune = config["ssl"]["finetune"]["encoders"] if probe or (ssl and targets) else []
+    # fine-tuning with the probe's label, and with each target (ssl.finetune.targets)
+    per_target = ssl and bool(targets) and config["ssl"]["finetune"]["targets"]
+    finetune = config["ssl"]["finetune"]["encoders"] if probe or per_target else []
     available = encoders + (["foundation"] if foundation else [])
-    fine_tuned = [(e, m) for m in modalities for e in finetune
-                  if e in encoders or (e == "foundation" and foundation and m == "eeg")]
+    fine_tuned = [(e, m) for m in modalities for e in finetune if per_target and (
+        e in encoders or (e == "foundation" and foundation and m == "eeg"))]
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(

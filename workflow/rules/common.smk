@@ -84,8 +84,10 @@ TARGETS = PLAN.targets
 PROBE = PLAN.probe
 FINETUNE = PLAN.finetune_encoders
 # what a fine-tuning job reads of ssl.finetune (not the list of encoders: adding one reruns
-# only its own jobs), with the shared seed and device
-FINETUNE_SETTINGS = {k: v for k, v in config["ssl"]["finetune"].items() if k != "encoders"} | {
+# only its own jobs; nor whether targets fine-tune), with the shared seed and device
+FINETUNE_SETTINGS = {
+    k: v for k, v in config["ssl"]["finetune"].items() if k not in ("encoders", "targets")
+} | {
     k: config["ssl"][k] for k in ("seed", "device")
 }
 # the window-level probe's label fractions: the prediction curve's, and always all labels
@@ -99,6 +101,20 @@ def settings_of(section, *keys):
     """Only the ``keys`` of a config section: a rule's params (and so its reruns) change only
     when a setting it reads changes."""
     return {key: config[section][key] for key in keys}
+
+
+def target_features(wildcards):
+    """The feature tables of the job's target: every set's, and those of the encoders
+    fine-tuned with that target inside each outer fold (<encoder>_<modality>_finetuned)."""
+    return FEATURES | PLAN.finetuned.get(wildcards.target, {})
+
+
+def finetuned_pretraining_of(wildcards):
+    """The pretraining column of the job's target's fine-tuned feature sets."""
+    return {
+        name: finetuned_pretraining(name.split("_")[0], PRETRAIN)
+        for name in PLAN.finetuned.get(wildcards.target, {})
+    }
 
 
 def ssl_settings(modality):

@@ -68,8 +68,7 @@ rule confound_features:
 rule predict_target:
     input:
         participants=rules.bids_index.output.participants,
-        # and the target's own: encoders fine-tuned with it inside each outer fold
-        features=lambda wc: [*FEATURES.values(), *PLAN.finetuned[wc.target].values()],
+        features=lambda wc: target_features(wc).values(),
         folds=FOLDS,
     output:
         metrics=f"{OUT}/group/predict/target-{{target}}_metrics.tsv",
@@ -93,12 +92,12 @@ rule predict_target:
             category="3. Prediction",
         ),
     params:
-        names=lambda wc: [*FEATURES, *PLAN.finetuned[wc.target]],
+        names=lambda wc: list(target_features(wc)),
         pretraining=lambda wc: {
             n: PRETRAINING.get(PRETRAIN[0], "train_folds") for n in SSL_SETS
         }
-        | {n: finetuned_pretraining(n.split("_")[0], PRETRAIN) for n in PLAN.finetuned[wc.target]},
-        finetuned=lambda wc: list(PLAN.finetuned[wc.target]),
+        | finetuned_pretraining_of(wc),
+        finetuned=lambda wc: list(PLAN.finetuned.get(wc.target, {})),
         settings=settings_of("downstream", *PredictionSettings.keys()),
     threads: 2
     log:

@@ -209,10 +209,15 @@ rule ssl_finetune_features:
         encoder="ssl|random|crossmodal|foundation",
     params:
         settings=FINETUNE_SETTINGS,
-        foundation={k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
-        | {"device": config["ssl"]["device"]},
-        pretrain=PRETRAIN,
-        dataset=COHORT_DATASET,
+        # each encoder's own inputs only: a change to the others reruns none of its jobs
+        foundation=lambda wc: (
+            {k: config["ssl"]["foundation"][k] for k in ("model", "weights", "sha256")}
+            | {"device": config["ssl"]["device"]}
+            if wc.encoder == "foundation"
+            else {}
+        ),
+        pretrain=lambda wc: [] if wc.encoder == "foundation" else PRETRAIN,
+        dataset=lambda wc: None if wc.encoder == "foundation" else COHORT_DATASET,
     threads: 2
     resources:
         gpu=0,

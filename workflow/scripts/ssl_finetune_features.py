@@ -7,8 +7,8 @@ import pandas as pd
 from brainrep.bids import read_participants
 from brainrep.io import log_to_file
 from brainrep.ssl.corpus import check_encoder_cohort
-from brainrep.ssl.finetune import encoder_loader, finetuned_embeddings, finetuned_pretraining
-from brainrep.ssl.settings import FinetuneSettings, FoundationSettings
+from brainrep.ssl.finetune import encoder_loader, finetuned_embeddings
+from brainrep.ssl.settings import FinetuneSettings, FoundationSettings, finetuned_pretraining
 
 log_to_file(snakemake.log[0])
 modality, encoder = snakemake.wildcards.modality, snakemake.wildcards.encoder

@@ -29,7 +29,7 @@ def prediction_sentences(verdicts: pd.DataFrame) -> list[str]:
                     "was run (downstream.n_permutations is 0); nothing can be said to beat "
                     "chance.")
         lines.append(lead)
-        for kind in ("ssl", "foundation", "classical"):
+        for kind in ("ssl", "foundation", "from scratch", "classical"):
             rows = table[(table["kind"] == kind) & (table["feature_set"] != baseline)]
             for row in rows.to_dict("records"):
                 if pd.isna(row["vs_baseline_p_value"]):
@@ -39,7 +39,9 @@ def prediction_sentences(verdicts: pd.DataFrame) -> list[str]:
                              f"{baseline} (paired p = {_p(row['vs_baseline_p_value'])}).")
         for row in table[table["vs_random_init_p_value"].notna()].to_dict("records"):
             verb = "beats" if row["beats_random_init"] else "does not beat"
-            lines.append(f"{row['feature_set']} {verb} its random-init twin "
+            twin = ("twin trained from scratch" if row["feature_set"].endswith("_finetuned")
+                    else "random-init twin")
+            lines.append(f"{row['feature_set']} {verb} its {twin} "
                          f"(paired p = {_p(row['vs_random_init_p_value'])}).")
         beaten = table[table["beats_confounds"] == True]  # noqa: E712
         if table["vs_confounds_p_value"].notna().any():

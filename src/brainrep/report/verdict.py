@@ -17,15 +17,16 @@ from brainrep.predict import PRIMARY  # higher is better for every primary metri
 
 
 def feature_kind(name: str) -> str:
-    """``confounds``, ``classical``, ``ssl`` (pretrained encoders, cross-modal included),
-    ``foundation`` (a published model, pretrained elsewhere) or ``random init`` (an untrained
-    encoder of the same architecture)."""
+    """``confounds``, ``classical``, ``ssl`` (pretrained encoders, cross-modal included,
+    frozen or fine-tuned), ``foundation`` (a published model, pretrained elsewhere),
+    ``random init`` (an untrained encoder of the same architecture) or ``from scratch`` (that
+    encoder trained with the target: ``random_<modality>_finetuned``)."""
     if name == "confounds":
         return "confounds"
     if name.startswith("foundation_"):
         return "foundation"
     if name.startswith("random_"):
-        return "random init"
+        return "from scratch" if name.endswith("_finetuned") else "random init"
     if name.startswith(("ssl_", "crossmodal_")):
         return "ssl"
     return "classical"

@@ -32,8 +32,10 @@ def batched_outputs(encoder: nn.Module, windows: np.ndarray, batch_size: int = 6
     """The outputs (n_windows, ...) of ``encoder`` (embeddings, or a head's logits) for
     windows as it reads them, in batches, without gradients."""
     encoder.eval()
-    return np.concatenate([encoder(torch.from_numpy(windows[i:i + batch_size]).to(device))
-                           .float().cpu().numpy() for i in range(0, len(windows), batch_size)])
+    return np.concatenate([
+        encoder(torch.from_numpy(np.array(windows[i:i + batch_size], dtype=np.float32))
+                .to(device)).float().cpu().numpy()
+        for i in range(0, len(windows), batch_size)])
 
 
 #: participants with each label below which fine-tuning holds none out: it trains every epoch
@@ -187,11 +189,12 @@ def encoder_finetuned(checkpoints: dict[str, str | Path], windows: np.ndarray,
 
 def encoder_loader(checkpoints: dict[str, str | Path], encoder: str, modality: str,
                    folds: pd.DataFrame | None, n_splits: int) -> Callable[[int], nn.Module]:
-    """``load(k)``: brainrep's ``encoder`` (``ssl``; ``random``, its initial weights;
+    """``load(i)``: brainrep's ``encoder`` (``ssl``; ``random``, its initial weights;
     ``crossmodal``, the ``modality`` encoder of a cross-modal checkpoint), afresh and reading
-    windows as they are stored, for split k of ``n_splits``. ``checkpoints`` maps
+    windows as they are stored, for split i of ``n_splits``. ``checkpoints`` maps
     ``ssl_pretrain``'s {pretrain} to the checkpoint: one of ``corpus`` or ``all``, used in
-    every split, or ``fold<k>`` for each outer fold of ``folds``, used in split k only."""
+    every split, or ``fold<k>`` for each outer fold k of ``folds``: split i is the i-th fold
+    in sorted order, and gets that fold's checkpoint only."""
     from brainrep.ssl.embed import load_encoder
 
     pretrain = sorted(checkpoints)
@@ -223,17 +226,20 @@ def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
     """Participant embeddings from an encoder fine-tuned with a prediction target inside each
     outer fold: the participant-level feature table ``<encoder>_<modality>_finetuned``.
 
-    For outer fold k of ``folds`` (``participant_id``, ``fold``; :func:`participant_folds`),
-    ``load(k)`` gives the pretrained encoder, which is fine-tuned with a linear head
-    (:func:`_fit`: AdamW, early stopping on a fifth of the training participants) on the
-    windows of the participants outside fold k that have a label in ``labels``
-    (participants.tsv's target column, indexed by ``participant_id``; a continuous target is
-    standardised on those participants and fitted by squared error). The head is dropped and
-    every window of ``windows`` (n_windows, channels, times; rows of ``table``) is embedded;
-    fold k's test participants are seen only then. Returns one row per participant and fold:
-    the mean embedding ``emb_000``..., ``encoder`` (``<encoder>_finetuned``),
-    ``pretraining`` and ``encoder_fold``, which the prediction harness scores fold k's test
-    participants with, and only those (:func:`~brainrep.predict.evaluate`).
+    ``folds`` (``participant_id``, ``fold``; :func:`~brainrep.predict.participant_folds`)
+    are taken in sorted fold order; for the i-th fold k, ``load(i)`` gives the pretrained
+    encoder, which is fine-tuned with a linear head (:func:`_fit`: AdamW, early stopping on
+    held-out training participants, :func:`validation_split`) on the windows of the
+    participants outside fold k that have a label in ``labels`` (participants.tsv's target
+    column, indexed by ``participant_id``; each window carries its participant's label; a
+    continuous target is standardised over those windows and fitted by squared error). Each
+    fold's draws start from the settings' ``seed`` plus k, so nothing of another fold's
+    training reaches it. The head is dropped and every window of ``windows`` (n_windows,
+    channels, times; rows of ``table``; read a batch at a time) is embedded: fold k's test
+    participants are seen only then. Returns one row per participant and fold: the mean
+    embedding ``emb_000``..., ``encoder`` (``<encoder>_finetuned``), ``pretraining`` and
+    ``encoder_fold`` (k): the prediction harness scores fold k's test participants with fold
+    k's rows (:func:`~brainrep.predict.evaluate`).
     """
     from brainrep.predict.targets import class_labels, is_continuous, quantile_strata
     from brainrep.ssl.embed import embedding_tables
@@ -241,25 +247,24 @@ def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
     if len(table) != len(windows):
         raise ValueError(f"{len(table)} table rows for {len(windows)} windows: give one row "
                          "per window, in order")
-    windows = np.array(windows, dtype=np.float32)  # in memory, writable
     participant = table["participant_id"].to_numpy()
     values = labels.dropna()
     continuous = is_continuous(values)
     if continuous:
         y_all = values.reindex(participant).to_numpy(dtype=float)
         known = ~np.isnan(y_all)
+        n_outputs = 1
     else:
         classes = class_labels(values)
-        names = np.array(sorted(classes.unique()))
+        class_names = np.array(sorted(classes.unique()))
         known = classes.reindex(participant).notna().to_numpy()
-        y_all = np.searchsorted(names, classes.reindex(participant).fillna(names[0]).to_numpy())
+        y_all = np.searchsorted(class_names,
+                                classes.reindex(participant).fillna(class_names[0]).to_numpy())
+        n_outputs = len(class_names)
     fold_of = folds.set_index("participant_id")["fold"].reindex(participant).to_numpy()
     device = choose_device(settings.device)
-    determinism(settings.seed, device)
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
     tables = []
-    for k in sorted(folds["fold"].unique()):
+    for i, k in enumerate(sorted(folds["fold"].unique())):
         train = np.flatnonzero(known & (fold_of != k))
         if continuous:
             y = y_all[train]
@@ -267,15 +272,19 @@ def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
             strata = quantile_strata(y)
         else:
             y, strata = y_all[train].astype(np.int64), None
-        if not continuous and len(np.unique(y)) < 2:
-            raise ValueError(f"outer fold {k}: the training participants have one class of "
-                             f"{labels.name!r}; fine-tuning needs two or more")
-        module = load(k).to(device)
+            if len(np.unique(y)) < 2:
+                raise ValueError(f"outer fold {k}: the training participants have one class "
+                                 f"of {labels.name!r}; fine-tuning needs two or more")
+        determinism(settings.seed + int(k), device)
+        torch.manual_seed(settings.seed + int(k))
+        generator = torch.Generator().manual_seed(settings.seed + int(k))
+        module = load(i).to(device)
         with torch.no_grad():
-            dim = module(torch.from_numpy(windows[:1]).to(device)).shape[1]
-        head = nn.Linear(dim, 1 if continuous else len(names))
-        _fit(module, head, windows[train], y, participant[train], settings, generator, device,
-             strata)
+            dim = module(torch.from_numpy(np.array(windows[:1], dtype=np.float32))
+                         .to(device)).shape[1]
+        head = nn.Linear(dim, n_outputs)
+        _fit(module, head, np.asarray(windows[train], dtype=np.float32), y, participant[train],
+             settings, generator, device, strata)
         _, per_participant = embedding_tables(batched_outputs(module, windows, 256, device),
                                               table, f"{encoder}_finetuned", pretraining)
         tables.append(per_participant.assign(encoder_fold=int(k)))

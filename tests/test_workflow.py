@@ -34,11 +34,12 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def null_results(workdir) -> Path:
-    # CI time: the label-efficiency curve and the bootstrap intervals only (their own draws);
-    # SSL and subtyping as in the example. With SSL at 10 epochs, one of the four subtyping
-    # solutions passed its own null at p = 0.02: one in four tests at 0.05, uncorrected.
+    # CI time: the label-efficiency curves (one repeat, every label only: the probe's
+    # fine-tuning too) and the bootstrap intervals only (their own draws); SSL and subtyping as
+    # in the example. With SSL at 10 epochs, one of the four subtyping solutions passed its
+    # own null at p = 0.02: one in four tests at 0.05, uncorrected.
     lighter = workdir / "null_lighter.yaml"
-    lighter.write_text("downstream: {n_bootstrap: 200, label_repeats: 1}\n")
+    lighter.write_text("downstream: {n_bootstrap: 200, label_repeats: 1, label_fractions: [1.0]}\n")
     snakemake(workdir, "--configfile", "config/examples/demo_null.yaml", str(lighter))
     return workdir / "results" / "demo_null"
 

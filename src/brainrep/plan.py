@@ -225,8 +225,8 @@ def build_plan(config: dict, out: str) -> Plan:
     per_target = ssl and bool(targets) and config["ssl"]["finetune"]["targets"]
     finetune = config["ssl"]["finetune"]["encoders"] if probe or per_target else []
     available = encoders + (["foundation"] if foundation else [])
-    fine_tuned = [(e, m) for m in modalities for e in finetune if per_target and (
-        e in encoders or (e == "foundation" and foundation and m == "eeg"))]
+    fine_tuned = [(e, m) for m in modalities for e in finetune
+                  if per_target and e in available and (e != "foundation" or m == "eeg")]
     subtyping = all(v.runs for v in verdicts if v.stage == "subtype")
     multiview_cfg = config["downstream"]["multiview"]
     return Plan(

@@ -48,6 +48,8 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
     among = set.intersection(*(set(feature_participants(path)) for path in tables.values()))
     scores_seen: dict[tuple, np.ndarray] = {}  # evaluate's scores, label efficiency's at 1
     parts: dict[str, list[pd.DataFrame]] = {field.name: [] for field in fields(TargetResults)}
+    every_label = replace(settings, label_fractions=tuple(
+        f for f in settings.label_fractions if f == 1.0))  # the curve of fine-tuned sets
     for name, path in tables.items():
         features = {name: read_features(path)}
         metrics, predictions, splits = evaluate(features, participants, target,
@@ -56,10 +58,8 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                                                 scores_seen=scores_seen)
         probe = (site_probe(features, participants, settings=settings, folds=folds,
                             n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
-        every_label = tuple(f for f in settings.label_fractions if f == 1.0)
         curve = label_efficiency(features, participants, target,
-                                 settings=(replace(settings, label_fractions=every_label)
-                                           if name in finetuned else settings),
+                                 settings=every_label if name in finetuned else settings,
                                  folds=folds, n_jobs=n_jobs, among=among,
                                  scores_seen=scores_seen)
         del features

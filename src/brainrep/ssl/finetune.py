@@ -263,6 +263,7 @@ def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
         n_outputs = len(class_names)
     fold_of = folds.set_index("participant_id")["fold"].reindex(participant).to_numpy()
     device = choose_device(settings.device)
+    determinism(settings.seed, device)
     tables = []
     for i, k in enumerate(sorted(folds["fold"].unique())):
         train = np.flatnonzero(known & (fold_of != k))
@@ -275,7 +276,6 @@ def finetuned_embeddings(load: Callable[[int], nn.Module], windows: np.ndarray,
             if len(np.unique(y)) < 2:
                 raise ValueError(f"outer fold {k}: the training participants have one class "
                                  f"of {labels.name!r}; fine-tuning needs two or more")
-        determinism(settings.seed + int(k), device)
         torch.manual_seed(settings.seed + int(k))
         generator = torch.Generator().manual_seed(settings.seed + int(k))
         module = load(i).to(device)

@@ -193,6 +193,57 @@ def test_qc_fc_finds_an_edge_driven_by_motion():
     assert abs(table.loc["A__B", "r"]) < 0.4
 
 
+def test_the_edge_table_written_in_chunks_is_the_whole_tables(tmp_path):
+    """write_edge_table holds a few participants' rows at a time (the rest wait on disk in a
+    RowStore), yet writes the bytes of the whole table and returns its group mean and
+    QC-FC number for number: one or several runs per participant, in any order, a parcel
+    some runs lack (NaN edges), any chunk size."""
+    from brainrep.io import write_tsv
+
+    rng = np.random.default_rng(5)
+    paths, ids = [], ["sub-3", "sub-1", "sub-2", "sub-1", "sub-5", "sub-4", "sub-2", "sub-6"]
+    for i in range(len(ids)):
+        columns = list("ABCD") if i % 3 else list("ABD")  # C missing in 3 runs of 8
+        series = pd.DataFrame(rng.standard_normal((30, len(columns))), columns=columns)
+        paths.append(str(tmp_path / f"r{i}.tsv"))
+        fmri.connectivity(series, "correlation").to_csv(paths[-1], sep="\t")
+    parcels = list("ABCD")
+    whole = fmri.edge_table(paths, ids, parcels)
+    assert whole["participant_id"].tolist() == [f"sub-{i}" for i in range(1, 7)]
+    # sub-3: its only run lacks C; sub-1 and sub-2 have C in their other run
+    assert whole["A__C"].isna().tolist() == [False, False, True, False, False, False]
+    write_tsv(whole, tmp_path / "whole.tsv", na_rep="n/a")
+    motion = pd.Series(rng.uniform(0.1, 0.4, 6), index=whole["participant_id"])
+    expected_qcfc = fmri.qc_fc(whole, motion)
+    for per_chunk in (1, 2, 4, 100):
+        out = tmp_path / f"chunks{per_chunk}.tsv"
+        mean, qcfc = fmri.write_edge_table(paths, ids, parcels, str(out),
+                                           participants_per_chunk=per_chunk, motion=motion)
+        assert out.read_bytes() == (tmp_path / "whole.tsv").read_bytes()
+        np.testing.assert_array_equal(mean, fmri.mean_connectivity(whole, parcels))
+        pd.testing.assert_frame_equal(qcfc, expected_qcfc, check_exact=True)
+    assert fmri.write_edge_table(paths, ids, parcels, str(out), participants_per_chunk=3)[1] \
+        is None  # no motion estimate, no QC-FC
+
+
+def test_a_row_store_reads_back_rows_and_column_blocks():
+    from brainrep.io import RowStore
+
+    values = np.random.default_rng(0).standard_normal((5, 7))
+    store = RowStore(7)
+    for row in values:
+        store.append(row)
+    assert len(store) == 5
+    np.testing.assert_array_equal(store.read([4, 0, 2]), values[[4, 0, 2]])
+    np.testing.assert_array_equal(store.read_columns(2, 6), values[:, 2:6])
+    np.testing.assert_array_equal(store.read_columns(5, 10), values[:, 5:])
+    store.write(7, values[0])  # a gap: row 6 was never written
+    with pytest.raises(ValueError, match="row 9 was never written"):
+        store.read([9])
+    with pytest.raises(ValueError, match="a row of 7 values"):
+        store.append(values[0, :3])
+
+
 def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_parcels(
         tmp_path):
     """30 parcels, 25 volumes per run: the empirical covariance is singular, the Ledoit-Wolf
@@ -340,3 +391,12 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     assert rows.loc["sub-02", ["cov__A__B", "cov__B__B", "cov__B__C"]].tolist() == [0, 1, 0]
     with pytest.raises(ValueError, match="more runs than the 3"):
         covariances.add(series[0])
+    # written to Parquet from disk, a participant per chunk, a participant per row group
+    monkeypatch.setattr("brainrep.io.PARQUET_ROWS_PER_GROUP", 1)
+    covariances.write_parquet(["sub-01", "sub-01", "sub-02"], str(tmp_path / "c.parquet"),
+                              participants_per_chunk=1)
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "c.parquet").num_row_groups == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet"),
+                                  rows.reset_index(), check_exact=True)

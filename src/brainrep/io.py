@@ -206,13 +206,95 @@ def _read_float_tsv(path: str | Path) -> pd.DataFrame | None:
     return table
 
 
+class RowStore:
+    """Float64 rows of ``n_columns`` values in an unlinked temporary file (in ``$TMPDIR``),
+    written and read with ``pwrite``/``pread``: the rows written are the kernel's page cache,
+    not this process's memory (a memory map would count every page it touched in the
+    process's resident memory). Group stages gather one row per run here and read back a
+    chunk of rows, or of columns, at a time. Rows may be written from several threads."""
+
+    def __init__(self, n_columns: int):
+        self.n_columns = n_columns
+        self._file = tempfile.TemporaryFile(prefix="brainrep-rows-")
+        self._n_rows = 0
+
+    def __len__(self) -> int:
+        """Rows written (the highest index written, plus one)."""
+        return self._n_rows
+
+    def write(self, index: int, values: np.ndarray) -> None:
+        """Row ``index`` (``n_columns`` values)."""
+        row = np.ascontiguousarray(values, dtype=float)
+        if row.shape != (self.n_columns,):
+            raise ValueError(f"a row of {self.n_columns} values, got shape {row.shape}")
+        os.pwrite(self._file.fileno(), row.tobytes(), index * row.nbytes)
+        self._n_rows = max(self._n_rows, index + 1)
+
+    def append(self, values: np.ndarray) -> None:
+        """The next row."""
+        self.write(len(self), values)
+
+    def read(self, indices) -> np.ndarray:
+        """Rows ``indices`` in that order, shape (len(indices), n_columns)."""
+        return self.read_block(indices, 0, self.n_columns)
+
+    def read_columns(self, start: int, stop: int) -> np.ndarray:
+        """Columns ``start:stop`` of every row (``stop`` at most ``n_columns``), shape
+        (len(self), min(stop, n_columns) - start)."""
+        return self.read_block(range(len(self)), start, min(stop, self.n_columns))
+
+    def read_block(self, indices, start: int, stop: int) -> np.ndarray:
+        """Columns ``start:stop`` of rows ``indices``, shape (len(indices), stop - start)."""
+        out = np.empty((len(indices), stop - start))
+        width, row_bytes = out.shape[1] * 8, self.n_columns * 8
+        for position, index in enumerate(indices):
+            data = os.pread(self._file.fileno(), width, index * row_bytes + start * 8)
+            if len(data) != width:
+                raise ValueError(f"row {index} was never written ({len(self)} rows)")
+            out[position] = np.frombuffer(data, dtype=float)
+        return out
+
+
+#: participants per row group of a wide Parquet table (:func:`write_wide_parquet`): its
+#: writer keeps tens of MiB of metadata per row group of 20,000 columns
+PARQUET_ROWS_PER_GROUP = 1000
+
+
+def write_wide_parquet(rows: RowStore, participant_ids: list[str], columns: list[str],
+                       path: str | Path) -> None:
+    """A Parquet table of ``participant_id`` and ``columns`` from ``rows`` (one per
+    participant, in ``participant_ids``' order), :data:`PARQUET_ROWS_PER_GROUP` participants
+    per row group, each read from the store a block of columns at a time: Arrow's columns
+    are views of those blocks. Writing holds a row group's values about twice (as arrays,
+    and in the writer), where ``DataFrame.to_parquet`` holds the whole table four times (the
+    frame, its Arrow copy, the writer's buffers and pyarrow's per-column overhead)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(participant_ids) != len(rows):
+        raise ValueError(f"{len(participant_ids)} participant ids for {len(rows)} rows")
+    block = 1000  # columns per read
+    with pq.ParquetWriter(path, pa.schema([("participant_id", pa.string()),
+                                           *((c, pa.float64()) for c in columns)])) as writer:
+        for start in range(0, max(len(rows), 1), PARQUET_ROWS_PER_GROUP):
+            group = range(start, min(start + PARQUET_ROWS_PER_GROUP, len(rows)))
+            arrays = [pa.array(participant_ids[group.start:group.stop], type=pa.string())]
+            for first in range(0, len(columns), block):
+                values = np.asfortranarray(rows.read_block(group, first,
+                                                      min(first + block, len(columns))))
+                arrays.extend(pa.array(values[:, j]) for j in range(values.shape[1]))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=writer.schema))
+
+
 def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False,
-              na_rep: str = "") -> None:
+              na_rep: str = "", append: bool = False) -> None:
     """``frame.to_csv(path, sep="\\t", index=index, na_rep=na_rep)``, byte for byte, about 2.5x
     faster for the wide tables of connectivity (matrices, edges): when every label is text
     that needs no quoting and the columns are text first, then float64, each float is written
     with Python's shortest round-trip ``repr`` (the digits pandas writes) one row at a time.
-    Any other table (or a compressed path, or rows of one field) is written by pandas."""
+    Any other table (or a compressed path, or rows of one field) is written by pandas.
+    ``append``: the rows are added to the end of ``path``, without the header line (a table
+    written in chunks of rows is the whole table's file)."""
     floats = [pd.api.types.is_float_dtype(d) and d == np.float64 for d in frame.dtypes]
     n_text = floats.index(True) if True in floats else len(floats)
     labels = [*frame.columns, *(frame.index if index else []),
@@ -222,14 +304,16 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False,
             or not str(path).endswith(".tsv") or frame.shape[1] + index < 2  # gz; one field
             or (na_rep and not _plain_text(na_rep))
             or not all(map(_plain_text, labels + [v for row in text for v in row]))):
-        frame.to_csv(path, sep="\t", index=index, na_rep=na_rep)
+        frame.to_csv(path, sep="\t", index=index, na_rep=na_rep, mode="a" if append else "w",
+                     header=not append)
         return
     values = frame.iloc[:, n_text:].to_numpy()
     if index:
         text = [[label, *row] for label, row in zip(frame.index, text, strict=True)]
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write("\t".join([*([frame.index.name or ""] if index else []), *frame.columns])
-                  + "\n")
+    with open(path, "a" if append else "w", encoding="utf-8", newline="") as out:
+        if not append:
+            out.write("\t".join([*([frame.index.name or ""] if index else []), *frame.columns])
+                      + "\n")
         for head, row in zip(text, values, strict=True):
             cells = (map(repr, row.tolist()) if not np.isnan(row).any() else
                      [na_rep if v != v else repr(v) for v in row.tolist()])

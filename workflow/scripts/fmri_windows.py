@@ -1,15 +1,15 @@
+import pandas as pd
+
 from brainrep.fmri import (
     CovarianceRows,
     GroupSettings,
     connectivity_figure,
-    edge_table,
-    mean_connectivity,
     parcel_coverage,
-    qc_fc,
     select_runs,
     stack_crops,
+    write_edge_table,
 )
-from brainrep.io import log_to_file, write_tsv
+from brainrep.io import log_to_file
 
 log_to_file(snakemake.log[0])
 settings = GroupSettings.from_config(snakemake.params.settings)
@@ -27,13 +27,15 @@ parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
 covariances = CovarianceRows(parcels, len(series))  # each run parsed once, for both
 stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.output.table,
             settings=settings, each_series=covariances.add)
-# one cohort-sized table in memory at a time: the covariances are written before the edges
-covariances.table(participants).to_parquet(snakemake.output.covariances, index=False)
-edges = edge_table(relmats, participants, parcels)
-write_tsv(edges, snakemake.output.features, na_rep="n/a")
+# the group tables gather participants_per_chunk participants at a time, the rest on disk
+covariances.write_parquet(participants, snakemake.output.covariances,
+                          participants_per_chunk=settings.participants_per_chunk)
 included = qc[~qc["excluded"]]
-qcfc = qc_fc(edges, included.groupby("recording")["mean_fd_mm"].mean()) \
+motion = included.groupby("recording")["mean_fd_mm"].mean() \
     if "mean_fd_mm" in qc and len(kept) > 2 else None
-(qcfc if qcfc is not None else edges.iloc[:0, :0]).to_csv(snakemake.output.qcfc, sep="\t",
-                                                         index=False)
-connectivity_figure(mean_connectivity(edges, parcels), qcfc, snakemake.output.figure)
+mean, qcfc = write_edge_table(relmats, participants, parcels, snakemake.output.features,
+                              participants_per_chunk=settings.participants_per_chunk,
+                              motion=motion)
+(qcfc if qcfc is not None else pd.DataFrame()).to_csv(snakemake.output.qcfc, sep="\t",
+                                                     index=False)
+connectivity_figure(mean, qcfc, snakemake.output.figure)

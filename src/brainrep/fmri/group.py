@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,14 @@ from sklearn.covariance import LedoitWolf
 from brainrep.exclusions import exclusion, ledger
 from brainrep.fmri.matrices import constant_columns
 from brainrep.fmri.settings import GroupSettings, QcThresholds
-from brainrep.io import atomic_output, collect_qc, write_sidecar
+from brainrep.io import (
+    RowStore,
+    atomic_output,
+    collect_qc,
+    write_sidecar,
+    write_tsv,
+    write_wide_parquet,
+)
 
 
 def flag_exclusions(qc: pd.DataFrame, thresholds: QcThresholds) -> pd.DataFrame:
@@ -117,20 +124,83 @@ def parcel_coverage(relmat_files: list[str], max_fraction_missing: float) -> pd.
                          "kept": fraction <= max_fraction_missing})
 
 
-def edge_table(relmat_files: list[str], participant_ids: list[str],
-               parcels: list[str]) -> pd.DataFrame:
-    """Fisher-z upper triangle of each participant's matrix over ``parcels``, one column per
-    ``a__b`` edge; an edge of a parcel the run lacks is NaN (imputed inside each training
-    fold downstream). Runs of one participant are averaged."""
+def edge_columns(parcels: list[str]) -> list[str]:
+    """The ``a__b`` names of the edges of ``parcels`` (upper triangle, row by row)."""
     upper = np.triu_indices(len(parcels), k=1)
-    rows = np.empty((len(relmat_files), len(upper[0])))
-    for row, path in zip(rows, relmat_files, strict=True):
+    return [f"{parcels[i]}__{parcels[j]}" for i, j in zip(*upper, strict=True)]
+
+
+def edge_rows(relmat_files: list[str], parcels: list[str]) -> RowStore:
+    """Fisher-z upper triangle of each run's matrix over ``parcels`` (:func:`edge_columns`),
+    one row per run in a :class:`~brainrep.io.RowStore`; an edge of a parcel the run lacks is
+    NaN (imputed inside each training fold downstream)."""
+    upper = np.triu_indices(len(parcels), k=1)
+    rows = RowStore(len(upper[0]))
+    for path in relmat_files:
         matrix = pd.read_csv(path, sep="\t", index_col=0)
         matrix.index, matrix.columns = matrix.index.astype(str), matrix.columns.astype(str)
         values = matrix.reindex(index=parcels, columns=parcels).to_numpy()[upper]
-        row[:] = np.arctanh(np.clip(values, -0.999999, 0.999999))
-    return participant_means(rows, participant_ids, [f"{parcels[i]}__{parcels[j]}"
-                                                     for i, j in zip(*upper, strict=True)])
+        rows.append(np.arctanh(np.clip(values, -0.999999, 0.999999)))
+    return rows
+
+
+def edge_table(relmat_files: list[str], participant_ids: list[str],
+               parcels: list[str]) -> pd.DataFrame:
+    """:func:`edge_rows` as one table, one row per participant (its runs averaged)."""
+    rows = edge_rows(relmat_files, parcels)
+    return participant_means(rows.read(range(len(rows))), participant_ids,
+                             edge_columns(parcels))
+
+
+def write_edge_table(relmat_files: list[str], participant_ids: list[str], parcels: list[str],
+                     path: str, *, participants_per_chunk: int,
+                     motion: pd.Series | None = None) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """:func:`edge_table` written to ``path`` (TSV, ``n/a`` where missing), with its
+    :func:`mean_connectivity` and, given ``motion``, its :func:`qc_fc`: the same bytes and
+    numbers as from the whole table, in the memory of ``participants_per_chunk``
+    participants' rows (QC-FC reads the table back in blocks of columns of that size)."""
+    columns = edge_columns(parcels)
+    means = RowStore(len(columns)) if motion is not None else None
+    total, counts, ids = np.zeros(len(columns)), np.zeros(len(columns), dtype=int), []
+    for k, chunk in enumerate(participant_chunks(edge_rows(relmat_files, parcels),
+                                                 participant_ids, columns,
+                                                 participants_per_chunk)):
+        write_tsv(chunk, path, na_rep="n/a", append=k > 0)
+        for row in chunk[columns].to_numpy():
+            # row by row, in row order: np.nansum(table, axis=0)'s sums, bit for bit
+            total += np.where(np.isnan(row), 0.0, row)
+            counts += np.isfinite(row)
+            if motion is not None:
+                means.append(row)
+        ids.extend(chunk["participant_id"])
+    qcfc = None
+    if motion is not None:
+        width = max(1, participants_per_chunk * len(columns) // max(len(ids), 1))
+        qcfc = pd.concat([qc_fc(pd.DataFrame(means.read_columns(start, start + width),
+                                             columns=columns[start:start + width])
+                                .assign(participant_id=ids), motion)
+                          for start in range(0, len(columns), width)], ignore_index=True)
+    return _mean_matrix(total, counts, parcels), qcfc
+
+
+def participant_chunks(rows: RowStore, participant_ids: list[str], columns: list[str],
+                       participants_per_chunk: int) -> Iterator[pd.DataFrame]:
+    """:func:`participant_means` of ``rows`` (one per run, of ``participant_ids``),
+    ``participants_per_chunk`` participants at a time in participant order: the chunks
+    stacked are the whole table's rows, number for number, and memory holds one chunk's
+    runs. No participant: one empty table."""
+    if len(participant_ids) != len(rows):
+        raise ValueError(f"{len(participant_ids)} participant ids for {len(rows)} runs")
+    ids = np.asarray(participant_ids, dtype=object)
+    order = np.argsort(ids, kind="stable")  # each participant's runs in their order
+    ordered = ids[order]
+    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ids) else []
+    bounds = [*firsts[::participants_per_chunk], len(ids)]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        yield participant_means(rows.read(order[start:stop]), list(ordered[start:stop]),
+                                columns)
+    if not len(ids):
+        yield participant_means(np.empty((0, len(columns))), [], columns)
 
 
 def participant_means(rows: np.ndarray, participant_ids: list[str],
@@ -158,12 +228,17 @@ def participant_means(rows: np.ndarray, participant_ids: list[str],
 def mean_connectivity(edges: pd.DataFrame, parcels: list[str]) -> np.ndarray:
     """Group-mean matrix (parcels x parcels) of an :func:`edge_table`: the mean Fisher z of
     each edge over the participants that have it, back to r; 1 on the diagonal."""
+    z = edges.drop(columns="participant_id").to_numpy(dtype=float)
+    return _mean_matrix(np.nansum(z, axis=0), np.isfinite(z).sum(axis=0), parcels)
+
+
+def _mean_matrix(total: np.ndarray, counts: np.ndarray, parcels: list[str]) -> np.ndarray:
+    """The parcels x parcels matrix of the edges' mean Fisher z (``total`` / ``counts``)
+    back to r, 1 on the diagonal; an edge nobody has is NaN."""
     matrix = np.eye(len(parcels))
     upper = np.triu_indices(len(parcels), k=1)
-    z = edges.drop(columns="participant_id").to_numpy(dtype=float)
-    counts = np.isfinite(z).sum(axis=0)
-    with np.errstate(invalid="ignore"):  # an edge nobody has: 0 / 0 stays NaN
-        matrix[upper] = np.tanh(np.nansum(z, axis=0) / counts)
+    with np.errstate(invalid="ignore"):  # 0 / 0 stays NaN
+        matrix[upper] = np.tanh(total / counts)
     matrix.T[upper] = matrix[upper]
     return matrix
 
@@ -184,34 +259,53 @@ class CovarianceRows:
     def __init__(self, parcels: list[str], n_runs: int) -> None:
         self.parcels = parcels
         self.upper = np.triu_indices(len(parcels))
-        self.rows = np.empty((n_runs, len(self.upper[0])))
-        self.filled = 0
+        self.n_runs = n_runs
+        self.rows = RowStore(len(self.upper[0]))
         self.measure = ConnectivityMeasure(cov_estimator=LedoitWolf(store_precision=False),
                                            kind="covariance", standardize="zscore_sample")
 
     def add(self, series: pd.DataFrame) -> None:
         """The next run's covariances; ``series`` (volumes x parcels, columns named by the
         parcels' labels as text) as :func:`read_series` reads it, left unchanged."""
-        if self.filled == len(self.rows):
-            raise ValueError(f"covariances of more runs than the {len(self.rows)} announced")
+        if len(self.rows) == self.n_runs:
+            raise ValueError(f"covariances of more runs than the {self.n_runs} announced")
         varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),
                           strict=True))
         present = [i for i, p in enumerate(self.parcels) if p in series and varies[p]]
         full = np.eye(len(self.parcels))
         full[np.ix_(present, present)] = self.measure.fit_transform(
             [series[[self.parcels[i] for i in present]].to_numpy(dtype=float)])[0]
-        self.rows[self.filled] = full[self.upper]
-        self.filled += 1
+        self.rows.append(full[self.upper])
+
+    @property
+    def columns(self) -> list[str]:
+        """``cov__<a>__<b>`` for each upper-triangle entry, diagonal included."""
+        return [f"cov__{self.parcels[i]}__{self.parcels[j]}"
+                for i, j in zip(*self.upper, strict=True)]
 
     def table(self, participant_ids: list[str]) -> pd.DataFrame:
         """One row per participant (its runs averaged, in :meth:`add`'s order of runs), one
-        column per upper-triangle entry ``cov__<a>__<b>``; it may share memory with the rows
-        gathered so far."""
-        if self.filled != len(self.rows):
-            raise ValueError(f"covariances of {self.filled} runs of {len(self.rows)}")
-        return participant_means(self.rows, participant_ids,
-                                 [f"cov__{self.parcels[i]}__{self.parcels[j]}"
-                                  for i, j in zip(*self.upper, strict=True)])
+        column per upper-triangle entry (:attr:`columns`)."""
+        self._check_filled()
+        return participant_means(self.rows.read(range(self.n_runs)), participant_ids,
+                                 self.columns)
+
+    def write_parquet(self, participant_ids: list[str], path: str, *,
+                      participants_per_chunk: int) -> None:
+        """:meth:`table` written to ``path`` (Parquet, :func:`~brainrep.io.write_wide_parquet`):
+        the participants' means are gathered on disk ``participants_per_chunk`` at a time."""
+        self._check_filled()
+        means, ids = RowStore(len(self.columns)), []
+        for chunk in participant_chunks(self.rows, participant_ids, self.columns,
+                                        participants_per_chunk):
+            for row in chunk.iloc[:, 1:].to_numpy():
+                means.append(row)
+            ids.extend(chunk["participant_id"])
+        write_wide_parquet(means, ids, self.columns, path)
+
+    def _check_filled(self) -> None:
+        if len(self.rows) != self.n_runs:
+            raise ValueError(f"covariances of {len(self.rows)} runs of {self.n_runs}")
 
 
 def read_series(path: str) -> pd.DataFrame:

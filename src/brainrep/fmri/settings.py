@@ -36,8 +36,9 @@ class QcThresholds(StageSettings):
 @dataclass(frozen=True, kw_only=True)
 class GroupSettings(StageSettings):
     """What the ``fmri_windows`` rule reads: the run ``qc`` thresholds, the fraction of runs
-    above which a parcel missing in them is dropped for all, and the crops' length and step
-    (``window_volumes``, ``window_step``, volumes)."""
+    above which a parcel missing in them is dropped for all, the crops' length and step
+    (``window_volumes``, ``window_step``, volumes), and the participants whose rows the
+    group tables are written in chunks of (``participants_per_chunk``)."""
 
     nested = {"qc": QcThresholds}
 
@@ -45,3 +46,4 @@ class GroupSettings(StageSettings):
     max_fraction_runs_missing_parcel: float = 0.1
     window_volumes: int = 40
     window_step: int = 10
+    participants_per_chunk: int = 100

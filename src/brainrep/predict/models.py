@@ -4,8 +4,6 @@ user's module) and the label-free steps fitted inside each training fold."""
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 
@@ -26,6 +24,7 @@ from sklearn.svm import LinearSVC, LinearSVR
 from threadpoolctl import threadpool_limits
 
 from brainrep.config import registering
+from brainrep.io import RowStore
 
 RIDGE_ALPHAS = np.logspace(-2, 4, 7)
 C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspace(-4, 0, 5)}
@@ -44,7 +43,7 @@ class MatrixLogarithms:
     label-fraction subsets) reuses each participant's logarithm instead of recomputing its
     eigendecomposition. Holds one n x n float64 matrix per distinct matrix it was given
     (per participant and SPD feature set, plus one per imputed row of a training fold), about
-    300 MiB for 1,000 participants of 200 parcels, in an unlinked temporary file (in
+    300 MiB for 1,000 participants of 200 parcels, in a :class:`~brainrep.io.RowStore` (in
     ``$TMPDIR``): the kernel's page cache keeps them, not the process's memory (unless
     ``$TMPDIR`` is a RAM disk: see config/README.md). Copies
     (``copy.deepcopy``, scikit-learn's ``clone``) share it: an entry depends only on its
@@ -52,7 +51,7 @@ class MatrixLogarithms:
 
     def __init__(self):
         self._rows: dict[bytes, int] = {}
-        self._file = None  # opened on the first logarithm
+        self._store: RowStore | None = None  # made on the first logarithm
         self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict) -> MatrixLogarithms:
@@ -68,23 +67,16 @@ class MatrixLogarithms:
 
         keys = [hashlib.blake2b(m.tobytes(), digest_size=16).digest() for m in matrices]
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
-        size = matrices[0].size * np.dtype(float).itemsize
         if missing:
             logarithms = logm(matrices[missing])
             with self._lock:
-                if self._file is None:
-                    self._file = tempfile.TemporaryFile(prefix="brainrep-logm-")
-                added: dict[bytes, int] = {}
+                if self._store is None:
+                    self._store = RowStore(matrices[0].size)
                 for i, logarithm in zip(missing, logarithms, strict=True):
-                    if keys[i] not in self._rows and keys[i] not in added:
-                        added[keys[i]] = len(self._rows) + len(added)
-                        os.pwrite(self._file.fileno(),
-                                  np.ascontiguousarray(logarithm, float).tobytes(),
-                                  added[keys[i]] * size)
-                self._rows.update(added)  # readable once written
-        return np.stack([np.frombuffer(os.pread(self._file.fileno(), size,
-                                                self._rows[key] * size), dtype=float)
-                         .reshape(matrices.shape[1:]) for key in keys])
+                    if keys[i] not in self._rows:
+                        self._store.write(len(self._rows), logarithm.ravel())
+                        self._rows[keys[i]] = len(self._rows)  # readable once written
+        return self._store.read([self._rows[key] for key in keys]).reshape(matrices.shape)
 
 
 class TangentSpaceFeatures(BaseEstimator, TransformerMixin):

@@ -517,6 +517,19 @@ def test_a_wide_parquet_table_reads_as_written_in_column_chunks(tmp_path, monkey
     table.set_index("participant_id").to_parquet(tmp_path / "indexed.parquet")
     pd.testing.assert_frame_equal(brainrep.io.read_table(tmp_path / "indexed.parquet"),
                                   table.set_index("participant_id"))
+    # features only: one float64 block, of which the harness's design matrix is a view
+    floats = table.drop(columns="count")
+    floats.to_parquet(tmp_path / "floats.parquet", index=False)
+    read = brainrep.io.read_features(tmp_path / "floats.parquet")
+    pd.testing.assert_frame_equal(read, floats, check_exact=True)
+    from brainrep.predict.crossval import design
+
+    ids = floats["participant_id"].tolist()
+    X = design(read, ids)
+    assert np.shares_memory(X, design(read, ids)) and np.isnan(X[2, 3])  # views, no copy
+    assert brainrep.io._read_float_parquet(tmp_path / "wide.parquet") is None  # integers
+    pd.testing.assert_frame_equal(brainrep.io.read_features(tmp_path / "wide.parquet"),
+                                  table, check_exact=True)
 
 
 def test_a_tsv_feature_table_reads_in_row_chunks_as_read_whole(tmp_path, monkeypatch):

@@ -163,15 +163,41 @@ def read_features(path: str | Path) -> pd.DataFrame:
 
     A TSV table whose columns besides ``participant_id`` are all floating point (edges, band
     power, covariances) is parsed :data:`TSV_ROWS_PER_READ` rows at a time into one float64
-    block, so reading it holds little more than its values."""
-    if not str(path).endswith(".parquet"):
-        table = _read_float_tsv(path)
-        if table is not None:
-            return table
+    block, so reading it holds little more than its values; so is a Parquet table of that
+    shape, :data:`PARQUET_COLUMNS_PER_READ` columns at a time (the harness's design matrix is
+    then a view of the table, not a copy)."""
+    table = (_read_float_parquet if str(path).endswith(".parquet") else _read_float_tsv)(path)
+    if table is not None:
+        return table
     table = read_table(path)
     keep = ["participant_id", *(c for c in table.select_dtypes("number").columns
                                 if c != "participant_id")]
     return table if list(table.columns) == keep else table[keep]
+
+
+def _read_float_parquet(path: str | Path) -> pd.DataFrame | None:
+    """The Parquet table at ``path`` as :func:`read_table` reads it, in one float64 block,
+    when its columns are ``participant_id`` (text) and float64 ones; None otherwise."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    names = schema.names
+    text = (pa.types.is_string, pa.types.is_large_string)  # pyarrow's, pandas'
+    if (names[:1] != ["participant_id"] or not any(t(schema.field(0).type) for t in text)
+            or len(names) < 2 or not all(pa.types.is_float64(schema.field(name).type)
+                                         for name in names[1:])):
+        return None
+    values = np.empty((parquet.metadata.num_rows, len(names) - 1))
+    for start in range(1, len(names), PARQUET_COLUMNS_PER_READ):
+        chunk = parquet.read(columns=names[start:start + PARQUET_COLUMNS_PER_READ])
+        for offset, column in enumerate(chunk.columns):
+            values[:, start - 1 + offset] = column.to_numpy()
+    table = pd.DataFrame(values, columns=names[1:], copy=False)
+    table.insert(0, "participant_id",
+                 parquet.read(columns=["participant_id"]).to_pandas()["participant_id"])
+    return table
 
 
 def _read_float_tsv(path: str | Path) -> pd.DataFrame | None:

@@ -196,22 +196,30 @@ def test_qc_fc_finds_an_edge_driven_by_motion():
 def test_the_edge_table_written_in_chunks_is_the_whole_tables(tmp_path):
     """write_edge_table holds a few participants' rows at a time (the rest wait on disk in a
     RowStore), yet writes the bytes of the whole table and returns its group mean and
-    QC-FC number for number: one or several runs per participant, in any order, a parcel
-    some runs lack (NaN edges), any chunk size."""
+    QC-FC number for number: one to four runs per participant, in any order, a parcel some
+    runs lack (NaN edges) in some chunks only, any chunk size."""
     from brainrep.io import write_tsv
 
     rng = np.random.default_rng(5)
-    paths, ids = [], ["sub-3", "sub-1", "sub-2", "sub-1", "sub-5", "sub-4", "sub-2", "sub-6"]
+    ids = ["sub-3", "sub-1", "sub-2", "sub-1", "sub-5", "sub-1", "sub-4", "sub-2", "sub-1",
+           "sub-6"]
+    paths = []
     for i in range(len(ids)):
-        columns = list("ABCD") if i % 3 else list("ABD")  # C missing in 3 runs of 8
+        columns = list("ABD") if i in (0, 7) else list("ABCD")  # C: sub-3's, a sub-2 run
         series = pd.DataFrame(rng.standard_normal((30, len(columns))), columns=columns)
         paths.append(str(tmp_path / f"r{i}.tsv"))
         fmri.connectivity(series, "correlation").to_csv(paths[-1], sep="\t")
     parcels = list("ABCD")
     whole = fmri.edge_table(paths, ids, parcels)
     assert whole["participant_id"].tolist() == [f"sub-{i}" for i in range(1, 7)]
-    # sub-3: its only run lacks C; sub-1 and sub-2 have C in their other run
     assert whole["A__C"].isna().tolist() == [False, False, True, False, False, False]
+    z = pd.DataFrame(
+        [np.arctanh(np.clip(pd.read_csv(path, sep="\t", index_col=0).reindex(
+            index=parcels, columns=parcels).to_numpy()[np.triu_indices(4, 1)], -0.999999,
+            0.999999)) for path in paths], columns=whole.columns[1:]).groupby(ids)
+    np.testing.assert_allclose(whole.iloc[:, 1:].to_numpy(),  # NaN-skipping means
+                               z.agg(lambda column: np.nanmean(column)).to_numpy(),
+                               rtol=1e-14)
     write_tsv(whole, tmp_path / "whole.tsv", na_rep="n/a")
     motion = pd.Series(rng.uniform(0.1, 0.4, 6), index=whole["participant_id"])
     expected_qcfc = fmri.qc_fc(whole, motion)
@@ -224,6 +232,11 @@ def test_the_edge_table_written_in_chunks_is_the_whole_tables(tmp_path):
         pd.testing.assert_frame_equal(qcfc, expected_qcfc, check_exact=True)
     assert fmri.write_edge_table(paths, ids, parcels, str(out), participants_per_chunk=3)[1] \
         is None  # no motion estimate, no QC-FC
+    _, qcfc = fmri.write_edge_table(paths, ids, ["A"], str(out), participants_per_chunk=3,
+                                    motion=motion)  # one parcel: no edge
+    assert qcfc.empty and list(qcfc.columns) == ["edge", "r", "p_value"]
+    with pytest.raises(ValueError, match="at least 1"):
+        fmri.write_edge_table(paths, ids, parcels, str(out), participants_per_chunk=0)
 
 
 def test_a_row_store_reads_back_rows_and_column_blocks():
@@ -242,6 +255,9 @@ def test_a_row_store_reads_back_rows_and_column_blocks():
         store.read([9])
     with pytest.raises(ValueError, match="a row of 7 values"):
         store.append(values[0, :3])
+    with pytest.raises(ValueError, match="columns 5:9 of rows of 7"):
+        store.read_block([0], 5, 9)
+    store.close()
 
 
 def test_tangent_space_connectivity_separates_coupling_with_fewer_volumes_than_parcels(
@@ -400,3 +416,12 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     assert pq.ParquetFile(tmp_path / "c.parquet").num_row_groups == 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet"),
                                   rows.reset_index(), check_exact=True)
+    # NaN is stored as null, as DataFrame.to_parquet stores it
+    from brainrep.io import RowStore, write_wide_parquet
+
+    with RowStore(2) as store:
+        store.append(np.array([np.nan, 2.0]))
+        write_wide_parquet(store, ["sub-01"], ["a", "b"], str(tmp_path / "n.parquet"))
+        with pytest.raises(ValueError, match="3 column names for 1 rows of 2 values"):
+            write_wide_parquet(store, ["sub-01"], ["a", "b", "c"], str(tmp_path / "x.parquet"))
+    assert pq.read_table(tmp_path / "n.parquet")["a"].null_count == 1

@@ -528,6 +528,10 @@ def test_a_wide_parquet_table_reads_as_written_in_column_chunks(tmp_path, monkey
     X = design(read, ids)
     assert np.shares_memory(X, design(read, ids)) and np.isnan(X[2, 3])  # views, no copy
     assert brainrep.io._read_float_parquet(tmp_path / "wide.parquet") is None  # integers
+    floats.iloc[2:].to_parquet(tmp_path / "stored_index.parquet")  # index 2..4 kept
+    assert brainrep.io._read_float_parquet(tmp_path / "stored_index.parquet") is None
+    pd.testing.assert_frame_equal(brainrep.io.read_features(tmp_path / "stored_index.parquet"),
+                                  floats.iloc[2:], check_exact=True)
     pd.testing.assert_frame_equal(brainrep.io.read_features(tmp_path / "wide.parquet"),
                                   table, check_exact=True)
 

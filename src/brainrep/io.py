@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -189,6 +190,11 @@ def _read_float_parquet(path: str | Path) -> pd.DataFrame | None:
             or len(names) < 2 or not all(pa.types.is_float64(schema.field(name).type)
                                          for name in names[1:])):
         return None
+    default_index = {"kind": "range", "name": None, "start": 0, "step": 1}
+    if any(not isinstance(index, dict) or {k: index.get(k) for k in default_index}
+           != default_index for index in (schema.pandas_metadata or {}).get("index_columns",
+                                                                          [])):
+        return None  # a stored index: read_table restores it
     values = np.empty((parquet.metadata.num_rows, len(names) - 1))
     for start in range(1, len(names), PARQUET_COLUMNS_PER_READ):
         chunk = parquet.read(columns=names[start:start + PARQUET_COLUMNS_PER_READ])
@@ -236,29 +242,47 @@ class RowStore:
     """Float64 rows of ``n_columns`` values in an unlinked temporary file (in ``$TMPDIR``),
     written and read with ``pwrite``/``pread``: the rows written are the kernel's page cache,
     not this process's memory (a memory map would count every page it touched in the
-    process's resident memory). Group stages gather one row per run here and read back a
-    chunk of rows, or of columns, at a time. Rows may be written from several threads."""
+    process's resident memory; where ``$TMPDIR`` is a RAM disk, the file is memory again).
+    Group stages gather one row per run here and read back a chunk of rows, or of columns,
+    at a time. Safe to write and read from several threads; a context manager, or
+    :meth:`close`, frees the file at once."""
 
     def __init__(self, n_columns: int):
         self.n_columns = n_columns
         self._file = tempfile.TemporaryFile(prefix="brainrep-rows-")
         self._n_rows = 0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         """Rows written (the highest index written, plus one)."""
         return self._n_rows
+
+    def __enter__(self) -> RowStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the file (its space is freed)."""
+        self._file.close()
 
     def write(self, index: int, values: np.ndarray) -> None:
         """Row ``index`` (``n_columns`` values)."""
         row = np.ascontiguousarray(values, dtype=float)
         if row.shape != (self.n_columns,):
             raise ValueError(f"a row of {self.n_columns} values, got shape {row.shape}")
-        os.pwrite(self._file.fileno(), row.tobytes(), index * row.nbytes)
-        self._n_rows = max(self._n_rows, index + 1)
+        if os.pwrite(self._file.fileno(), row.tobytes(), index * row.nbytes) != row.nbytes:
+            raise OSError(f"row {index} was not written whole (is {self._file.name!r}'s "
+                          "disk full? Point $TMPDIR at a larger one)")
+        with self._lock:
+            self._n_rows = max(self._n_rows, index + 1)
 
     def append(self, values: np.ndarray) -> None:
         """The next row."""
-        self.write(len(self), values)
+        with self._lock:
+            index, self._n_rows = self._n_rows, self._n_rows + 1
+        self.write(index, values)
 
     def read(self, indices) -> np.ndarray:
         """Rows ``indices`` in that order, shape (len(indices), n_columns)."""
@@ -271,6 +295,8 @@ class RowStore:
 
     def read_block(self, indices, start: int, stop: int) -> np.ndarray:
         """Columns ``start:stop`` of rows ``indices``, shape (len(indices), stop - start)."""
+        if not 0 <= start <= stop <= self.n_columns:
+            raise ValueError(f"columns {start}:{stop} of rows of {self.n_columns}")
         out = np.empty((len(indices), stop - start))
         width, row_bytes = out.shape[1] * 8, self.n_columns * 8
         for position, index in enumerate(indices):
@@ -290,16 +316,17 @@ def write_wide_parquet(rows: RowStore, participant_ids: list[str], columns: list
                        path: str | Path) -> None:
     """A Parquet table of ``participant_id`` and ``columns`` from ``rows`` (one per
     participant, in ``participant_ids``' order), :data:`PARQUET_ROWS_PER_GROUP` participants
-    per row group, each read from the store a block of columns at a time: Arrow's columns
-    are views of those blocks. Writing holds a row group's values about twice (as arrays,
+    per row group, each read from the store :data:`PARQUET_COLUMNS_PER_READ` columns at a
+    time. Writing holds a row group's values about twice (as arrays,
     and in the writer), where ``DataFrame.to_parquet`` holds the whole table four times (the
     frame, its Arrow copy, the writer's buffers and pyarrow's per-column overhead)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if len(participant_ids) != len(rows):
-        raise ValueError(f"{len(participant_ids)} participant ids for {len(rows)} rows")
-    block = 1000  # columns per read
+    if len(participant_ids) != len(rows) or len(columns) != rows.n_columns:
+        raise ValueError(f"{len(participant_ids)} participant ids and {len(columns)} column "
+                         f"names for {len(rows)} rows of {rows.n_columns} values")
+    block = PARQUET_COLUMNS_PER_READ
     with pq.ParquetWriter(path, pa.schema([("participant_id", pa.string()),
                                            *((c, pa.float64()) for c in columns)])) as writer:
         for start in range(0, max(len(rows), 1), PARQUET_ROWS_PER_GROUP):
@@ -308,7 +335,9 @@ def write_wide_parquet(rows: RowStore, participant_ids: list[str], columns: list
             for first in range(0, len(columns), block):
                 values = np.asfortranarray(rows.read_block(group, first,
                                                       min(first + block, len(columns))))
-                arrays.extend(pa.array(values[:, j]) for j in range(values.shape[1]))
+                # NaN stored as null, as DataFrame.to_parquet stores it
+                arrays.extend(pa.array(values[:, j], from_pandas=True)
+                              for j in range(values.shape[1]))
             writer.write_table(pa.Table.from_arrays(arrays, schema=writer.schema))
 
 

@@ -30,6 +30,7 @@ stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.outpu
 # the group tables gather participants_per_chunk participants at a time, the rest on disk
 covariances.write_parquet(participants, snakemake.output.covariances,
                           participants_per_chunk=settings.participants_per_chunk)
+del covariances  # and the temporary file of its rows
 included = qc[~qc["excluded"]]
 motion = included.groupby("recording")["mean_fd_mm"].mean() \
     if "mean_fd_mm" in qc and len(kept) > 2 else None

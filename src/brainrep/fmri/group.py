@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -147,9 +147,9 @@ def edge_rows(relmat_files: list[str], parcels: list[str]) -> RowStore:
 def edge_table(relmat_files: list[str], participant_ids: list[str],
                parcels: list[str]) -> pd.DataFrame:
     """:func:`edge_rows` as one table, one row per participant (its runs averaged)."""
-    rows = edge_rows(relmat_files, parcels)
-    return participant_means(rows.read(range(len(rows))), participant_ids,
-                             edge_columns(parcels))
+    with edge_rows(relmat_files, parcels) as rows:
+        return participant_means(rows.read(range(len(rows))), participant_ids,
+                                 edge_columns(parcels))
 
 
 def write_edge_table(relmat_files: list[str], participant_ids: list[str], parcels: list[str],
@@ -157,29 +157,27 @@ def write_edge_table(relmat_files: list[str], participant_ids: list[str], parcel
                      motion: pd.Series | None = None) -> tuple[np.ndarray, pd.DataFrame | None]:
     """:func:`edge_table` written to ``path`` (TSV, ``n/a`` where missing), with its
     :func:`mean_connectivity` and, given ``motion``, its :func:`qc_fc`: the same bytes and
-    numbers as from the whole table, in the memory of ``participants_per_chunk``
-    participants' rows (QC-FC reads the table back in blocks of columns of that size)."""
+    numbers as from the whole table, holding ``participants_per_chunk`` participants' rows
+    at a time (the rest wait on disk; QC-FC reads them back in blocks of columns holding as
+    many values)."""
     columns = edge_columns(parcels)
-    means = RowStore(len(columns)) if motion is not None else None
     total, counts, ids = np.zeros(len(columns)), np.zeros(len(columns), dtype=int), []
-    for k, chunk in enumerate(participant_chunks(edge_rows(relmat_files, parcels),
-                                                 participant_ids, columns,
-                                                 participants_per_chunk)):
-        write_tsv(chunk, path, na_rep="n/a", append=k > 0)
-        for row in chunk[columns].to_numpy():
-            # row by row, in row order: np.nansum(table, axis=0)'s sums, bit for bit
-            total += np.where(np.isnan(row), 0.0, row)
-            counts += np.isfinite(row)
-            if motion is not None:
-                means.append(row)
-        ids.extend(chunk["participant_id"])
-    qcfc = None
-    if motion is not None:
-        width = max(1, participants_per_chunk * len(columns) // max(len(ids), 1))
-        qcfc = pd.concat([qc_fc(pd.DataFrame(means.read_columns(start, start + width),
-                                             columns=columns[start:start + width])
-                                .assign(participant_id=ids), motion)
-                          for start in range(0, len(columns), width)], ignore_index=True)
+    with edge_rows(relmat_files, parcels) as runs, RowStore(len(columns)) as means:
+        for k, chunk in enumerate(stored(participant_chunks(
+                runs, participant_ids, columns, participants_per_chunk), means, ids)):
+            write_tsv(chunk, path, na_rep="n/a", append=k > 0)
+            for row in chunk.iloc[:, 1:].to_numpy():
+                # row by row, in row order: np.nansum(table, axis=0)'s sums, bit for bit
+                total += np.where(np.isnan(row), 0.0, row)
+                counts += np.isfinite(row)
+        qcfc = None
+        if motion is not None:
+            width = max(1, participants_per_chunk * len(columns) // max(len(ids), 1))
+            qcfc = pd.concat([qc_fc(pd.DataFrame(means.read_columns(start, start + width),
+                                                 columns=columns[start:start + width])
+                                    .assign(participant_id=ids), motion)
+                              for start in range(0, len(columns) or 1, width)],
+                             ignore_index=True)
     return _mean_matrix(total, counts, parcels), qcfc
 
 
@@ -187,10 +185,14 @@ def participant_chunks(rows: RowStore, participant_ids: list[str], columns: list
                        participants_per_chunk: int) -> Iterator[pd.DataFrame]:
     """:func:`participant_means` of ``rows`` (one per run, of ``participant_ids``),
     ``participants_per_chunk`` participants at a time in participant order: the chunks
-    stacked are the whole table's rows, number for number, and memory holds one chunk's
-    runs. No participant: one empty table."""
+    stacked are the whole table's rows, number for number (a participant's mean depends on
+    its own runs only), and memory holds one chunk's runs. No participant: one empty
+    table."""
     if len(participant_ids) != len(rows):
         raise ValueError(f"{len(participant_ids)} participant ids for {len(rows)} runs")
+    if participants_per_chunk < 1:
+        raise ValueError(f"participants_per_chunk must be at least 1, got "
+                         f"{participants_per_chunk}")
     ids = np.asarray(participant_ids, dtype=object)
     order = np.argsort(ids, kind="stable")  # each participant's runs in their order
     ordered = ids[order]
@@ -203,23 +205,50 @@ def participant_chunks(rows: RowStore, participant_ids: list[str], columns: list
         yield participant_means(np.empty((0, len(columns))), [], columns)
 
 
+def stored(chunks: Iterable[pd.DataFrame], store: RowStore,
+           ids: list[str]) -> Iterator[pd.DataFrame]:
+    """Each of ``chunks`` (tables of ``participant_id`` and float columns), once its rows are
+    appended to ``store`` and its participants to ``ids``."""
+    for chunk in chunks:
+        for row in chunk.iloc[:, 1:].to_numpy():
+            store.append(row)
+        ids.extend(chunk["participant_id"])
+        yield chunk
+
+
 def participant_means(rows: np.ndarray, participant_ids: list[str],
                       columns: list[str]) -> pd.DataFrame:
     """One row per participant (sorted by ``participant_id``, then ``columns``): the mean of
-    its runs' ``rows`` (shape (n_runs, n_columns)), NaN skipped, as pandas' groupby mean
-    gives it. With one run per participant, the rows as they are (no copy when the runs
-    come sorted)."""
-    ids = pd.Series(participant_ids)
+    its runs' ``rows`` (shape (n_runs, n_columns)), NaN skipped (NaN where no run has a
+    value): its runs summed in their order, then divided by their number. With one run per
+    participant, the rows as they are (no copy when the runs come sorted). Each
+    participant's mean depends on its runs alone, so chunks of participants give the same
+    numbers (pandas' groupby mean does not promise that: it sums by ``np.add.reduceat`` or
+    with Kahan's compensation depending on the whole table); for one or two runs the two
+    agree."""
+    ids = pd.Series(participant_ids, dtype=object)
     if len(ids) != len(rows):
         raise ValueError(f"{len(ids)} participant ids for {len(rows)} runs")
-    if not ids.is_unique or ids.hasnans:
-        frame = pd.DataFrame(rows, columns=columns, copy=False)
-        frame.insert(0, "participant_id", ids.to_numpy())
-        return frame.groupby("participant_id", sort=True).mean().reset_index()
-    if not ids.is_monotonic_increasing:
-        order = ids.argsort(kind="stable").to_numpy()
-        rows, ids = rows[order], ids.iloc[order]
-    rows += 0.0  # -0.0 becomes 0.0, as in the groupby's sums
+    if ids.isna().any():
+        raise ValueError("a run without a participant id; every run needs one")
+    order = ids.argsort(kind="stable").to_numpy()
+    if ids.is_unique:
+        if not ids.is_monotonic_increasing:
+            rows, ids = rows[order], ids.iloc[order]
+        rows += 0.0  # -0.0 becomes 0.0, as in a sum from 0
+    else:
+        ordered = ids.to_numpy()[order]
+        firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        means = np.empty((len(firsts), rows.shape[1]))
+        for mean, start, stop in zip(means, firsts, [*firsts[1:], len(ordered)], strict=True):
+            total, count = np.zeros(rows.shape[1]), np.zeros(rows.shape[1])
+            for run in rows[order[start:stop]]:
+                present = ~np.isnan(run)
+                total += np.where(present, run, 0.0)
+                count += present
+            with np.errstate(invalid="ignore"):  # 0 / 0: no run has the value
+                mean[:] = total / count
+        rows, ids = means, pd.Series(ordered[firsts], dtype=object)
     frame = pd.DataFrame(rows, columns=columns, copy=False)
     frame.insert(0, "participant_id", ids.to_numpy())
     return frame
@@ -295,13 +324,12 @@ class CovarianceRows:
         """:meth:`table` written to ``path`` (Parquet, :func:`~brainrep.io.write_wide_parquet`):
         the participants' means are gathered on disk ``participants_per_chunk`` at a time."""
         self._check_filled()
-        means, ids = RowStore(len(self.columns)), []
-        for chunk in participant_chunks(self.rows, participant_ids, self.columns,
-                                        participants_per_chunk):
-            for row in chunk.iloc[:, 1:].to_numpy():
-                means.append(row)
-            ids.extend(chunk["participant_id"])
-        write_wide_parquet(means, ids, self.columns, path)
+        ids: list[str] = []
+        with RowStore(len(self.columns)) as means:
+            for _ in stored(participant_chunks(self.rows, participant_ids, self.columns,
+                                               participants_per_chunk), means, ids):
+                pass
+            write_wide_parquet(means, ids, self.columns, path)
 
     def _check_filled(self) -> None:
         if len(self.rows) != self.n_runs:

@@ -163,8 +163,10 @@ def write_edge_table(relmat_files: list[str], participant_ids: list[str], parcel
     columns = edge_columns(parcels)
     total, counts, ids = np.zeros(len(columns)), np.zeros(len(columns), dtype=int), []
     with edge_rows(relmat_files, parcels) as runs, RowStore(len(columns)) as means:
-        for k, chunk in enumerate(stored(participant_chunks(
-                runs, participant_ids, columns, participants_per_chunk), means, ids)):
+        chunks = participant_chunks(runs, participant_ids, columns, participants_per_chunk)
+        if motion is not None:  # QC-FC reads the table back by columns
+            chunks = stored(chunks, means, ids)
+        for k, chunk in enumerate(chunks):
             write_tsv(chunk, path, na_rep="n/a", append=k > 0)
             for row in chunk.iloc[:, 1:].to_numpy():
                 # row by row, in row order: np.nansum(table, axis=0)'s sums, bit for bit

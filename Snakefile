@@ -8,6 +8,7 @@ from brainrep.config import validate_config
 from brainrep.eeg.settings import PreprocessSettings
 from brainrep.fmri.settings import GroupSettings, ParcellateSettings
 from brainrep.plan import build_plan, corpus_config, dataset_identity
+from brainrep.predict.resources import memory_mb as predict_memory_mb
 from brainrep.predict.settings import PredictionSettings
 from brainrep.report.settings import VerdictSettings
 from brainrep.ssl.settings import PRETRAINING, finetuned_pretraining

@@ -73,7 +73,8 @@ def replicate(source: Path, target: Path, n_subjects: int) -> None:
                                                      '"BIDSVersion": "1.9.0"}')
 
 
-def run_brainrep(root: Path, n_subjects: int) -> tuple[float, dict[str, tuple[float, float]]]:
+def run_brainrep(root: Path, n_subjects: int
+                 ) -> tuple[float, dict[str, tuple[float, float]], int]:
     name = f"scaling{n_subjects}"
     config = {"name": name, "demo": {"enabled": False}, "bids": {"root": str(root)},
               "eeg": {"enabled": False},
@@ -90,8 +91,9 @@ def run_brainrep(root: Path, n_subjects: int) -> tuple[float, dict[str, tuple[fl
     config_file.write_text(yaml.safe_dump(config))
     target = f"results/{name}/group/predict/target-diagnosis_metrics.tsv"
     tic = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target, "--configfile",
-                    str(config_file)], check=True, capture_output=True)
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target,
+                          "--configfile", str(config_file)], check=True, capture_output=True,
+                         text=True)
     wall = time.perf_counter() - tic
     stages = {}
     for stage in STAGES:
@@ -99,7 +101,10 @@ def run_brainrep(root: Path, n_subjects: int) -> tuple[float, dict[str, tuple[fl
             Path(f"results/{name}/benchmarks").glob(f"{stage}/*.tsv"))
         table = pd.concat([pd.read_csv(f, sep="\t") for f in files])
         stages[stage] = (float(table["s"].sum()), float(table["max_rss"].max()))
-    return wall, stages
+    # what the prediction job asked for (its rule's mem_mb, as Snakemake logged the job)
+    job = run.stderr.split("rule predict_target:")[1].split("\n\n")[0]
+    request = int(job.split("mem_mb=")[1].split(",")[0])
+    return wall, stages, request
 
 
 def run_plain(root: Path) -> float:
@@ -151,8 +156,8 @@ def main() -> None:
             root = Path(folder) / f"abide{n}" / "bids"
             root.mkdir(parents=True)
             replicate(args.abide.resolve(), root, n)
-            wall, stages = run_brainrep(root, n)
-            results[n] = (wall, stages, run_plain(root))
+            wall, stages, request = run_brainrep(root, n)
+            results[n] = (wall, stages, run_plain(root), request)
     sizes = list(results)
     print(f"{'stage':<20}" + "".join(f"{f's @{n}':>10}{f'MiB @{n}':>11}" for n in sizes)
           + f"{'exponent':>10}")
@@ -164,9 +169,10 @@ def main() -> None:
             line += f"{np.polyfit(np.log(sizes), np.log(seconds), 1)[0]:>10.2f}"
         print(line)
     for n in sizes:
-        wall, _, baseline = results[n]
+        wall, stages, baseline, request = results[n]
         print(f"{n} participants: brainrep {wall:.0f} s, plain script {baseline:.0f} s, "
-              f"ratio {wall / baseline:.1f}")
+              f"ratio {wall / baseline:.1f}; predict asked for {request} MB, peaked at "
+              f"{stages['predict'][1]:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -566,6 +566,52 @@ def test_a_tsv_feature_table_reads_in_row_chunks_as_read_whole(tmp_path, monkeyp
     assert "a__b1" not in brainrep.io.read_features(tmp_path / "late_text.tsv")
 
 
+def test_memory_request_follows_the_largest_feature_table(tmp_path):
+    """table_shape reads a TSV's and a Parquet table's shape as pandas does (gaps, no final
+    newline); memory_mb grows with the largest table only, counts workers only with
+    permutations, and counts a table not yet written as empty."""
+    from brainrep.io import read_table, table_shape
+
+    rng = np.random.default_rng(0)
+    small = pd.DataFrame(rng.standard_normal((30, 4)), columns=list("abcd"))
+    small.insert(0, "participant_id", [f"sub-{i}" for i in range(30)])
+    small.loc[3, "b"] = np.nan
+    wide = pd.DataFrame(rng.standard_normal((300, 2000)))
+    wide.columns = [f"e{i}" for i in range(2000)]
+    wide.insert(0, "participant_id", [f"sub-{i}" for i in range(300)])
+    small.to_csv(tmp_path / "small.tsv", sep="\t", index=False, na_rep="n/a")
+    (tmp_path / "unterminated.tsv").write_bytes((tmp_path / "small.tsv").read_bytes()[:-1])
+    wide.to_parquet(tmp_path / "wide.parquet", index=False)
+    wide.to_csv(tmp_path / "wide.tsv", sep="\t", index=False)
+    for name in ("small.tsv", "unterminated.tsv", "wide.parquet", "wide.tsv"):
+        assert table_shape(tmp_path / name) == read_table(tmp_path / name).shape, name
+    small_tsv, wide_tsv = tmp_path / "small.tsv", tmp_path / "wide.tsv"
+    empty = predict.memory_mb([])
+    assert predict.memory_mb([tmp_path / "not_yet.parquet"]) == empty
+    wide.iloc[:150].to_csv(tmp_path / "half.tsv", sep="\t", index=False)
+    assert empty < predict.memory_mb([tmp_path / "half.tsv"]) < predict.memory_mb([wide_tsv])
+    assert predict.memory_mb([small_tsv, wide_tsv]) == predict.memory_mb([wide_tsv])
+    assert predict.memory_mb([wide_tsv]) == predict.memory_mb([tmp_path / "wide.parquet"])
+    # a narrow table stacked per outer fold (3,000 rows) builds no 3,000 x 3,000 matrix
+    tall = pd.DataFrame(rng.standard_normal((3000, 8)), columns=[f"z{i}" for i in range(8)])
+    tall.insert(0, "participant_id", [f"sub-{i % 600}" for i in range(3000)])
+    tall["encoder_fold"] = np.repeat(np.arange(5), 600)
+    tall.to_parquet(tmp_path / "tall.parquet", index=False)
+    assert predict.memory_mb([wide_tsv, tmp_path / "tall.parquet"]) == predict.memory_mb(
+        [wide_tsv])
+    (tmp_path / "cut.parquet").write_bytes((tmp_path / "wide.parquet").read_bytes()[:1000])
+    assert predict.memory_mb([tmp_path / "cut.parquet"]) == empty  # a job killed mid-write
+    # the 150 rows added (2.29 MiB: 150 x 2,001 x 8 bytes) are held TABLE_COPIES (5.3) times,
+    # the request 1.25 times the peak, in MB: 15.9 MB, with the square term's 0.4
+    grown = (predict.memory_mb([wide_tsv], permutations=False)
+             - predict.memory_mb([tmp_path / "half.tsv"], permutations=False))
+    assert 15 <= grown <= 17
+    alone = predict.memory_mb([wide_tsv], n_jobs=4, permutations=False)
+    assert alone == predict.memory_mb([wide_tsv], n_jobs=1, permutations=False)
+    assert alone < predict.memory_mb([wide_tsv], n_jobs=1) < predict.memory_mb([wide_tsv],
+                                                                                 n_jobs=4)
+
+
 def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
     """write_tsv's fast path (text labels, float64 values) and its fallbacks (quoted text,
     float32, integers) give pandas' bytes: shortest round-trip digits, -0.0, tiny and huge

@@ -142,6 +142,22 @@ def test_second_run_has_nothing_to_do(workdir):
     assert "Nothing to be done" in run.stdout + run.stderr
 
 
+def test_prediction_job_asks_for_memory_from_its_feature_tables(workdir):
+    """The predict_target job's mem_mb is brainrep.predict.memory_mb of the tables it reads,
+    with its threads as permutation workers (the SLURM profile no longer overrides it)."""
+    from brainrep.predict import memory_mb
+
+    run = snakemake(workdir, "-n", "--forcerun", "predict_target", "--until", "predict_target")
+    block = run.stdout.split("rule predict_target:")[1].split("\n\n")[0]
+    fields = dict(line.strip().split(": ", 1) for line in block.splitlines() if ": " in line)
+    tables = [path for path in fields["input"].split(", ") if "/features/" in path
+              or "_participants.parquet" in path]
+    resources = dict(item.split("=") for item in fields["resources"].split(", "))
+    expected = memory_mb([workdir / path for path in tables], n_jobs=2)
+    assert int(resources["mem_mb"]) == expected > memory_mb([], n_jobs=2)
+    assert "predict_target:mem_mb" not in (workdir / "profiles/slurm/config.yaml").read_text()
+
+
 def _planned_jobs(workdir: Path) -> dict[str, int]:
     run = snakemake(workdir, "-n", "--quiet", "rules")
     rows = [line.split() for line in run.stdout.splitlines()]

@@ -100,6 +100,14 @@ rule predict_target:
         finetuned=lambda wc: list(PLAN.finetuned.get(wc.target, {})),
         settings=settings_of("downstream", *PredictionSettings.keys()),
     threads: 2
+    resources:
+        # from the feature tables' shapes, when they exist (brainrep.predict.memory_mb)
+        mem_mb=lambda wc, input, threads, attempt: attempt
+        * predict_memory_mb(
+            input.features,
+            n_jobs=threads,
+            permutations=config["downstream"]["n_permutations"] > 0,
+        ),
     log:
         f"{OUT}/logs/predict/target-{{target}}.log",
     benchmark:

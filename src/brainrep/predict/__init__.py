@@ -12,8 +12,9 @@ Modules: :mod:`~brainrep.predict.targets` (targets, metrics, chance),
 :mod:`~brainrep.predict.splits` (outer folds and the leakage check),
 :mod:`~brainrep.predict.settings` (:class:`PredictionSettings`, what they all read),
 :mod:`~brainrep.predict.crossval` (cross-validation, permutations, intervals),
-:mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table) and
-:mod:`~brainrep.predict.stage` (all of them for one target, one feature table at a time).
+:mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table),
+:mod:`~brainrep.predict.stage` (all of them for one target, one feature table at a time) and
+:mod:`~brainrep.predict.resources` (the memory a prediction job asks its scheduler for).
 """
 
 import lazy_loader
@@ -27,6 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "models": ["MODELS", "MatrixLogarithms", "NuisanceRemoval", "TangentSpaceFeatures",
                "build_model", "is_spd", "register_model"],
     "settings": ["PredictionSettings"],
+    "resources": ["memory_mb"],
     "splits": ["LeakageError", "check_splits", "make_splits", "participant_folds"],
     "stage": ["TargetResults", "predict_target"],
     "targets": ["METRICS", "PRIMARY", "Target", "class_labels", "is_continuous",

@@ -74,6 +74,17 @@ def test_demo_through_live_slurm_matches_a_local_run(cluster, tmp_path, capsys):
     assert sum("COMPLETED" in j for j in jobs) >= 10  # every job went through sbatch
     assert not any("FAILED" in j for j in jobs)
     assert list((remote / ".snakemake" / "slurm_logs").rglob("*.log"))
+    # the prediction job asked for its threads' CPUs and for the memory of its tables
+    from brainrep.predict import memory_mb
+
+    requests = [row.split("|")[1:] for row in cluster.run(
+        "squeue", "-t", "all", "-h", "-o", "%k|%C|%m").stdout.split()
+        if row.startswith("rule_predict_target")]
+    assert len(requests) == 1 and requests[0][0] == "4", requests
+    memory = requests[0][1]  # squeue writes whole GiB as G
+    megabytes = int(memory[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[memory[-1]]
+    tables = (remote / "results/clusterdemo/group/features").glob("*")
+    assert megabytes == memory_mb(tables, n_jobs=4), requests
     ours, theirs = _metrics(local), _metrics(remote)
     assert ours.index.equals(theirs.index)
     assert {"eeg_bandpower", "fmri_connectivity", "confounds"} <= set(ours.index.unique(1))

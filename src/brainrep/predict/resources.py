@@ -1,6 +1,7 @@
 """The memory a prediction job asks its scheduler for (Snakemake's ``mem_mb``), from the
 shapes of its feature tables: a cluster gets the right request the first time instead of a
-job killed for memory and retried (light module: the workflow's main process imports it)."""
+job killed for memory and retried (no scikit-learn here: the workflow's main process imports
+it)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from brainrep.io import table_shape
 
-#: MiB (2^20 bytes) of the job besides its tables (Python, pandas, scikit-learn, pyarrow, pyriemann)
+#: MiB (2^20 bytes) of the job besides its tables (Python, pandas, scikit-learn, pyarrow,
+#: pyriemann)
 BASE_MIB = 600
 #: copies of the largest table alive at the job's peak: the table, the training fold's
 #: design and its tangent vectors, the scaler's copy and the ridge's centred copies

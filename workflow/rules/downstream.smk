@@ -107,6 +107,8 @@ rule predict_target:
             input.features,
             n_jobs=threads,
             permutations=config["downstream"]["n_permutations"] > 0,
+            model=config["downstream"]["model"],
+            nuisance=bool(config["downstream"]["deconfound"] or config["downstream"]["combat"]),
         ),
     log:
         f"{OUT}/logs/predict/target-{{target}}.log",

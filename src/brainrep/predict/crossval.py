@@ -84,9 +84,8 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
             yield Xk[train], Xk[test]
             continue
         with threadpool_limits(limits=1, user_api="blas"):
-            design = steps.fit_transform(Xk[train]), steps.transform(Xk[test])
-        yield design
-        del design  # before the next split's is built
+            design = [(steps.fit_transform(Xk[train]), steps.transform(Xk[test]))]
+        yield design.pop()  # held by the consumer only: freed when it is done with it
 
 
 def _decision(fitted, X: np.ndarray, target: Target) -> np.ndarray:
@@ -106,37 +105,48 @@ def _decision(fitted, X: np.ndarray, target: Target) -> np.ndarray:
 
 def cross_validate(designs, y: np.ndarray, splits, target: Target, model: str,
                    inner_folds: int, seed: int, permutations: list[np.ndarray] = (),
-                   n_jobs: int = 1) -> list[np.ndarray]:
+                   n_jobs: int = 1, consume: bool = False) -> list[np.ndarray]:
     """Out-of-fold decision scores (see :func:`_decision`) of every row for the labels ``y``
     and for each of ``permutations``, the model refitted and re-tuned on each outer training
     fold of :func:`fold_designs` (consumed one split at a time: one split's design, and
     joblib's memory-mapped copy of it, is freed before the next is built). The refits on
-    permuted labels run in ``n_jobs`` processes. Returns ``[scores of y, *scores of each
-    permutation]``.
+    permuted labels run first, in ``n_jobs`` processes. With ``consume`` (designs that are read
+    once, as :func:`fold_designs` makes them) the fit on ``y`` is each design's last use and
+    may overwrite it (see :func:`_fold_decision`); without, the designs are left as they are.
+    Returns ``[scores of y, *scores of each permutation]``.
     """
     shape = (len(y), len(target.classes)) if target.task == "multiclass" else len(y)
     scores = [np.full(shape, np.nan) for _ in range(1 + len(permutations))]
     designs = iter(designs)
     for train, test in splits:
-        X_train, X_test = next(designs)
-        scores[0][test] = _fold_decision(X_train, X_test, y[train], target, model,
-                                         inner_folds, seed)
+        fold = list(next(designs))  # [X_train, X_test], until the fit on y takes them
         null = Parallel(n_jobs=n_jobs if permutations else 1)(
-            delayed(_fold_decision)(X_train, X_test, labels[train], target, model,
-                                    inner_folds, seed) for labels in permutations)
+            delayed(_fold_decision)(fold, labels[train], target, model, inner_folds, seed)
+            for labels in permutations)
+        scores[0][test] = _fold_decision(fold, y[train], target, model, inner_folds, seed,
+                                         last_use=consume)
         for score, decision in zip(scores[1:], null, strict=True):
             score[test] = decision
-        del X_train, X_test, null
+        del null
     if next(designs, None) is not None:
         raise ValueError("more fold designs than splits")
     return scores
 
 
-def _fold_decision(X_train: np.ndarray, X_test: np.ndarray, y_train: np.ndarray,
-                   target: Target, model: str, inner_folds: int, seed: int) -> np.ndarray:
-    """The test rows' decision scores of ``model`` fitted on one training fold."""
-    fitted = build_model(model, target.task, inner_folds, seed).fit(X_train, y_train)
-    return _decision(fitted, X_test, target)
+def _fold_decision(fold: list[np.ndarray], y_train: np.ndarray, target: Target, model: str,
+                   inner_folds: int, seed: int, last_use: bool = False) -> np.ndarray:
+    """The test rows' decision scores of ``model`` fitted on one training fold
+    (``fold``: [X_train, X_test]). With ``last_use`` (the fold is not read again) the
+    matrices are taken out of ``fold``: a model with a ``copy_X`` parameter then works in
+    X_train's memory instead of a copy of it, and X_train is freed before the test rows are
+    scored."""
+    X_train, X_test = (fold.pop(0), fold.pop(0)) if last_use else fold
+    estimator = build_model(model, target.task, inner_folds, seed)
+    if last_use and X_train.flags.owndata and "copy_X" in estimator.get_params(deep=False):
+        estimator.set_params(copy_X=False)
+    estimator.fit(X_train, y_train)
+    del X_train
+    return _decision(estimator, X_test, target)
 
 
 def predicted(score: np.ndarray, target: Target) -> np.ndarray:
@@ -299,7 +309,7 @@ def evaluate(features: dict[str, pd.DataFrame], participants: pd.DataFrame, targ
                 continue  # its encoders were pretrained for the participant-grouped folds
             score, *permuted = cross_validate(
                 data.designs(frame, splits, harmonized, n_jobs), y, splits, target_, model,
-                inner_folds, seed, permutations, n_jobs)
+                inner_folds, seed, permutations, n_jobs, consume=True)
             if scores_seen is not None:
                 scores_seen[score_key(name, data, splits, harmonized)] = score
             observed = per_fold_scores(y, score, splits, target_)

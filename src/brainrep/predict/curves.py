@@ -98,7 +98,8 @@ def _subset_score(data: Sample, frame: pd.DataFrame, kept, settings: PredictionS
         if key not in scores_seen:
             (scores_seen[key],) = cross_validate(
                 data.designs(frame, kept, settings.combat, n_jobs), data.y, kept,
-                data.target, settings.model, settings.inner_folds, settings.seed)
+                data.target, settings.model, settings.inner_folds, settings.seed,
+                consume=True)
     except ValueError as err:
         logging.warning("label efficiency, %s at %g: %s", name, fraction, err)
         return np.nan
@@ -131,7 +132,7 @@ def site_probe(features: dict[str, pd.DataFrame], participants: pd.DataFrame,
         splits = (splits_from_folds(folds, groups) if FOLD_COLUMN in frame else
                   make_splits(data.y, groups, None, n_folds, seed)["stratified_group_kfold"])
         (score,) = cross_validate(data.designs(frame, splits, combat, n_jobs), data.y, splits,
-                                  data.target, model, inner_folds, seed)
+                                  data.target, model, inner_folds, seed, consume=True)
         rows.append({"target": site_column, "cv_scheme": "stratified_group_kfold",
                      "feature_set": name, "model": model, "metric": "balanced_accuracy",
                      "mean": balanced_accuracy_score(data.y, predicted(score, data.target)),

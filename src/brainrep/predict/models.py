@@ -12,7 +12,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, RidgeClassifierCV, RidgeCV
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from brainrep.config import registering
 from brainrep.io import RowStore
+from brainrep.predict.ridge import ScaledRidgeCV
 
 RIDGE_ALPHAS = np.logspace(-2, 4, 7)
 C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspace(-4, 0, 5)}
@@ -89,14 +90,17 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
     with ``metric={"mean": "logeuclid", "map": "riemann"}``, the same numbers). The last
     ``n_passthrough`` columns (nuisance variables for :class:`NuisanceRemoval`) pass through
     unchanged. ``logarithms`` (:class:`MatrixLogarithms`) shares the training matrices'
-    logarithms between fits on overlapping rows.
+    logarithms between fits on overlapping rows. With ``copy=False``, :meth:`transform`
+    writes the vectors over the rows of an X that owns its memory (the vectors have the
+    upper triangle's length), a chunk once it has been read.
     """
 
     def __init__(self, n_passthrough: int = 0, logarithms: MatrixLogarithms | None = None,
-                 n_jobs: int = 1):
+                 n_jobs: int = 1, copy: bool = True):
         self.n_passthrough = n_passthrough
         self.logarithms = logarithms
         self.n_jobs = n_jobs
+        self.copy = copy
 
     def fit(self, X, y=None):
         from pyriemann.utils.base import expm, logm
@@ -113,7 +117,8 @@ class TangentSpaceFeatures(BaseEstimator, TransformerMixin):
         from pyriemann.tangentspace import tangent_space
 
         X = np.asarray(X, dtype=float)
-        out = np.empty_like(X)  # tangent vectors have the upper triangle's length
+        in_place = not self.copy and X.flags.owndata and X.flags.writeable
+        out = X if in_place else np.empty_like(X)  # vectors: the upper triangle's length
         start = 0
         for vectors in self._per_chunk(
                 lambda matrices: tangent_space(matrices, self.reference_, metric="riemann"), X):
@@ -239,10 +244,11 @@ def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = Fals
     (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features (sharing
     ``logarithms``, in ``n_jobs`` threads), then removal of the last ``n_nuisance`` columns (a
     :func:`nuisance_design` block) by :class:`NuisanceRemoval`, ComBat across sites with
-    ``combat``. None when there are none."""
+    ``combat``. None when there are none. The projection overwrites the matrix it is given
+    (``copy=False``): give the steps a copy that is not read again."""
     steps = [SimpleImputer(strategy="mean")] if impute else []
     if spd:
-        steps.append(TangentSpaceFeatures(n_nuisance, logarithms, n_jobs))
+        steps.append(TangentSpaceFeatures(n_nuisance, logarithms, n_jobs, copy=False))
     if n_nuisance:
         steps.append(NuisanceRemoval(n_nuisance, combat=combat))
     return make_pipeline(*steps) if steps else None
@@ -268,11 +274,11 @@ def _tuned_by_c(estimator: BaseEstimator, grid: np.ndarray, task: str, inner_fol
 
 @register_model("ridge")
 def ridge(task: str, inner_folds: int, seed: int):
-    """Ridge classifier (balanced classes) or regression, alpha tuned by exact leave-one-out
-    (fast enough for permutation tests)."""
-    final = (RidgeCV(alphas=RIDGE_ALPHAS) if task == "continuous" else
-             RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced"))
-    return make_pipeline(StandardScaler(), final)
+    """Scaling and a ridge classifier (balanced classes) or regression, alpha tuned by exact
+    leave-one-out (fast enough for permutation tests): scikit-learn's ``StandardScaler`` and
+    ``RidgeClassifierCV``/``RidgeCV``, the same numbers, in memory for one copy of the
+    design (:class:`~brainrep.predict.ridge.ScaledRidgeCV`)."""
+    return ScaledRidgeCV(RIDGE_ALPHAS, classifier=task != "continuous")
 
 
 @register_model("logistic_regression")

@@ -13,26 +13,35 @@ from brainrep.io import table_shape
 #: MiB (2^20 bytes) of the job besides its tables (Python, pandas, scikit-learn, pyarrow,
 #: pyriemann)
 BASE_MIB = 600
-#: copies of the largest table alive at the job's peak: the table, the training fold's
-#: design and its tangent vectors, the scaler's copy and the ridge's centred copies
-TABLE_COPIES = 5.3
+#: copies of the largest table alive at the job's peak with the ridge (measured): the table,
+#: the training fold's design (its tangent vectors written over it), the test rows, and what
+#: chunked work leaves in the heap
+TABLE_COPIES = 3.0
+#: copies added, counted and not measured: the table in another participant order (some
+#: participants unlabelled, or missing from another table); the nuisance block appended and
+#: the regression's copies (``deconfound``, ``combat``); another model's inner folds and
+#: scaled copies (``logistic_regression``, ``linear_svm``: liblinear's copy of the design)
+REORDERED_TABLE_COPIES = 1.0
+NUISANCE_TABLE_COPIES = 2.6
+OTHER_MODEL_TABLE_COPIES = 2.6
 #: MiB of each joblib worker that refits permuted labels, and the copies of the largest
-#: table it adds (its own scaled and centred training design)
+#: table it adds (the training design it maps, and its own standardized copy)
 WORKER_MIB = 245
-WORKER_TABLE_COPIES = 1.8
+WORKER_TABLE_COPIES = 1.6
 #: n x n matrices of a process's leave-one-out ridge while it has fewer training rows n than
-#: features (the Gram matrix, its eigenvectors and their squares; p x p in the other case),
-#: counted per table with n and p its rows and columns
-GRAM_COPIES = 3
+#: features (the Gram matrix, its eigenvectors and their squares, eigh's workspace; p x p in
+#: the other case), counted per table with n and p its rows and columns
+GRAM_COPIES = 4
 #: the request over the fitted peak
 MARGIN = 1.25
 
 
-def memory_mb(tables: Iterable[str | Path], *, n_jobs: int = 1,
-              permutations: bool = True) -> int:
+def memory_mb(tables: Iterable[str | Path], *, n_jobs: int = 1, permutations: bool = True,
+              model: str = "ridge", nuisance: bool = False) -> int:
     """The memory request (MB, 10^6 bytes, as Snakemake's ``mem_mb``; rounded up) of
     :func:`~brainrep.predict.predict_target` on the feature ``tables`` (paths), with
-    ``n_jobs`` worker processes for the label permutations (none without ``permutations``):
+    ``n_jobs`` worker processes for the label permutations (none without ``permutations``),
+    ``model`` (``downstream.model``) and, with ``nuisance``, confounds regressed out or ComBat:
     the peak resident memory of the table that needs most (the job holds one at a time),
     times :data:`MARGIN`.
 
@@ -41,11 +50,15 @@ def memory_mb(tables: Iterable[str | Path], *, n_jobs: int = 1,
     tangent features, ridge without deconfounding or ComBat, without permutations and with
     two workers): the memory grows with a table's size (rows x columns x 8 bytes), about
     :data:`TABLE_COPIES` times it in the job and :data:`WORKER_TABLE_COPIES` times in each
-    worker. The square term (:data:`GRAM_COPIES` matrices of the smaller of the table's rows
-    and columns) is counted, not measured. A table not yet written (or unreadable) counts as
+    worker. Counted and not measured: the square term (:data:`GRAM_COPIES` matrices of the
+    smaller of the table's rows and columns) and the copies of
+    :data:`REORDERED_TABLE_COPIES`, :data:`NUISANCE_TABLE_COPIES` and
+    :data:`OTHER_MODEL_TABLE_COPIES`. A table not yet written (or unreadable) counts as
     empty: Snakemake evaluates the request again when the job is about to start, its inputs
     then written."""
     workers = n_jobs if permutations else 0
+    copies = (TABLE_COPIES + REORDERED_TABLE_COPIES + NUISANCE_TABLE_COPIES * nuisance
+              + OTHER_MODEL_TABLE_COPIES * (model != "ridge"))
     largest = 0.0  # MiB the table that needs most adds to the job and its workers
     for path in tables:
         try:
@@ -54,7 +67,7 @@ def memory_mb(tables: Iterable[str | Path], *, n_jobs: int = 1,
             rows = columns = 0
         table_mib = rows * columns * 8 / 2**20
         square_mib = GRAM_COPIES * min(rows, columns) ** 2 * 8 / 2**20
-        largest = max(largest, TABLE_COPIES * table_mib + square_mib
+        largest = max(largest, copies * table_mib + square_mib
                       + workers * (WORKER_TABLE_COPIES * table_mib + square_mib))
     peak = BASE_MIB + workers * WORKER_MIB + largest
     return int(-(-MARGIN * peak * 2**20 // 10**6))

@@ -36,8 +36,9 @@ class ScaledRidgeCV(BaseEstimator):
     ``RidgeCV``) or a ridge classifier with balanced class weights (``RidgeClassifierCV``),
     alpha chosen among ``alphas`` by exact leave-one-out error: the pipeline
     ``make_pipeline(StandardScaler(), RidgeClassifierCV(alphas, class_weight="balanced"))``,
-    the same numbers for a float64 design (a float32 one is fitted in float64, where the
-    pipeline stays in float32), in memory for the design and one copy of it
+    the same numbers for a float64 design (a float32 one is scaled in float64 here, in
+    float32 by the pipeline, whose scores are then float32), in memory for the design and one
+    copy of it
     (``copy_X=False``: the design itself is standardized in place and must not be used
     again).
 
@@ -170,6 +171,7 @@ class ScaledRidgeCV(BaseEstimator):
 
         tags = super().__sklearn_tags__()
         tags.estimator_type = "classifier" if self.classifier else "regressor"
+        tags.target_tags.required = True
         if self.classifier:
             tags.classifier_tags = ClassifierTags()
         else:

@@ -99,7 +99,9 @@ rule slow:
     output: "done.txt"
     log: "slow.log"
     resources: runtime=lambda wildcards, attempt: attempt  # minutes
-    shell: "sleep 100; echo finished > {output}"
+    # the first attempt outlives its minute, whenever SLURM checks the limit; the retry need
+    # not fill its two (CI time)
+    shell: "[ {resources.runtime} -gt 1 ] || sleep 600; echo finished > {output}"
 """
 
 
@@ -111,7 +113,8 @@ def test_job_killed_for_time_is_retried_with_more(cluster, tmp_path, capsys):
     run = _run(tmp_path, cluster.env, *args, "--retries", "1", timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (tmp_path / "done.txt").read_text() == "finished\n"
-    states = cluster.run("squeue", "-t", "all", "-h", "-o", "%j %T %l").stdout
+    states = cluster.run("squeue", "-t", "all", "-h", "-o", "%k %T %l").stdout
     with capsys.disabled():
         print("\nsqueue -t all after the time-limit retry:\n" + states)
-    assert "TIMEOUT" in states and "COMPLETED" in states
+    limits = dict(line.split()[1:] for line in states.splitlines() if line.startswith("rule_slow"))
+    assert limits == {"TIMEOUT": "1:00", "COMPLETED": "2:00"}, states

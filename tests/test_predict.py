@@ -606,12 +606,12 @@ def test_memory_request_follows_the_largest_feature_table(tmp_path):
         [wide_tsv])
     (tmp_path / "cut.parquet").write_bytes((tmp_path / "wide.parquet").read_bytes()[:1000])
     assert predict.memory_mb([tmp_path / "cut.parquet"]) == empty  # a job killed mid-write
-    # the 150 rows added (2.29 MiB: 150 x 2,001 x 8 bytes) are held TABLE_COPIES (3.0) plus
-    # REORDERED_TABLE_COPIES (1.0) times, the request 1.25 times the peak, in MB: 12.0 MB,
-    # and the square term's 2.7 (four 300 x 300 matrices instead of 150 x 150)
+    # the 150 rows added (2.29 MiB: 150 x 2,001 x 8 bytes) are held TABLE_COPIES (2.0) times,
+    # the request 1.25 times the peak, in MB: 6.0 MB, and the square term's 2.7 (four
+    # 300 x 300 matrices instead of 150 x 150)
     grown = (predict.memory_mb([wide_tsv], permutations=False)
              - predict.memory_mb([tmp_path / "half.tsv"], permutations=False))
-    assert 14 <= grown <= 16
+    assert 8 <= grown <= 10
     # confounds regressed out, ComBat, or a model tuned by inner folds ask for more
     plain = predict.memory_mb([wide_tsv], permutations=False)
     assert plain < predict.memory_mb([wide_tsv], permutations=False, nuisance=True)
@@ -646,6 +646,31 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
                      **{"index": False} | options)
         assert (tmp_path / f"{number}.tsv").read_bytes() == (
             tmp_path / f"{number}_pandas.tsv").read_bytes(), number
+
+
+def test_a_table_on_disk_gives_the_designs_of_the_table_in_memory():
+    """TableOnDisk's rows, read a fold at a time, make the same fold designs as the table in
+    memory: participants in another order, a missing edge imputed, a nuisance block."""
+    from brainrep.predict.crossval import Sample, TableOnDisk
+
+    participants = _participants()
+    frame = _features(participants, 1.0).sample(frac=1.0, random_state=0)  # shuffled rows
+    frame.iloc[4, 3] = np.nan
+    y = (participants["diagnosis"] == "patient").to_numpy()
+    splits = [(np.arange(8, 40), np.arange(8)), (np.arange(32), np.arange(32, 40))]
+    nuisance = participants.set_index("participant_id")[["age"]]
+    with TableOnDisk(frame) as on_disk, TableOnDisk(frame.iloc[1:]) as fewer:
+        for block in (None, nuisance):
+            data = Sample(None, participants["participant_id"].tolist(), y, None, block)
+            for ours, theirs in zip(data.designs(on_disk, splits),
+                                    data.designs(frame, splits), strict=True):
+                for a, b in zip(ours, theirs, strict=True):
+                    assert np.array_equal(a, b) and a.flags.c_contiguous == b.flags.c_contiguous
+                assert not np.isnan(ours[0]).any()  # imputed
+        with pytest.raises(KeyError, match="not in the table"):
+            data.designs(fewer, splits)
+    with pytest.raises(ValueError, match="stays in memory"):
+        TableOnDisk(frame.assign(encoder_fold=0))
 
 
 def test_prediction_stage_reads_each_table_once_with_the_numbers_of_one_call(tmp_path,

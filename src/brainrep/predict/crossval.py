@@ -4,7 +4,7 @@ scores, metrics with bootstrap intervals, and label permutations within site."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
+from brainrep.io import RowStore
 from brainrep.predict.models import (
     FOLD_COLUMN,
     MatrixLogarithms,
@@ -34,9 +35,74 @@ from brainrep.predict.splits import LeakageError, check_splits, make_splits, spl
 from brainrep.predict.targets import Target, resolve_target
 
 
-def design(frame: pd.DataFrame, participants: list[str]) -> np.ndarray | list[np.ndarray]:
-    """Feature matrix of ``participants`` in order; for a table embedded by one encoder per
-    outer fold (column ``encoder_fold``), one matrix per fold, in fold order."""
+class TableOnDisk:
+    """A feature table (:func:`~brainrep.io.read_features`, without an ``encoder_fold``
+    column) whose values are rows of a :class:`~brainrep.io.RowStore` (``$TMPDIR``), read
+    back a fold's rows at a time by :func:`design`'s :class:`RowsOnDisk`: a prediction job
+    holds a fold's design, not the table besides it. Reads as the table where the harness
+    reads more than its values (``columns``, ``"participant_id"``, ``in``). A context
+    manager, or :meth:`close`, removes the file at once."""
+
+    def __init__(self, table: pd.DataFrame):
+        if FOLD_COLUMN in table:
+            raise ValueError(f"a table embedded per fold ({FOLD_COLUMN!r}) stays in memory")
+        self.columns = table.columns
+        self._ids = table["participant_id"].copy()
+        values = table.drop(columns="participant_id").to_numpy(dtype=float)
+        self.missing = np.isnan(values).any(axis=1)  # per row
+        self.rows = RowStore(values.shape[1])
+        try:
+            for row in values:
+                self.rows.append(row)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> TableOnDisk:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.columns
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column != "participant_id":
+            raise KeyError(f"{column!r}: a table on disk gives its participant_id column only")
+        return self._ids
+
+    def close(self) -> None:
+        """Remove the rows' file."""
+        self.rows.close()
+
+
+@dataclass
+class RowsOnDisk:
+    """The design matrix of a :class:`TableOnDisk` for some participants: ``X[rows]`` reads
+    those rows from disk, the same array as the in-memory design's ``X[rows]`` (a fresh
+    one), with the ``extra`` columns (a nuisance block, one row per participant) appended."""
+
+    store: RowStore
+    order: np.ndarray  # the store's row of each participant
+    missing: np.ndarray  # whether each participant's row has a NaN
+    extra: np.ndarray | None = None
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        values = self.store.read(self.order[rows])
+        return values if self.extra is None else np.hstack([values, self.extra[rows]])
+
+
+def design(frame: pd.DataFrame | TableOnDisk, participants: list[str]
+           ) -> np.ndarray | RowsOnDisk | list[np.ndarray]:
+    """Feature matrix of ``participants`` in order (rows read when indexed for a
+    :class:`TableOnDisk`); for a table embedded by one encoder per outer fold (column
+    ``encoder_fold``), one matrix per fold, in fold order."""
+    if isinstance(frame, TableOnDisk):
+        order = pd.Index(frame["participant_id"]).get_indexer(participants)
+        if (order < 0).any():
+            raise KeyError(f"not in the table: {np.asarray(participants)[order < 0][:5]}")
+        return RowsOnDisk(frame.rows, order, frame.missing[order])
     if FOLD_COLUMN not in frame:
         if frame["participant_id"].tolist() == participants:  # in order: no copy
             return frame.drop(columns="participant_id").to_numpy(dtype=float)
@@ -45,18 +111,21 @@ def design(frame: pd.DataFrame, participants: list[str]) -> np.ndarray | list[np
             .to_numpy(dtype=float) for _, rows in frame.groupby(FOLD_COLUMN, sort=True)]
 
 
-def with_nuisance(X: np.ndarray | list[np.ndarray], nuisance: pd.DataFrame | None,
-                  participants: list[str]) -> np.ndarray | list[np.ndarray]:
+def with_nuisance(X: np.ndarray | RowsOnDisk | list[np.ndarray],
+                  nuisance: pd.DataFrame | None, participants: list[str]
+                  ) -> np.ndarray | RowsOnDisk | list[np.ndarray]:
     """Append the nuisance block of ``participants`` to X (or to each per-fold X)."""
     if nuisance is None:
         return X
     block = nuisance.loc[participants].to_numpy()
+    if isinstance(X, RowsOnDisk):
+        return replace(X, extra=block, missing=X.missing | np.isnan(block).any(axis=1))
     if isinstance(X, list):
         return [np.hstack([x, block]) for x in X]
     return np.hstack([X, block])
 
 
-def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
+def fold_designs(X: np.ndarray | RowsOnDisk | list[np.ndarray], splits, spd: bool = False,
                  n_nuisance: int = 0, combat: bool = False,
                  logarithms: MatrixLogarithms | None = None, n_jobs: int = 1
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -65,7 +134,8 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
     design, not all of them). They never see labels, so every label permutation reuses them
     (the inner tuning loop sees them fitted on the whole outer training fold).
 
-    ``X`` is one matrix, or one per split (features from an encoder pretrained per fold).
+    ``X`` is one matrix (in memory or :class:`RowsOnDisk`), or one per split (features from
+    an encoder pretrained per fold).
     Missing values (NaN) are imputed by the training rows' means. ``logarithms`` shares the
     SPD matrices' logarithms between the splits' tangent-space references, whose
     eigendecompositions run in ``n_jobs`` threads. The steps run on one BLAS thread, so the
@@ -78,7 +148,8 @@ def fold_designs(X: np.ndarray | list[np.ndarray], splits, spd: bool = False,
                            f"{len(splits)} splits; they must be the pretraining folds")
     for k, (train, test) in enumerate(splits):
         Xk = X[k] if isinstance(X, list) else X
-        steps = label_free_steps(spd, n_nuisance, combat, impute=bool(np.isnan(Xk).any()),
+        missing = Xk.missing.any() if isinstance(Xk, RowsOnDisk) else np.isnan(Xk).any()
+        steps = label_free_steps(spd, n_nuisance, combat, impute=bool(missing),
                                  logarithms=logarithms, n_jobs=n_jobs)
         if steps is None:
             yield Xk[train], Xk[test]
@@ -220,7 +291,8 @@ class Sample:
     nuisance: pd.DataFrame | None
     logarithms: MatrixLogarithms = field(default_factory=MatrixLogarithms)
 
-    def designs(self, frame: pd.DataFrame, splits, combat: bool = False, n_jobs: int = 1):
+    def designs(self, frame: pd.DataFrame | TableOnDisk, splits, combat: bool = False,
+                n_jobs: int = 1):
         """:func:`fold_designs` of one feature table on this sample's participants."""
         X = with_nuisance(design(frame, self.participants), self.nuisance, self.participants)
         return fold_designs(X, splits, is_spd(frame),

@@ -244,9 +244,9 @@ def label_free_steps(spd: bool = False, n_nuisance: int = 0, combat: bool = Fals
     (e.g. edges of a parcel a run lacks), tangent-space projection of SPD features (sharing
     ``logarithms``, in ``n_jobs`` threads), then removal of the last ``n_nuisance`` columns (a
     :func:`nuisance_design` block) by :class:`NuisanceRemoval`, ComBat across sites with
-    ``combat``. None when there are none. The projection overwrites the matrix it is given
-    (``copy=False``): give the steps a copy that is not read again."""
-    steps = [SimpleImputer(strategy="mean")] if impute else []
+    ``combat``. None when there are none. The imputation and the projection overwrite the
+    matrix they are given (``copy=False``): give the steps a copy that is not read again."""
+    steps = [SimpleImputer(strategy="mean", copy=False)] if impute else []
     if spd:
         steps.append(TangentSpaceFeatures(n_nuisance, logarithms, n_jobs, copy=False))
     if n_nuisance:

@@ -13,15 +13,14 @@ from brainrep.io import table_shape
 #: MiB (2^20 bytes) of the job besides its tables (Python, pandas, scikit-learn, pyarrow,
 #: pyriemann)
 BASE_MIB = 600
-#: copies of the largest table alive at the job's peak with the ridge (measured): the table,
-#: the training fold's design (its tangent vectors written over it), the test rows, and what
-#: chunked work leaves in the heap
-TABLE_COPIES = 3.0
-#: copies added, counted and not measured: the table in another participant order (some
-#: participants unlabelled, or missing from another table); the nuisance block appended and
-#: the regression's copies (``deconfound``, ``combat``); another model's inner folds and
-#: scaled copies (``logistic_regression``, ``linear_svm``: liblinear's copy of the design)
-REORDERED_TABLE_COPIES = 1.0
+#: copies of the largest table alive at the job's peak with the ridge (measured; the table
+#: itself waits on disk): the training fold's design (its tangent vectors written over it),
+#: the test rows, and what chunked work leaves in the heap. A table embedded per fold stays
+#: in memory, with its designs, but has the encoder's few columns: not the largest one.
+TABLE_COPIES = 2.0
+#: copies added, counted and not measured: the nuisance block appended and the regression's
+#: copies (``deconfound``, ``combat``); another model's inner folds and scaled copies
+#: (``logistic_regression``, ``linear_svm``: liblinear's copy of the design)
 NUISANCE_TABLE_COPIES = 2.6
 OTHER_MODEL_TABLE_COPIES = 2.6
 #: MiB of each joblib worker that refits permuted labels, and the copies of the largest
@@ -51,13 +50,12 @@ def memory_mb(tables: Iterable[str | Path], *, n_jobs: int = 1, permutations: bo
     two workers): the memory grows with a table's size (rows x columns x 8 bytes), about
     :data:`TABLE_COPIES` times it in the job and :data:`WORKER_TABLE_COPIES` times in each
     worker. Counted and not measured: the square term (:data:`GRAM_COPIES` matrices of the
-    smaller of the table's rows and columns) and the copies of
-    :data:`REORDERED_TABLE_COPIES`, :data:`NUISANCE_TABLE_COPIES` and
-    :data:`OTHER_MODEL_TABLE_COPIES`. A table not yet written (or unreadable) counts as
+    smaller of the table's rows and columns) and the copies of :data:`NUISANCE_TABLE_COPIES`
+    and :data:`OTHER_MODEL_TABLE_COPIES`. A table not yet written (or unreadable) counts as
     empty: Snakemake evaluates the request again when the job is about to start, its inputs
     then written."""
     workers = n_jobs if permutations else 0
-    copies = (TABLE_COPIES + REORDERED_TABLE_COPIES + NUISANCE_TABLE_COPIES * nuisance
+    copies = (TABLE_COPIES + NUISANCE_TABLE_COPIES * nuisance
               + OTHER_MODEL_TABLE_COPIES * (model != "ridge"))
     largest = 0.0  # MiB the table that needs most adds to the job and its workers
     for path in tables:

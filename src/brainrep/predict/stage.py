@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from brainrep.io import feature_participants, read_features
-from brainrep.predict.crossval import evaluate
+from brainrep.predict.crossval import TableOnDisk, evaluate
 from brainrep.predict.curves import label_efficiency, site_probe
+from brainrep.predict.models import FOLD_COLUMN
 from brainrep.predict.settings import PredictionSettings
 
 
@@ -34,9 +36,11 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
                    finetuned: Collection[str] = ()) -> TargetResults:
     """:func:`evaluate`, :func:`site_probe` and :func:`label_efficiency` of every feature
     table (name -> path), each read once and dropped before the next is read: memory holds
-    one table, whatever the number of feature sets. Every table is evaluated on the
-    participants all of them have (their ``participant_id`` columns are read first), so the
-    tables are those of one call with every feature set in memory, in the same row order.
+    a fold's design of one table (the table's values wait on disk, :class:`TableOnDisk`,
+    unless it was embedded per fold), whatever the number of feature sets. Every table is
+    evaluated on the participants all of them have (their ``participant_id`` columns are
+    read first), so the tables are those of one call with every feature set in memory, in
+    the same row order.
 
     ``finetuned`` names the tables of encoders fine-tuned with this target's labels of every
     training participant: the label-efficiency curve has them at fraction 1 only (a smaller
@@ -51,18 +55,21 @@ def predict_target(tables: Mapping[str, str | Path], participants: pd.DataFrame,
     every_label = replace(settings, label_fractions=tuple(
         f for f in settings.label_fractions if f == 1.0))  # the curve of fine-tuned sets
     for name, path in tables.items():
-        features = {name: read_features(path)}
-        metrics, predictions, splits = evaluate(features, participants, target,
-                                                settings=settings, folds=folds,
-                                                n_jobs=n_jobs, among=among,
-                                                scores_seen=scores_seen)
-        probe = (site_probe(features, participants, settings=settings, folds=folds,
-                            n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
-        curve = label_efficiency(features, participants, target,
-                                 settings=every_label if name in finetuned else settings,
-                                 folds=folds, n_jobs=n_jobs, among=among,
-                                 scores_seen=scores_seen)
-        del features
+        table = read_features(path)
+        with (nullcontext(table) if FOLD_COLUMN in table else TableOnDisk(table)) as stored:
+            del table  # its values are on disk now, unless it was embedded per fold
+            features = {name: stored}
+            metrics, predictions, splits = evaluate(features, participants, target,
+                                                    settings=settings, folds=folds,
+                                                    n_jobs=n_jobs, among=among,
+                                                    scores_seen=scores_seen)
+            probe = (site_probe(features, participants, settings=settings, folds=folds,
+                                n_jobs=n_jobs) if settings.site_column else pd.DataFrame())
+            curve = label_efficiency(features, participants, target,
+                                     settings=every_label if name in finetuned else settings,
+                                     folds=folds, n_jobs=n_jobs, among=among,
+                                     scores_seen=scores_seen)
+            del features, stored  # before the next table is read
         scores_seen.clear()
         for field, table in zip(parts, (metrics, predictions, splits, probe, curve),
                                 strict=True):

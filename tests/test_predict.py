@@ -651,7 +651,8 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
 def test_a_table_on_disk_gives_the_designs_of_the_table_in_memory():
     """TableOnDisk's rows, read a fold at a time, make the same fold designs as the table in
     memory: participants in another order, a missing edge imputed, a nuisance block."""
-    from brainrep.predict.crossval import Sample, TableOnDisk
+    from brainrep.predict.crossval import Sample
+    from brainrep.predict.ondisk import TableOnDisk
 
     participants = _participants()
     frame = _features(participants, 1.0).sample(frac=1.0, random_state=0)  # shuffled rows

@@ -12,6 +12,7 @@ Modules: :mod:`~brainrep.predict.targets` (targets, metrics, chance),
 :mod:`~brainrep.predict.splits` (outer folds and the leakage check),
 :mod:`~brainrep.predict.settings` (:class:`PredictionSettings`, what they all read),
 :mod:`~brainrep.predict.crossval` (cross-validation, permutations, intervals),
+:mod:`~brainrep.predict.ondisk` (a feature table's values on disk, read a fold at a time),
 :mod:`~brainrep.predict.curves` (label efficiency, site probe, confound table),
 :mod:`~brainrep.predict.stage` (all of them for one target, one feature table at a time) and
 :mod:`~brainrep.predict.resources` (the memory a prediction job asks its scheduler for).

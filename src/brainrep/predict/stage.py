@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from brainrep.io import feature_participants, read_features
-from brainrep.predict.crossval import TableOnDisk, evaluate
+from brainrep.predict.crossval import evaluate
 from brainrep.predict.curves import label_efficiency, site_probe
 from brainrep.predict.models import FOLD_COLUMN
+from brainrep.predict.ondisk import TableOnDisk
 from brainrep.predict.settings import PredictionSettings
 
 

@@ -118,7 +118,7 @@ def run_case(mode: str, objective: str, encoder: str, device: str, n_windows: in
     import torch
 
     from brainrep.ssl import SSLSettings, pretrain, train
-    from brainrep.ssl.objectives import Batch
+    from brainrep.ssl.pools import Batch
 
     settings = SSLSettings(**SETTINGS | sizes | {"objective": objective, "encoder": encoder,
                                                  "device": device, "batch_size": batch_size,

@@ -60,11 +60,11 @@ from sklearn.preprocessing import StandardScaler
 
 from brainrep.ssl import check_disjoint, embed_windows, model_card, pretrain, recording_hashes
 from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.checkpoints import load_weights
 from brainrep.ssl.corpus import PretrainingData
 from brainrep.ssl.embed import load_encoder
 from brainrep.ssl.finetune import finetune_probabilities
 from brainrep.ssl.settings import FinetuneSettings, SSLSettings
-from brainrep.ssl.train import load_weights
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
 

@@ -240,7 +240,7 @@ def test_the_edge_table_written_in_chunks_is_the_whole_tables(tmp_path):
 
 
 def test_a_row_store_reads_back_rows_and_column_blocks():
-    from brainrep.io import RowStore
+    from brainrep.storage import RowStore
 
     values = np.random.default_rng(0).standard_normal((5, 7))
     store = RowStore(7)
@@ -373,7 +373,7 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     from nilearn.connectome import ConnectivityMeasure
     from sklearn.covariance import LedoitWolf
 
-    from brainrep.fmri import group
+    from brainrep.fmri import windows
 
     rng = np.random.default_rng(3)
     files, recordings, series = [], [], []
@@ -384,8 +384,8 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
         files.append(str(tmp_path / f"{key}_timeseries.tsv"))
         series[-1].to_csv(files[-1], sep="\t", index=False)
         recordings.append(key)
-    parsed, read_series = [], group.read_series
-    monkeypatch.setattr(group, "read_series",
+    parsed, read_series = [], windows.read_series
+    monkeypatch.setattr(windows, "read_series",
                         lambda path: parsed.append(path) or read_series(path))
     covariances = fmri.CovarianceRows(list("ABC"), len(files))
     settings = fmri.GroupSettings(window_volumes=20, window_step=5)
@@ -417,7 +417,8 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet"),
                                   rows.reset_index(), check_exact=True)
     # NaN is stored as null, as DataFrame.to_parquet stores it
-    from brainrep.io import RowStore, write_wide_parquet
+    from brainrep.io import write_wide_parquet
+    from brainrep.storage import RowStore
 
     with RowStore(2) as store:
         store.append(np.array([np.nan, 2.0]))

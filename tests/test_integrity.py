@@ -26,7 +26,7 @@ from brainrep import cache, eeg, fmri, simulate
 from brainrep.bids import BIDSError, find_eeg
 from brainrep.config import validate_config
 from brainrep.exclusions import RecordingExcluded, excluding, exclusion, included, ledger
-from brainrep.ssl import embed_windows, pretrain, train
+from brainrep.ssl import checkpoints, embed_windows, pretrain, train
 
 
 class RunsCode:
@@ -44,7 +44,7 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     with open(evil, "wb") as stream:
         pickle.dump({"state_dict": RunsCode(marker)}, stream)
     windows, table = _data()
-    with pytest.raises(train.CheckpointError, match="evil.pt: not a weights-only checkpoint: "
+    with pytest.raises(checkpoints.CheckpointError, match="evil.pt: not a weights-only checkpoint: "
                                                     "it holds pickled Python objects"):
         pretrain(windows, table, tmp_path / "m.pt",
                  settings=replace(SETTINGS, init_checkpoint=str(evil)))

@@ -13,7 +13,7 @@ from conftest import SCHEMA, shared_dataset
 
 from brainrep.config import ConfigError, validate_config
 from brainrep.plan import build_plan, corpus_config
-from brainrep.ssl import pretrain, train
+from brainrep.ssl import checkpoints, pretrain, train
 from brainrep.ssl.corpus import (
     LeakageError,
     check_cohort,
@@ -55,7 +55,7 @@ def _store(folder: Path, participants: list[str], per: int = 6, seed: int = 0,
 def _card(tmp_path: Path, corpus: list[tuple[str, str, str]], datasets: list[str]) -> dict:
     data = read_corpus(corpus, datasets)
     pretrain(data.windows, data.table, tmp_path / "model.pt", settings=SETTINGS)
-    return model_card(train.load_weights(tmp_path / "model.pt"), data)
+    return model_card(checkpoints.load_weights(tmp_path / "model.pt"), data)
 
 
 def test_a_corpus_encoder_refuses_cohorts_it_has_seen(tmp_path):
@@ -70,7 +70,7 @@ def test_a_corpus_encoder_refuses_cohorts_it_has_seen(tmp_path):
     assert card["n_windows"] == 30 and card["n_recordings"] == 5 and not card["labels_used"]
     assert card["window_shape"] == [3, 64] and card["channels"] == ["Cz", "Pz", "Oz"]
     assert len(card["loss_curve"]) == 2 and card["objective"] == "masked"
-    checkpoint = train.load_weights(tmp_path / "model.pt")
+    checkpoint = checkpoints.load_weights(tmp_path / "model.pt")
     assert "a_corpus-x:sub-01" in checkpoint["pretraining_participants"]  # kept apart
     assert "a_corpus-y:sub-01" in checkpoint["pretraining_participants"]
 

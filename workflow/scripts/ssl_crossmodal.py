@@ -6,10 +6,10 @@ import pandas as pd
 from brainrep.io import log_to_file
 from brainrep.ssl import model_card, pretrain_crossmodal
 from brainrep.ssl.augment import sidecar_positions
+from brainrep.ssl.checkpoints import load_weights
 from brainrep.ssl.corpus import pretraining_windows
 from brainrep.ssl.figures import loss_figure
 from brainrep.ssl.settings import CrossModalSettings
-from brainrep.ssl.train import load_weights
 
 log_to_file(snakemake.log[0])
 settings = CrossModalSettings.from_config(snakemake.params.settings).for_modalities()

@@ -24,8 +24,8 @@ from sklearn.svm import LinearSVC, LinearSVR
 from threadpoolctl import threadpool_limits
 
 from brainrep.config import registering
-from brainrep.io import RowStore
 from brainrep.predict.ridge import ScaledRidgeCV
+from brainrep.storage import RowStore
 
 RIDGE_ALPHAS = np.logspace(-2, 4, 7)
 C_GRID = {"logistic_regression": np.logspace(-3, 1, 5), "linear_svm": np.logspace(-4, 0, 5)}
@@ -44,7 +44,7 @@ class MatrixLogarithms:
     label-fraction subsets) reuses each participant's logarithm instead of recomputing its
     eigendecomposition. Holds one n x n float64 matrix per distinct matrix it was given
     (per participant and SPD feature set, plus one per imputed row of a training fold), about
-    300 MiB for 1,000 participants of 200 parcels, in a :class:`~brainrep.io.RowStore` (in
+    300 MiB for 1,000 participants of 200 parcels, in a :class:`~brainrep.storage.RowStore` (in
     ``$TMPDIR``): the kernel's page cache keeps them, not the process's memory (unless
     ``$TMPDIR`` is a RAM disk: see config/README.md). Copies
     (``copy.deepcopy``, scikit-learn's ``clone``) share it: an entry depends only on its

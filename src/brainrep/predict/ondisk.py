@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from brainrep.io import RowStore
 from brainrep.predict.models import FOLD_COLUMN
+from brainrep.storage import RowStore
 
 
 class TableOnDisk:
     """A feature table (:func:`~brainrep.io.read_features`, without an ``encoder_fold``
-    column) whose values are rows of a :class:`~brainrep.io.RowStore` (``$TMPDIR``), read
+    column) whose values are rows of a :class:`~brainrep.storage.RowStore` (``$TMPDIR``), read
     back a fold's rows at a time through :class:`RowsOnDisk`: a prediction job holds a
     fold's design, not the table besides it. Reads as the table where the harness
     reads more than its values (``columns``, ``"participant_id"``, ``in``). A context

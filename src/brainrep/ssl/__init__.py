@@ -1,9 +1,10 @@
 """SSL stage (``workflow/rules/ssl.smk``): self-supervised pretraining of torch encoders
-(:mod:`.encoders`, :mod:`.augment`, :mod:`.objectives`, :mod:`.train`), embedding extraction
-(:mod:`.embed`), linear probes (:mod:`.probe`), fine-tuning (:mod:`.finetune`), a pretraining
-corpus kept apart from the cohort (:mod:`.corpus`) and published EEG foundation models
-(:mod:`.foundation`); settings in :mod:`.settings`. Submodules load on first use of one of
-their names (SPEC 1, ``lazy_loader``): planning reads the settings without importing torch.
+(:mod:`.encoders`, :mod:`.augment`, :mod:`.objectives`, :mod:`.pools`, :mod:`.train`,
+:mod:`.checkpoints`), embedding extraction (:mod:`.embed`), linear probes (:mod:`.probe`),
+fine-tuning (:mod:`.finetune`), a pretraining corpus kept apart from the cohort
+(:mod:`.corpus`) and published EEG foundation models (:mod:`.foundation`); settings in
+:mod:`.settings`. Submodules load on first use of one of their names (SPEC 1,
+``lazy_loader``): planning reads the settings without importing torch.
 """
 
 import lazy_loader

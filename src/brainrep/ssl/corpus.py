@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainrep.io import on_disk
 from brainrep.ssl.train import RECORDING_COLUMNS, pretraining_rows
+from brainrep.storage import on_disk
 
 
 class LeakageError(ValueError):
@@ -109,7 +109,7 @@ def read_store(store: Store) -> tuple[np.ndarray, pd.DataFrame, dict]:
 def read_corpus(stores: list[Store], datasets: list[str]) -> PretrainingData:
     """Every corpus window store of ``stores`` (each in ``results/<folder>/group/...``, of
     the dataset named in ``datasets``), memory-mapped (several: joined in a scratch file,
-    :func:`~brainrep.io.on_disk`); each must have the first one's window
+    :func:`~brainrep.storage.on_disk`); each must have the first one's window
     shape and channels (EEG channels, fMRI parcels: an encoder reads windows of one
     layout)."""
     arrays, tables, hashes, participants, first = [], [], {}, [], None

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from brainrep.ssl.checkpoints import load_weights
 from brainrep.ssl.encoders import build_encoder
 from brainrep.ssl.settings import PRETRAINING
-from brainrep.ssl.train import load_weights
 
 ENCODER_STATES = {"ssl": "state", "random": "initial_state"}
 

@@ -28,9 +28,10 @@ from torch import nn
 
 from brainrep.config import registering
 from brainrep.io import check_sha256
+from brainrep.ssl.checkpoints import load_weights
 from brainrep.ssl.finetune import batched_outputs, finetuned_embeddings, finetuned_rows
 from brainrep.ssl.settings import FinetuneSettings, FoundationSettings
-from brainrep.ssl.train import choose_device, load_weights
+from brainrep.ssl.train import choose_device
 
 
 @dataclass(frozen=True)

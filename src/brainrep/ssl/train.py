@@ -11,13 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import pickle
 import platform
-import re
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,18 +23,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from brainrep.io import check_sha256, scratch_array
+from brainrep.io import check_sha256
 from brainrep.ssl.augment import build_augmentations
+from brainrep.ssl.checkpoints import atomic_save, code_version, load_pretrained, read_partial
 from brainrep.ssl.encoders import build_encoder
-from brainrep.ssl.objectives import (
-    OBJECTIVES,
-    Batch,
-    CrossModal,
-    PairedPool,
-    WindowPool,
-    resident,
-)
+from brainrep.ssl.objectives import OBJECTIVES, CrossModal
+from brainrep.ssl.pools import Batch, PairedPool, WindowPool, resident
 from brainrep.ssl.settings import CrossModalSettings, SSLSettings
+from brainrep.storage import scratch_array
 
 log = logging.getLogger(__name__)
 
@@ -64,53 +56,6 @@ def determinism(seed: int, device: torch.device) -> dict:
     return {"seed": seed, "torch_deterministic_algorithms": True, "cudnn_benchmark": False,
             "torch": str(torch.__version__), "device": str(device),
             "python": platform.python_version()}
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be loaded safely; the message names the file and the fix."""
-
-
-def code_version() -> str:
-    """Hash of the SSL package's source files and the torch version: a partial checkpoint
-    written by other code is never resumed."""
-    digest = hashlib.sha256(torch.__version__.encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def load_weights(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint as data only (``torch.load(weights_only=True)``: tensors and plain
-    containers, never code). Raises :class:`CheckpointError` naming the file when it is
-    damaged, truncated or holds anything else (e.g. pickled objects that would run code)."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        raise CheckpointError(
-            f"{path}: not a weights-only checkpoint: it holds pickled Python objects"
-            f"{f' ({found.group(1)})' if found else ''}, which could run code, and brainrep "
-            "never loads them. Save plain weights with torch.save(model.state_dict(), path) "
-            "where you trust the file (a checkpoint of an older brainrep: retrain it), or get "
-            "the file from its publisher again.") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, AttributeError, TypeError,
-            ValueError) as err:
-        raise CheckpointError(
-            f"{path}: damaged or truncated checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). Replace the file; a "
-            "damaged .partial is removed and training restarts.") from err
-
-
-def atomic_save(obj: dict, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a kill during the
-    save leaves the previous file (or none), never a truncated one."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def fingerprint(arrays: list[np.ndarray], participants: list[np.ndarray],
@@ -158,7 +103,7 @@ def window_positions(table: pd.DataFrame, recording: np.ndarray) -> np.ndarray:
 def channel_scaling(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each channel over windows and time, (1, channels, 1),
     in numpy's own steps for ``mean`` and ``std`` (so the same bits) but with the squared
-    deviations, as large as ``windows``, in a :func:`~brainrep.io.scratch_array` on disk."""
+    deviations, as large as ``windows``, in a :func:`~brainrep.storage.scratch_array` on disk."""
     n = windows.shape[0] * windows.shape[2]
     mean = np.add.reduce(windows, axis=(0, 2), keepdims=True)
     mean = np.true_divide(mean, n, out=mean, casting="unsafe")
@@ -255,28 +200,6 @@ def build_objective(settings: SSLSettings, n_channels: int, n_times: int,
     return objective(encoder, n_channels, settings, augmentations)
 
 
-def load_pretrained(encoder: torch.nn.Module, path: str | Path, name: str = "encoder") -> dict:
-    """Copy weights into ``encoder`` from a brainrep checkpoint or a saved ``state_dict``.
-
-    Matching parameters are loaded and the rest keep their initial values (e.g. a
-    foundation model's classifier head); at least one parameter must match.
-    """
-    state = load_weights(path)
-    if isinstance(state, dict) and "encoders" in state:
-        state = state["encoders"][name]["state"]
-    own = encoder.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    loaded = sum(v.numel() for v in matched.values())
-    if loaded < 0.5 * sum(v.numel() for v in own.values()):
-        raise ValueError(f"{path}: its weights cover {loaded} of the {type(encoder).__name__} "
-                         "encoder's values, less than half; choose the ssl encoder, width and "
-                         "embedding size it was saved with")
-    encoder.load_state_dict(matched, strict=False)
-    skipped = sorted(set(own) - set(matched))
-    log.info("loaded %d tensors from %s; kept initial values for %s", len(matched), path, skipped)
-    return {"init_checkpoint": str(path), "loaded": len(matched), "not_loaded": skipped}
-
-
 def _states(model: torch.nn.Module) -> dict[str, dict]:
     return {name: {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
             for name, encoder in model.encoders().items()}
@@ -286,13 +209,13 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
          partial: Path, key: str, device: torch.device,
          workers: int) -> tuple[list[dict], dict]:
     """Epoch loop with AdamW (a step on the mean gradient of ``accumulate_batches``
-    batches; bfloat16 autocast and GPU-held windows, :func:`.objectives.resident`, on CUDA),
+    batches; bfloat16 autocast and GPU-held windows, :func:`.pools.resident`, on CUDA),
     windows read ahead by ``workers`` data-loader processes (:func:`loaded`), a checkpoint
     every epoch and early stopping on ``val_pool``; resumes from ``partial`` when its
     fingerprint is ``key``. ``label`` names the objective in the progress bar."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     start, history, best = 0, [], {"loss": float("inf"), "states": _states(model), "epoch": -1}
-    state = _read_partial(partial, device)
+    state = read_partial(partial, device)
     if state is not None:
         if state["fingerprint"] == key:
             model.load_state_dict(state["model"])
@@ -348,20 +271,6 @@ def _fit(model, train_pool, val_pool, settings: SSLSettings | CrossModalSettings
 def _mean(losses: list[torch.Tensor]) -> float:
     """Mean of scalar loss tensors (NaN for none), read from the device once."""
     return float(torch.stack(losses).double().mean()) if losses else float("nan")
-
-
-def _read_partial(partial: Path, device: torch.device) -> dict | None:
-    """The resumable state in ``partial``, or None when there is none; a damaged one (a kill
-    during an older, non-atomic save) is removed with a warning and training restarts."""
-    if not partial.exists():
-        return None
-    try:
-        return load_weights(partial, device)
-    except CheckpointError as err:
-        log.warning("discarding damaged partial checkpoint %s; training restarts: %s",
-                    partial, err)
-        partial.unlink()
-        return None
 
 
 def _encoder_entry(settings: SSLSettings, n_channels: int, n_times: int, scaling: dict,

@@ -44,8 +44,9 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     with open(evil, "wb") as stream:
         pickle.dump({"state_dict": RunsCode(marker)}, stream)
     windows, table = _data()
-    with pytest.raises(checkpoints.CheckpointError, match="evil.pt: not a weights-only checkpoint: "
-                                                    "it holds pickled Python objects"):
+    with pytest.raises(checkpoints.CheckpointError,
+                       match="evil.pt: not a weights-only checkpoint: it holds pickled Python "
+                             "objects"):
         pretrain(windows, table, tmp_path / "m.pt",
                  settings=replace(SETTINGS, init_checkpoint=str(evil)))
     assert not marker.exists()

@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from brainrep.storage import RowStore
+if TYPE_CHECKING:
+    from brainrep.storage import RowStore
 
 PROVENANCE_PACKAGES = ("brainrep", "numpy", "scipy", "pandas", "scikit-learn", "mne", "mne-bids",
                        "nilearn", "nibabel", "torch")

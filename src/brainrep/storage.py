@@ -1,5 +1,6 @@
-"""Arrays and rows that wait on disk, not in memory: the scratch stores of the group stages,
-in the temporary folder (``$TMPDIR``, which Snakemake's ``tmpdir`` resource sets per job)."""
+"""Arrays and rows that wait on disk, not in memory, in the temporary folder (``$TMPDIR``,
+which Snakemake's ``tmpdir`` resource sets per job): the scratch stores of the group stages,
+the prediction harness's feature tables and the SSL stage's windows."""
 
 from __future__ import annotations
 

@@ -295,7 +295,8 @@ class CovarianceRows:
 
     def add(self, series: pd.DataFrame) -> None:
         """The next run's covariances; ``series`` (volumes x parcels, columns named by the
-        parcels' labels as text) as :func:`read_series` reads it, left unchanged."""
+        parcels' labels as text) as :func:`~brainrep.fmri.windows.read_series` reads it,
+        left unchanged."""
         if len(self.rows) == self.n_runs:
             raise ValueError(f"covariances of more runs than the {self.n_runs} announced")
         varies = dict(zip(series.columns, ~constant_columns(series.to_numpy(dtype=float)),

@@ -1,5 +1,6 @@
 """SSL checkpoints on disk: loaded as data only (never code), saved atomically, a partial one
-resumed only by the code that wrote it, and published weights loaded into an encoder."""
+resumed only by the code that wrote it, and pretrained weights (a brainrep checkpoint, a
+published model's or a plain ``state_dict``) loaded into an encoder."""
 
 from __future__ import annotations
 

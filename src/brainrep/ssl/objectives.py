@@ -100,8 +100,9 @@ def register_objective(name: str):
     """Class decorator adding an :class:`Objective` subclass to :data:`OBJECTIVES`. The class is
     built as ``cls(encoder, n_channels, settings, augmentations)`` (``settings``: the
     modality's :class:`~brainrep.ssl.settings.SSLSettings`) and defines
-    ``loss(pool, batch, generator)``: a scalar tensor for the :class:`Batch` ``batch`` (its
-    windows ``batch.x``; any other window of the pool from ``pool.batch(index, device)``)."""
+    ``loss(pool, batch, generator)``: a scalar tensor for the
+    :class:`~brainrep.ssl.pools.Batch` ``batch`` (its windows ``batch.x``; any other window
+    of the pool from ``pool.batch(index, device)``)."""
     return registering(OBJECTIVES, name)
 
 

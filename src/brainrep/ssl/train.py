@@ -162,7 +162,7 @@ def loaded(pool: WindowPool | PairedPool, batches: list[torch.Tensor], workers: 
     one trains, into pinned memory on CUDA; with 0, in the training process as each batch
     comes. Windows an objective adds to a batch (relative positioning's partners, the
     cross-modal fMRI windows) are read when it asks (``pool.batch``). A pool held on the GPU
-    (:func:`resident`) is gathered there. The windows, and so the training, do not depend on
+    (:func:`.pools.resident`) is gathered there. The windows, and so the training, do not depend on
     ``workers``.
     """
     anchors = pool.anchors

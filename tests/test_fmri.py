@@ -416,6 +416,16 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     assert pq.ParquetFile(tmp_path / "c.parquet").num_row_groups == 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet"),
                                   rows.reset_index(), check_exact=True)
+    # the group stage's function for both: the same files, each run's series parsed once
+    parsed.clear()
+    fmri.write_series_tables(files, recordings, ["sub-01", "sub-01", "sub-02"], list("ABC"),
+                             str(tmp_path / "w2.npy"), str(tmp_path / "w2.tsv"),
+                             str(tmp_path / "c2.parquet"), settings=settings)
+    assert parsed == files
+    np.testing.assert_array_equal(np.load(tmp_path / "w2.npy"), store)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "w2.tsv", sep="\t"), table)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c2.parquet"),
+                                  rows.reset_index(), check_exact=True)
     # NaN is stored as null, as DataFrame.to_parquet stores it
     from brainrep.io import write_wide_parquet
     from brainrep.storage import RowStore

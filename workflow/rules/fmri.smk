@@ -119,6 +119,9 @@ rule fmri_windows:
     params:
         recordings=[r.key for r in FMRI_RUNS],
         settings=settings_of("fmri", *GroupSettings.keys()),
+    # the series' tables (window store, covariances) and the matrices' (edges, QC-FC) in
+    # one process each
+    threads: 2
     log:
         f"{OUT}/logs/fmri_windows.log",
     benchmark:

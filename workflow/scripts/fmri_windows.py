@@ -1,13 +1,13 @@
 import pandas as pd
+from joblib import Parallel, delayed, parallel_config
 
 from brainrep.fmri import (
-    CovarianceRows,
     GroupSettings,
     connectivity_figure,
     parcel_coverage,
     select_runs,
-    stack_crops,
     write_edge_table,
+    write_series_tables,
 )
 from brainrep.io import log_to_file
 
@@ -24,19 +24,19 @@ relmats = [snakemake.input.relmat[i] for i in kept]
 coverage = parcel_coverage(relmats, settings.max_fraction_runs_missing_parcel)
 coverage.to_csv(snakemake.output.parcels, sep="\t", index=False)
 parcels = coverage.loc[coverage["kept"], "parcel"].tolist()
-covariances = CovarianceRows(parcels, len(series))  # each run parsed once, for both
-stack_crops(series, recordings, parcels, snakemake.output.array, snakemake.output.table,
-            settings=settings, each_series=covariances.add)
-# the group tables gather participants_per_chunk participants at a time, the rest on disk
-covariances.write_parquet(participants, snakemake.output.covariances,
-                          participants_per_chunk=settings.participants_per_chunk)
-del covariances  # and the temporary file of its rows
 included = qc[~qc["excluded"]]
 motion = included.groupby("recording")["mean_fd_mm"].mean() \
     if "mean_fd_mm" in qc and len(kept) > 2 else None
-mean, qcfc = write_edge_table(relmats, participants, parcels, snakemake.output.features,
-                              participants_per_chunk=settings.participants_per_chunk,
-                              motion=motion)
+# the series' tables and the matrices' tables read different files: one process each, on
+# one BLAS thread (as with threads: 1)
+with parallel_config(backend="loky", inner_max_num_threads=1):
+    _, (mean, qcfc) = Parallel(n_jobs=min(snakemake.threads, 2))([
+        delayed(write_series_tables)(series, recordings, participants, parcels,
+                                     snakemake.output.array, snakemake.output.table,
+                                     snakemake.output.covariances, settings=settings),
+        delayed(write_edge_table)(relmats, participants, parcels, snakemake.output.features,
+                                  participants_per_chunk=settings.participants_per_chunk,
+                                  motion=motion)])
 (qcfc if qcfc is not None else pd.DataFrame()).to_csv(snakemake.output.qcfc, sep="\t",
                                                      index=False)
 connectivity_figure(mean, qcfc, snakemake.output.figure)

@@ -15,7 +15,7 @@ from sklearn.covariance import LedoitWolf
 from brainrep.exclusions import exclusion, ledger
 from brainrep.fmri.matrices import constant_columns
 from brainrep.fmri.settings import GroupSettings, QcThresholds
-from brainrep.fmri.windows import read_series
+from brainrep.fmri.windows import read_series, stack_crops
 from brainrep.io import (
     collect_qc,
     write_tsv,
@@ -335,6 +335,22 @@ class CovarianceRows:
     def _check_filled(self) -> None:
         if len(self.rows) != self.n_runs:
             raise ValueError(f"covariances of {len(self.rows)} runs of {self.n_runs}")
+
+
+def write_series_tables(timeseries_files: list[str], recordings: list[str],
+                        participant_ids: list[str], parcels: list[str], out_array: str,
+                        out_table: str, out_covariances: str, *,
+                        settings: GroupSettings) -> None:
+    """What the group stage makes of the runs' parcel series, each file parsed once: the
+    window store (:func:`~brainrep.fmri.windows.stack_crops`) and the covariance table
+    (:class:`CovarianceRows`, Parquet, ``settings.participants_per_chunk`` participants'
+    means gathered at a time)."""
+    covariances = CovarianceRows(parcels, len(timeseries_files))
+    stack_crops(timeseries_files, recordings, parcels, out_array, out_table,
+                settings=settings, each_series=covariances.add)
+    covariances.write_parquet(participant_ids, out_covariances,
+                              participants_per_chunk=settings.participants_per_chunk)
+    covariances.rows.close()  # and its temporary file
 
 
 def covariance_table(timeseries_files: list[str], participant_ids: list[str],

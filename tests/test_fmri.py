@@ -419,8 +419,9 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
     # the group stage's function for both: the same files, each run's series parsed once
     parsed.clear()
     fmri.write_series_tables(files, recordings, ["sub-01", "sub-01", "sub-02"], list("ABC"),
-                             str(tmp_path / "w2.npy"), str(tmp_path / "w2.tsv"),
-                             str(tmp_path / "c2.parquet"), settings=settings)
+                             out_array=str(tmp_path / "w2.npy"),
+                             out_table=str(tmp_path / "w2.tsv"),
+                             out_covariances=str(tmp_path / "c2.parquet"), settings=settings)
     assert parsed == files
     np.testing.assert_array_equal(np.load(tmp_path / "w2.npy"), store)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "w2.tsv", sep="\t"), table)
@@ -436,3 +437,40 @@ def test_the_window_store_and_the_covariances_read_each_run_once(tmp_path, monke
         with pytest.raises(ValueError, match="3 column names for 1 rows of 2 values"):
             write_wide_parquet(store, ["sub-01"], ["a", "b", "c"], str(tmp_path / "x.parquet"))
     assert pq.read_table(tmp_path / "n.parquet")["a"].null_count == 1
+
+
+def test_the_group_tables_are_the_same_bytes_in_one_process_and_in_two(tmp_path):
+    """write_group_tables' two halves (series -> window store and covariances; matrices ->
+    edge table and QC-FC) in two worker processes write what one process writes."""
+    rng = np.random.default_rng(5)
+    series, relmats, recordings = [], [], []
+    for key in ("sub-01_run-1", "sub-01_run-2", "sub-02_run-1", "sub-03_run-1"):
+        path = tmp_path / f"{key}_timeseries.tsv"
+        pd.DataFrame(rng.standard_normal((40, 4)), columns=list("ABCD")).to_csv(
+            path, sep="\t", index=False)
+        relmat = tmp_path / f"{key}_relmat.tsv"
+        fmri.connectivity_from_timeseries(str(path), str(relmat), "correlation")
+        series.append(str(path))
+        relmats.append(str(relmat))
+        recordings.append(key)
+    motion = pd.Series([0.1, 0.3, 0.2], index=["sub-01", "sub-02", "sub-03"])
+    settings = fmri.GroupSettings(window_volumes=20, window_step=10)
+    outputs, returned = {}, {}
+    for n_jobs in (1, 2):
+        folder = tmp_path / f"jobs{n_jobs}"
+        folder.mkdir()
+        names = {"out_array": "w.npy", "out_table": "w.tsv", "out_covariances": "c.parquet",
+                 "out_edges": "e.tsv"}
+        returned[n_jobs] = fmri.write_group_tables(
+            series, relmats, recordings, list("ABCD"), settings=settings, motion=motion,
+            n_jobs=n_jobs, **{key: str(folder / name) for key, name in names.items()})
+        outputs[n_jobs] = {name: (folder / name).read_bytes() for name in names.values()}
+    assert outputs[1] == outputs[2]
+    assert len(np.load(tmp_path / "jobs1" / "w.npy")) == 4 * 3  # 3 crops of each run
+    edges = pd.read_csv(tmp_path / "jobs1" / "e.tsv", sep="\t")
+    assert edges["participant_id"].tolist() == ["sub-01", "sub-02", "sub-03"]
+    (mean_1, qcfc_1), (mean_2, qcfc_2) = returned[1], returned[2]
+    np.testing.assert_array_equal(mean_1, mean_2)
+    pd.testing.assert_frame_equal(qcfc_1, qcfc_2, check_exact=True)
+    assert len(qcfc_1) == 6  # one row per edge of 4 parcels
+

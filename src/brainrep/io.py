@@ -359,6 +359,7 @@ def log_to_file(path: str) -> None:
     stop_with_parent()
     stream = open(path, "w")  # kept open for the life of the job
     sys.stderr = stream
+    os.dup2(stream.fileno(), 2)  # and what writes to file descriptor 2: libraries, workers
     logging.basicConfig(stream=stream, level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
     logging.captureWarnings(True)

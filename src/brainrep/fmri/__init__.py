@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "figures": ["connectivity_figure"],
     "group": ["CovarianceRows", "covariance_table", "edge_table", "flag_exclusions",
               "mean_connectivity", "parcel_coverage", "qc_fc", "relmat_labels", "select_runs",
-              "write_edge_table", "write_series_tables"],
+              "write_edge_table", "write_group_tables", "write_series_tables"],
     "matrices": ["MIN_VOLUMES", "connectivity", "connectivity_batch",
                  "connectivity_from_timeseries", "constant_columns"],
     "settings": ["GroupSettings", "ParcellateSettings", "QcThresholds"],

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+from joblib import delayed
 from nilearn.connectome import ConnectivityMeasure
 from sklearn.covariance import LedoitWolf
 
@@ -22,6 +23,7 @@ from brainrep.io import (
     write_wide_parquet,
 )
 from brainrep.storage import RowStore
+from brainrep.workers import run_tasks
 
 
 def flag_exclusions(qc: pd.DataFrame, thresholds: QcThresholds) -> pd.DataFrame:
@@ -338,19 +340,41 @@ class CovarianceRows:
 
 
 def write_series_tables(timeseries_files: list[str], recordings: list[str],
-                        participant_ids: list[str], parcels: list[str], out_array: str,
-                        out_table: str, out_covariances: str, *,
-                        settings: GroupSettings) -> None:
+                        participant_ids: list[str], parcels: list[str], *, out_array: str,
+                        out_table: str, out_covariances: str, settings: GroupSettings) -> None:
     """What the group stage makes of the runs' parcel series, each file parsed once: the
-    window store (:func:`~brainrep.fmri.windows.stack_crops`) and the covariance table
-    (:class:`CovarianceRows`, Parquet, ``settings.participants_per_chunk`` participants'
-    means gathered at a time)."""
+    window store (:func:`~brainrep.fmri.windows.stack_crops`: ``out_array``, float32 of shape
+    (n_crops, n_parcels, window_volumes), and its table ``out_table``) and the covariance
+    table (``out_covariances``, Parquet of :class:`CovarianceRows`, one row per participant,
+    ``settings.participants_per_chunk`` participants' means gathered at a time)."""
     covariances = CovarianceRows(parcels, len(timeseries_files))
-    stack_crops(timeseries_files, recordings, parcels, out_array, out_table,
-                settings=settings, each_series=covariances.add)
-    covariances.write_parquet(participant_ids, out_covariances,
-                              participants_per_chunk=settings.participants_per_chunk)
-    covariances.rows.close()  # and its temporary file
+    with covariances.rows:  # and its temporary file
+        stack_crops(timeseries_files, recordings, parcels, out_array, out_table,
+                    settings=settings, each_series=covariances.add)
+        covariances.write_parquet(participant_ids, out_covariances,
+                                  participants_per_chunk=settings.participants_per_chunk)
+
+
+def write_group_tables(timeseries_files: list[str], relmat_files: list[str],
+                       recordings: list[str], parcels: list[str], *, out_array: str,
+                       out_table: str, out_covariances: str, out_edges: str,
+                       settings: GroupSettings, motion: pd.Series | None = None,
+                       n_jobs: int = 1) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """The group stage's tables of the kept runs (``recordings``, keys ``sub-<label>_...``):
+    :func:`write_series_tables` from their series and :func:`write_edge_table` (to
+    ``out_edges``) from their connectivity matrices. The two read different files, so they
+    run in up to ``n_jobs`` (2 at most) worker processes (:func:`~brainrep.workers.run_tasks`):
+    the same bytes for any ``n_jobs``. Returns :func:`write_edge_table`'s group-mean matrix
+    and QC-FC."""
+    participants = [key.split("_")[0] for key in recordings]
+    _, (mean, qcfc) = run_tasks([
+        delayed(write_series_tables)(timeseries_files, recordings, participants, parcels,
+                                     out_array=out_array, out_table=out_table,
+                                     out_covariances=out_covariances, settings=settings),
+        delayed(write_edge_table)(relmat_files, participants, parcels, out_edges,
+                                  participants_per_chunk=settings.participants_per_chunk,
+                                  motion=motion)], n_jobs)
+    return mean, qcfc
 
 
 def covariance_table(timeseries_files: list[str], participant_ids: list[str],

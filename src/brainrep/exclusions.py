@@ -49,6 +49,9 @@ class RecordingExcluded(RuntimeError):
         self.path, self.reason, self.message = str(path), reason, message
         super().__init__(f"{path}: {message}")
 
+    def __reduce__(self):  # rebuilt from its three arguments (from a worker process)
+        return type(self), (self.path, self.reason, self.message), self.__dict__
+
 
 @contextmanager
 def excluding(source: str, outputs: list[str], stage: str, on_error: str) -> Iterator[None]:

@@ -357,7 +357,7 @@ def log_to_file(path: str) -> None:
     """Send this job's warnings, logging and stderr to its Snakemake log file, and stop
     the job with its Snakemake process (:func:`stop_with_parent`)."""
     stop_with_parent()
-    stream = open(path, "w")  # kept open for the life of the job
+    stream = open(path, "w", buffering=1)  # by line, as what writes to fd 2; kept open
     sys.stderr = stream
     os.dup2(stream.fileno(), 2)  # and what writes to file descriptor 2: libraries, workers
     logging.basicConfig(stream=stream, level=logging.INFO,

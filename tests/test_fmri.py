@@ -473,4 +473,3 @@ def test_the_group_tables_are_the_same_bytes_in_one_process_and_in_two(tmp_path)
     np.testing.assert_array_equal(mean_1, mean_2)
     pd.testing.assert_frame_equal(qcfc_1, qcfc_2, check_exact=True)
     assert len(qcfc_1) == 6  # one row per edge of 4 parcels
-

@@ -630,6 +630,7 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
 
     rng = np.random.default_rng(0)
     values = rng.standard_normal((30, 30)) * np.logspace(-9, 18, 30)
+    values[:, 6] = rng.uniform(-1e-4, 1e-4, 30)  # where orjson and repr write differently
     values[[0, 1, 2, 3], [0, 1, 2, 3]] = [-0.0, np.nan, np.inf, 1.0]
     labels = [f"p{i}" for i in range(30)]
     matrix = pd.DataFrame(values, index=labels, columns=labels)
@@ -639,13 +640,36 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
     cases = [(matrix, {"index": True}), (matrix.rename_axis("parcel"), {"index": True}),
              (edges, {"na_rep": "n/a"}), (edges, {}), (quoted, {}),
              (edges.astype({"p4": "float32"}), {}), (edges.assign(p5=1), {}),
-             (edges, {"na_rep": 'a"b'}), (edges[["p1"]], {}), (matrix.iloc[:, :0], {"index": True})]
+             (edges, {"na_rep": 'a"b'}), (edges[["p1"]], {}), (matrix.iloc[:, :0], {"index": True}),
+             (edges[["participant_id"]].assign(site="a"), {})]
     for number, (frame, options) in enumerate(cases):
         write_tsv(frame, tmp_path / f"{number}.tsv", **options)
         frame.to_csv(tmp_path / f"{number}_pandas.tsv", sep="\t",
                      **{"index": False} | options)
         assert (tmp_path / f"{number}.tsv").read_bytes() == (
             tmp_path / f"{number}_pandas.tsv").read_bytes(), number
+
+
+def test_floats_are_formatted_as_repr_formats_them_at_every_magnitude():
+    """shortest_floats gives repr's text for float64 values from subnormal to the largest,
+    both signs, zero, whole numbers and the decades where notations switch."""
+    from brainrep.io import shortest_floats
+
+    rng = np.random.default_rng(0)
+    with np.errstate(over="ignore"):
+        values = np.concatenate([
+            rng.standard_normal(100_000) * 10.0 ** rng.integers(-325, 309, 100_000),
+            rng.standard_normal(100_000) * 10.0 ** rng.integers(-7, 18, 100_000),
+            rng.integers(-10**17, 10**17, 1000).astype(float),
+            [0.0, -0.0, 5e-324, 1e-5, -1e-5, 1e-4, 9.999999999999999e-05, 1e15, 1e16, 1e22,
+             np.finfo(float).max]])
+    values = values[np.isfinite(values)]
+    written = shortest_floats(values).split("\t")
+    expected = [repr(v) for v in values.tolist()]
+    assert len(written) == len(expected)
+    differ = [(w, e) for w, e in zip(written, expected, strict=True) if w != e]
+    assert not differ, differ[:5]
+    assert shortest_floats(values[::-3]) == "\t".join(expected[::-3])  # not contiguous
 
 
 def test_a_table_on_disk_gives_the_designs_of_the_table_in_memory():

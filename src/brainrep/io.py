@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import orjson
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -275,9 +276,27 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False,
             out.write("\t".join([*([frame.index.name or ""] if index else []), *frame.columns])
                       + "\n")
         for head, row in zip(text, values, strict=True):
-            cells = (map(repr, row.tolist()) if not np.isnan(row).any() else
-                     [na_rep if v != v else repr(v) for v in row.tolist()])
-            out.write("\t".join([*head, *cells]) + "\n")
+            cells = (shortest_floats(row) if np.isfinite(row).all() else
+                     "\t".join(na_rep if v != v else repr(v) for v in row.tolist()))
+            out.write("\t".join([*head, cells] if row.size else head) + "\n")
+
+
+def shortest_floats(values: np.ndarray) -> str:
+    """The finite float64 ``values`` (1-D) as ``"\\t".join(map(repr, values.tolist()))``
+    writes them (shortest round-trip digits, as pandas writes them), about 10x faster: orjson
+    writes the same digits in C. Where ``repr`` uses exponent notation (0 < |x| < 1e-4 and
+    |x| >= 1e16) orjson's differs (``1e-5``, ``0.00001``, ``1e16`` for ``1e-05``,
+    ``1e-05``, ``1e+16``): those few values are written by ``repr``."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+    magnitude = np.abs(values)
+    exponent = np.flatnonzero(((magnitude < 1e-4) & (magnitude > 0)) | (magnitude >= 1e16))
+    if not exponent.size:
+        return text.replace(b",", b"\t").decode("ascii")
+    cells = text.split(b",")
+    for i in exponent.tolist():
+        cells[i] = repr(float(values[i])).encode("ascii")
+    return b"\t".join(cells).decode("ascii")
 
 
 def _plain_text(value) -> bool:

@@ -642,6 +642,10 @@ def test_wide_tables_are_written_byte_for_byte_as_pandas_writes_them(tmp_path):
              (edges.astype({"p4": "float32"}), {}), (edges.assign(p5=1), {}),
              (edges, {"na_rep": 'a"b'}), (edges[["p1"]], {}), (matrix.iloc[:, :0], {"index": True}),
              (edges[["participant_id"]].assign(site="a"), {})]
+    correlations = pd.DataFrame(np.tanh(rng.standard_normal((30, 30))), index=labels,
+                                columns=labels)  # every value written by orjson alone
+    correlations = correlations.where(correlations.abs() >= 1e-4, 0.5)
+    cases.append((correlations, {"index": True}))
     for number, (frame, options) in enumerate(cases):
         write_tsv(frame, tmp_path / f"{number}.tsv", **options)
         frame.to_csv(tmp_path / f"{number}_pandas.tsv", sep="\t",
@@ -670,6 +674,10 @@ def test_floats_are_formatted_as_repr_formats_them_at_every_magnitude():
     differ = [(w, e) for w, e in zip(written, expected, strict=True) if w != e]
     assert not differ, differ[:5]
     assert shortest_floats(values[::-3]) == "\t".join(expected[::-3])  # not contiguous
+    plain = values[(np.abs(values) >= 1e-4) & (np.abs(values) < 1e16)]  # orjson's text alone
+    assert shortest_floats(plain) == "\t".join(map(repr, plain.tolist()))
+    with pytest.raises(ValueError, match="one row"):
+        shortest_floats(values[:4].reshape(2, 2))
 
 
 def test_a_table_on_disk_gives_the_designs_of_the_table_in_memory():
